@@ -1,0 +1,126 @@
+"""Settings: one typed, frozen object for environment and policy.
+
+Clinical thresholds do NOT live here; they stay with their rules (``reference/rules/*.yaml``).
+This file holds what a region decides: its clinics and their capacity, the selection
+policy, letter policy, costs for the evaluators. The resolved settings are written next
+to every run's outputs so a run can be explained later.
+
+Load order: the packaged defaults (``reference/settings.yaml``), then a region file given
+with ``--config`` or ``FH_SCREEN_CONFIG``, merged key by key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULTS = Path(__file__).with_name("reference") / "settings.yaml"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RegionSettings(_Frozen):
+    region_id: str = "demo"
+    name: str = "Synthetic demo region"
+
+
+class IngestSettings(_Frozen):
+    """How delivered files are read. ``auto`` sniffs each CSV file."""
+
+    delimiter: Literal["auto", ",", ";", "\t", "|"] = "auto"
+    decimal: Literal["auto", ".", ","] = "auto"
+    encoding: Literal["auto", "utf-8", "cp1252", "latin-1"] = "auto"
+    extra_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Local analyte code -> a code already in reference/analyte_codes.csv",
+    )
+
+
+class ValidationSettings(_Frozen):
+    drift_min_volume_ratio: float = 0.5   # warn when a table has < 50% of the previous delivery's rows
+    max_future_days: int = 0              # dates after the run date are rejected
+
+
+class Clinic(_Frozen):
+    clinic_id: str
+    name: str
+    weekly_capacity: int
+    practices: list[str] = Field(default_factory=list)   # practices it serves
+    postcodes: list[str] = Field(default_factory=list)   # postcode prefixes it serves
+    paediatric: bool = False
+
+
+class SelectionSettings(_Frozen):
+    """Who is put on a worklist. Any of the three triggers selects."""
+
+    dlcn_min_points: int = 6              # DLCN > 5 = probable/definite (NICE CG71; shared/clinical §1)
+    min_probability: float = 0.20
+    use_lab_flag: bool = True
+    suppression_months: int = 12          # not listed again within this window after a referral
+    reminder_months: int = 6              # no clinic outcome after this long -> listed again as a reminder
+    adult_age: int = 18
+    unassigned_practice_id: str = "UNASSIGNED"
+
+
+class CascadeSettings(_Frozen):
+    include_existing_diagnosis_as_index: bool = False
+    direct_contact: bool = False          # region allows writing to relatives directly
+    reminder_weeks: int = 8
+    default_language: Literal["da", "en"] = "da"
+
+
+class MetricsSettings(_Frozen):
+    expected_prevalence: float = 1 / 250
+    small_cell_max: int = 4               # counts 1..4 are suppressed
+    unit_costs_dkk: dict[str, float] = Field(
+        default_factory=lambda: {
+            "lab_test": 60.0,
+            "gp_review": 400.0,
+            "clinic_visit": 2500.0,
+            "genetic_test": 4000.0,
+            "letter": 25.0,
+        }
+    )
+
+
+class ModelSettings(_Frozen):
+    artefact: str = "models/fh_gbm"       # folder relative to the repository root, or absolute
+    enabled: bool = True
+
+
+class Settings(_Frozen):
+    region: RegionSettings = RegionSettings()
+    ingest: IngestSettings = IngestSettings()
+    validation: ValidationSettings = ValidationSettings()
+    clinics: list[Clinic] = Field(default_factory=list)
+    paediatric_clinic_id: str | None = None
+    selection: SelectionSettings = SelectionSettings()
+    cascade: CascadeSettings = CascadeSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    model: ModelSettings = ModelSettings()
+    worklist_language: Literal["da", "en"] = "da"
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(path: str | os.PathLike | None = None) -> Settings:
+    """Packaged defaults, overlaid with a region file (argument or ``FH_SCREEN_CONFIG``)."""
+    data = yaml.safe_load(DEFAULTS.read_text(encoding="utf-8")) or {}
+    path = path or os.environ.get("FH_SCREEN_CONFIG")
+    if path:
+        data = _merge(data, yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+    return Settings.model_validate(data)

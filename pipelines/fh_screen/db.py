@@ -1,0 +1,95 @@
+"""The only DuckDB edge: connections, schema, transactions and the quarantine table.
+
+SQL text lives in ``sql/*.sql``; values are always bound as parameters and table names
+come only from the whitelist below, never from input.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import polars as pl
+
+SQL_DIR = Path(__file__).with_name("sql")
+
+CONTRACT_TABLES = (
+    "patients",
+    "lab_results",
+    "medications",
+    "diagnoses",
+    "relations",
+    "family_history",
+    "clinic_outcomes",
+    "contacts",
+)
+
+
+def sql(name: str) -> str:
+    """The text of ``sql/<name>.sql``."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(db_path), read_only=read_only)
+    if not read_only:
+        con.execute(sql("schema"))
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: a step's database changes land together or not at all."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def checked_table(name: str) -> str:
+    """Return ``name`` if it is a contract table; identifiers never come from input."""
+    if name not in CONTRACT_TABLES:
+        raise ValueError(f"unknown table {name!r}")
+    return name
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+    """Create or replace a derived table from a polars frame (name is code, not input)."""
+    if not name.isidentifier():
+        raise ValueError(f"bad table name {name!r}")
+    con.register("_frame", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _frame")
+    finally:
+        con.unregister("_frame")
+
+
+def add_quarantine(con: duckdb.DuckDBPyConnection, delivery_id: str, table: str, bad: pl.DataFrame) -> int:
+    """Append rejected rows. ``bad`` has columns row_number, row_key, rule, reason, raw (JSON text)."""
+    if bad.height == 0:
+        return 0
+    frame = bad.select(
+        pl.lit(delivery_id).alias("delivery_id"),
+        pl.lit(checked_table(table)).alias("table_name"),
+        pl.col("row_number").cast(pl.Int64),
+        pl.col("row_key").cast(pl.Utf8),
+        pl.col("rule").cast(pl.Utf8),
+        pl.col("reason").cast(pl.Utf8),
+        pl.col("raw").cast(pl.Utf8),
+    )
+    con.register("_bad", frame)
+    try:
+        con.execute("INSERT INTO quarantine SELECT * FROM _bad")
+    finally:
+        con.unregister("_bad")
+    return frame.height
+
+
+def raw_json(columns: list[str]) -> pl.Expr:
+    """The delivered values of each row as one JSON object (for quarantine.csv)."""
+    return pl.struct(columns).struct.json_encode().alias("raw")

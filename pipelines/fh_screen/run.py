@@ -1,0 +1,154 @@
+"""The nightly job as named steps. The CLI runs them in one process; the Airflow DAG runs
+each as its own task. Both go through ``prepare`` -> ``execute_step`` ... -> ``publish``.
+
+Crash safety: outputs go to a hidden work folder next to ``--out`` and are published by
+one rename at the end; each step's database changes are one transaction; a lock file
+keeps a second run off the same database.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import date, datetime, timezone
+from importlib import import_module
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock, Timeout
+
+import fh_screen
+from fh_screen import files
+from fh_screen.config import Settings, load_settings
+from fh_screen.context import RunContext, log
+
+# (step name, "module:function"). Each function takes a RunContext and returns a dict
+# that goes into run_manifest.json under steps.<name>.
+STEPS: list[tuple[str, str]] = [
+    ("stage", "fh_screen.ingest:stage_step"),
+    ("validate", "fh_screen.validate:validate_step"),
+    ("load", "fh_screen.ingest:load_step"),
+]
+
+MANIFEST = "run_manifest.json"
+
+
+class RunLocked(RuntimeError):
+    """Another run holds this database."""
+
+
+def step_function(name: str) -> Callable[[RunContext], dict]:
+    target = dict(STEPS)[name]
+    module, func = target.split(":")
+    return getattr(import_module(module), func)
+
+
+def work_dir_for(out_dir: Path) -> Path:
+    return out_dir.parent / f".{out_dir.name}.partial"
+
+
+def lock_for(db_path: Path, timeout: float = 0) -> FileLock:
+    return FileLock(str(db_path) + ".lock", timeout=timeout)
+
+
+def prepare(
+    extract_dir: Path | None,
+    db_path: Path,
+    out_dir: Path,
+    as_of: date,
+    settings: Settings | None = None,
+) -> RunContext:
+    """Create the work folder and the context; resumes the manifest of an unfinished run."""
+    settings = settings or load_settings()
+    out_dir = Path(out_dir).resolve()
+    work = work_dir_for(out_dir)
+    files.ensure_dir(out_dir.parent)
+    files.ensure_dir(work)
+    ctx = RunContext(
+        settings=settings,
+        db_path=Path(db_path).resolve(),
+        out_dir=out_dir,
+        work_dir=work,
+        as_of=as_of,
+        extract_dir=Path(extract_dir).resolve() if extract_dir else None,
+    )
+    saved = work / MANIFEST
+    if saved.exists():
+        ctx.manifest = json.loads(saved.read_text(encoding="utf-8"))
+        if ctx.manifest.get("as_of") != as_of.isoformat():
+            ctx.manifest = {}
+    if not ctx.manifest:
+        ctx.manifest = {
+            "product": "fh-screen",
+            "code_version": fh_screen.__version__,
+            "as_of": as_of.isoformat(),
+            "region": settings.region.region_id,
+            "decision_support_notice": "Decision support for clinicians, not a diagnosis.",
+            "tables": {},
+            "steps": {},
+        }
+    ctx.delivery_id = ctx.manifest.get("delivery_id", "")
+    ctx.run_id = ctx.manifest.get("run_id", "")
+    ctx.present_tables = set(ctx.manifest.get("present_tables", []))
+    return ctx
+
+
+def save_manifest(ctx: RunContext) -> None:
+    ctx.manifest["delivery_id"] = ctx.delivery_id
+    ctx.manifest["run_id"] = ctx.run_id
+    ctx.manifest["present_tables"] = sorted(ctx.present_tables)
+    files.write_text(ctx.work_dir / MANIFEST, json.dumps(ctx.manifest, indent=2, sort_keys=True, default=str))
+
+
+def execute_step(ctx: RunContext, name: str) -> dict:
+    """Run one step and record its report and wall time in the manifest."""
+    started = time.perf_counter()
+    report = step_function(name)(ctx) or {}
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    ctx.manifest["steps"][name] = report
+    save_manifest(ctx)
+    log.info("step %s done in %.2f s", name, report["seconds"])
+    return report
+
+
+def publish(ctx: RunContext) -> Path:
+    """Swap the finished work folder into place as ``out_dir`` in one rename."""
+    ctx.manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    files.write_text(ctx.work_dir / "settings.json", ctx.settings.model_dump_json(indent=2))
+    save_manifest(ctx)
+    old = ctx.out_dir.parent / f".{ctx.out_dir.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if ctx.out_dir.exists():
+        ctx.out_dir.rename(old)
+    ctx.work_dir.rename(ctx.out_dir)
+    if old.exists():
+        shutil.rmtree(old)
+    return ctx.out_dir
+
+
+def run(
+    extract_dir: Path,
+    db_path: Path,
+    out_dir: Path,
+    as_of: date,
+    settings: Settings | None = None,
+    lock_timeout: float = 0,
+    on_step: Callable[[str], None] | None = None,
+) -> dict:
+    """The whole nightly job on one delivery, exactly what the Airflow DAG runs."""
+    try:
+        with lock_for(Path(db_path), lock_timeout):
+            ctx = prepare(extract_dir, db_path, out_dir, as_of, settings)
+            ctx.manifest["steps"] = {}
+            for name, _ in STEPS:
+                if on_step:
+                    on_step(name)
+                execute_step(ctx, name)
+            publish(ctx)
+            return ctx.manifest
+    except Timeout as exc:
+        raise RunLocked(
+            "another fh-screen run is using this database; try again when it has finished"
+        ) from exc

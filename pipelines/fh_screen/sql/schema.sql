@@ -1,0 +1,97 @@
+-- Curated store of fh-screen. One DuckDB file per region.
+-- Layers: stg_* (one delivery, parsed, replaced each run) -> curated tables below
+-- (all deliveries, corrections applied) -> derived tables written by later steps.
+-- Units are canonical (see reference/unit_conversions.csv); personal data columns are marked [PD].
+
+CREATE TABLE IF NOT EXISTS deliveries (
+  delivery_id   VARCHAR PRIMARY KEY,   -- folder name of the delivery
+  content_hash  VARCHAR NOT NULL,      -- sha256 over the delivery's files
+  as_of         DATE NOT NULL,
+  loaded_at     TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS patients (
+  patient_id      VARCHAR PRIMARY KEY, -- [PD] pseudonymous id
+  birth_date      DATE NOT NULL,       -- [PD]
+  sex             VARCHAR NOT NULL,    -- F / M / U
+  practice_id     VARCHAR,             -- GP practice; NULL = no GP
+  postcode        VARCHAR,             -- [PD]
+  deceased_date   DATE,
+  moved_out_date  DATE,
+  delivery_id     VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS lab_results (
+  result_id       VARCHAR PRIMARY KEY,
+  patient_id      VARCHAR NOT NULL,    -- [PD]
+  sampled_at      TIMESTAMP NOT NULL,
+  analyte         VARCHAR NOT NULL,    -- canonical: ldl tc hdl tg tsh albumin alat alp ggt creatinine egfr hba1c uacr lpa lpa_molar apob
+  method          VARCHAR NOT NULL,    -- measured / calculated (as the code says)
+  code            VARCHAR NOT NULL,    -- code as delivered (NPU / LOINC / local)
+  value           DOUBLE,              -- canonical unit; for censored values the bound
+  unit            VARCHAR NOT NULL,    -- canonical unit
+  censored        VARCHAR,             -- '<' or '>' when the lab reported a bound, else NULL
+  value_raw       VARCHAR NOT NULL,
+  unit_raw        VARCHAR NOT NULL,
+  status          VARCHAR NOT NULL,    -- final / corrected / cancelled (cancelled = withdrawn)
+  ordering_practice_id VARCHAR,
+  delivery_id     VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS medications (
+  patient_id    VARCHAR NOT NULL,
+  atc_code      VARCHAR NOT NULL,
+  dispensed_on  DATE NOT NULL,
+  strength_mg   DOUBLE,
+  delivery_id   VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS diagnoses (
+  patient_id    VARCHAR NOT NULL,
+  icd10_code    VARCHAR NOT NULL,      -- normalised: upper case, no dot, Danish SKS 'D' prefix removed (DE780B -> E780B, I21.9 -> I219)
+  icd10_raw     VARCHAR NOT NULL,
+  diagnosed_on  DATE NOT NULL,
+  delivery_id   VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS relations (
+  patient_id    VARCHAR NOT NULL,
+  relative_id   VARCHAR NOT NULL,
+  relationship  VARCHAR NOT NULL,      -- what the relative is to the patient: parent / child / sibling
+  delivery_id   VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS family_history (
+  patient_id    VARCHAR NOT NULL,
+  item          VARCHAR NOT NULL,
+  recorded_on   DATE NOT NULL,
+  delivery_id   VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS clinic_outcomes (
+  patient_id    VARCHAR NOT NULL,
+  outcome_date  DATE NOT NULL,
+  outcome       VARCHAR NOT NULL,      -- fh_genetic fh_clinical not_fh did_not_attend declined pending
+  gene          VARCHAR,
+  delivery_id   VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS contacts (
+  patient_id    VARCHAR PRIMARY KEY,
+  full_name     VARCHAR,               -- [PD]
+  address       VARCHAR,               -- [PD]
+  postcode      VARCHAR,               -- [PD]
+  city          VARCHAR,
+  language      VARCHAR,               -- da / en
+  delivery_id   VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+  delivery_id   VARCHAR NOT NULL,
+  table_name    VARCHAR NOT NULL,
+  row_number    BIGINT,                -- 1-based data row in the delivered file (header excluded)
+  row_key       VARCHAR,               -- result_id / patient_id where available
+  rule          VARCHAR NOT NULL,      -- machine code of the rule broken, e.g. ingest.unparseable_value
+  reason        VARCHAR NOT NULL,      -- plain-language reason
+  raw           VARCHAR NOT NULL       -- the row as delivered, JSON
+);
