@@ -1,0 +1,5 @@
+import sys
+
+from fh_screen.cli import main
+
+sys.exit(main())

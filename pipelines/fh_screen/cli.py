@@ -1,0 +1,154 @@
+"""The ``fhscreen`` command. Each sub-command is a thin call into the package.
+
+Exit status: 0 success; 2 with a one-line reason on stderr for unusable input; 3 when
+another run holds the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+from fh_screen.errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_LOCKED = 3
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from exc
+
+
+def _progress(quiet: bool):
+    """Step names on a terminal; silent in CI, under Airflow or when piped."""
+    import os
+
+    if quiet or not sys.stderr.isatty() or os.environ.get("CI") or os.environ.get("AIRFLOW_CTX_DAG_ID"):
+        return None
+    return lambda step: print(f"  ... {step}", file=sys.stderr, flush=True)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from fh_screen.config import load_settings
+    from fh_screen.run import run
+
+    manifest = run(
+        extract_dir=args.extract,
+        db_path=args.db,
+        out_dir=args.out,
+        as_of=args.as_of,
+        settings=load_settings(args.config),
+        lock_timeout=args.wait,
+        on_step=_progress(args.quiet),
+    )
+    _print_summary(manifest, args.out)
+    return 0
+
+
+def _print_summary(manifest: dict, out: Path) -> None:
+    tables = manifest.get("tables", {})
+    for name, counts in sorted(tables.items()):
+        print(
+            f"{name:16s} received {counts.get('received', 0):>9,}  loaded {counts.get('loaded', 0):>9,}"
+            f"  quarantined {counts.get('quarantined', 0):>7,}"
+        )
+    print(f"outputs: {Path(out).resolve()}")
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from fh_screen.synth import generate
+
+    summary = generate(
+        out=args.out,
+        n_patients=args.patients,
+        seed=args.seed,
+        as_of=args.as_of,
+        fmt=args.format,
+        dialect=args.dialect,
+        nights=args.nights,
+        params_file=args.params,
+    )
+    print(f"synthetic delivery: {summary['extract_dirs'][0]}")
+    print(f"ground truth (never read by the pipeline): {summary['ground_truth']}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from fh_screen.demo import demo
+
+    demo(out=args.out, n_patients=args.patients, seed=args.seed, progress=_progress(args.quiet))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fhscreen",
+        description="Case-finding for familial hypercholesterolaemia from routine lab data. "
+        "Outputs are decision support for clinicians, not diagnoses.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each step (no patient data is logged)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="make a synthetic region and run the whole job on it",
+                       description="Generate a synthetic region, run the nightly job on an embedded "
+                       "DuckDB file, and write every output under --out.")
+    p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output)")
+    p.add_argument("--patients", type=int, default=30_000, help="people in the synthetic region (default 30000)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("synth", help="write a synthetic delivery (with separate ground truth)",
+                       description="Write a synthetic region as a delivery folder in the contract's "
+                       "format. Ground truth goes to a separate folder the pipeline never reads.")
+    p.add_argument("--out", type=Path, required=True, help="folder to create")
+    p.add_argument("--patients", type=int, default=10_000, help="number of people (default 10000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed; same seed, same files")
+    p.add_argument("--as-of", type=_iso_date, default=date(2026, 11, 23), help="delivery date (default 2026-11-23)")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("--dialect", choices=["plain", "danish"], default="plain",
+                   help="danish = ';' separated, decimal comma, CP1252")
+    p.add_argument("--nights", type=int, default=1, help="deliveries to write: the first is the history, "
+                   "later ones are small nightly increments (default 1)")
+    p.add_argument("--params", type=Path, help="YAML file overriding generator parameters")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("run", help="the nightly job on one delivery (what the Airflow DAG runs)",
+                       description="Load one delivery into the DuckDB file, validate it, score, and write "
+                       "worklists, letters and metrics under --out. Rerunning the same delivery and date "
+                       "changes nothing.")
+    p.add_argument("--extract", type=Path, required=True, help="delivery folder (one file per table)")
+    p.add_argument("--db", type=Path, required=True, help="DuckDB file (created if missing)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (replaced atomically at the end)")
+    p.add_argument("--as-of", type=_iso_date, required=True, help="run date YYYY-MM-DD")
+    p.add_argument("--config", type=Path, help="region settings YAML (default: packaged demo settings)")
+    p.add_argument("--wait", type=float, default=0, help="seconds to wait for another run's lock (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from fh_screen.run import RunLocked
+
+    try:
+        return args.func(args)
+    except RunLocked as exc:
+        print(f"fhscreen: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except UserError as exc:
+        print(f"fhscreen: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
