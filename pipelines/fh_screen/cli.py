@@ -86,6 +86,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_erase(args: argparse.Namespace) -> int:
+    from fh_screen import db
+    from fh_screen.privacy import erase_patient
+    from fh_screen.run import lock_for
+
+    with lock_for(args.db, args.wait):
+        con = db.connect(args.db)
+        try:
+            removed = erase_patient(con, args.patient_id, date.today())
+        finally:
+            con.close()
+    total = sum(removed.values())
+    print(f"erased {total} rows across {len(removed)} tables: " + ", ".join(f"{t} {n}" for t, n in sorted(removed.items())))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fhscreen",
@@ -131,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0, help="seconds to wait for another run's lock (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("erase", help="remove one patient from the database and ledgers on request",
+                       description="Delete every row naming the patient (as patient, relative or index "
+                       "case) from the store, its ledgers and quarantine, in one transaction. Published "
+                       "aggregate reports are not changed; the next run's reports no longer count them.")
+    p.add_argument("--db", type=Path, required=True, help="DuckDB file")
+    p.add_argument("--patient-id", required=True, help="the pseudonymous patient id to erase")
+    p.add_argument("--wait", type=float, default=0, help="seconds to wait for a running job's lock")
+    p.set_defaults(func=_cmd_erase)
     return parser
 
 
