@@ -132,7 +132,7 @@ def treatment(rng, pop: Population, p: dict) -> None:
     chd = pop["chd_day"] < as_of
     dm = pop["dm_on"] < as_of
     slope = t["ldl_z_slope"]
-    prob = base * np.exp(slope * z - slope**2 / 2) * np.where(chd, t["chd_factor"], 1.0) * np.where(dm, t["diabetes_factor"], 1.0)
+    prob = t["statin_prob_nonfh_scale"] * base * np.exp(slope * z - slope**2 / 2) * np.where(chd, t["chd_factor"], 1.0) * np.where(dm, t["diabetes_factor"], 1.0)
     carrier = pop["alleles"] > 0
     diagnosed = pop["diagnosed"]
     prob = np.where(carrier & ~diagnosed, np.where(age_now >= 18, t["statin_prob_fh_undiagnosed"], 0.0), prob)

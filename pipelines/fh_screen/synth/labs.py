@@ -179,7 +179,9 @@ def frame(rng, pop: Population, rows: dict[str, np.ndarray], first_seq: int, p: 
     """
     m = p["measurement"]
     pidn = pop["pid"][rows["pidx"]]
-    order = np.lexsort((rows["order"], pidn, rows["minute"], rows["day"]))
+    # One int64 key: sampling minute since 1970 (< 2**26), then 7-digit id, then analyte order.
+    key = ((rows["day"].astype(np.int64) * 1440 + rows["minute"]) * 10_000_000 + pidn) * 32 + rows["order"]
+    order = np.argsort(key, kind="stable")
     n = len(order)
     u = rng.random(n)
     status = np.where(u < m["status_null_share"], 0, 1)

@@ -31,4 +31,6 @@ def write_table(df: pl.DataFrame, folder: Path, name: str, fmt: str, dialect: st
         ])
     text = df.write_csv(separator=separator, date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M:%S",
                         null_value="", quote_style="necessary")
-    return write_bytes(folder / f"{name}.csv", text.encode(encoding))
+    # ASCII text is the same bytes in UTF-8 and CP1252; only tables with names need re-encoding.
+    data = text.encode("utf-8") if text.isascii() else text.encode(encoding)
+    return write_bytes(folder / f"{name}.csv", data)
