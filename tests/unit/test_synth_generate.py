@@ -238,12 +238,20 @@ def test_danish_dialect_round_trips_to_the_plain_values(full, tmp_path):
         assert dk.equals(plain), table
 
 
-def test_parquet_has_proper_types(tmp_path):
+def test_parquet_has_proper_types_and_is_reproducible(tmp_path):
     folder = Path(generate(tmp_path / "pq", 1500, 3, AS_OF, "parquet", "plain")["extract_dirs"][0])
+    again = Path(generate(tmp_path / "pq2", 1500, 3, AS_OF, "parquet", "plain")["extract_dirs"][0])
+    assert _hashes(folder) == _hashes(again)
     assert pl.read_parquet_schema(folder / "patients.parquet")["birth_date"] == pl.Date
     labs = pl.read_parquet_schema(folder / "lab_results.parquet")
     assert labs["sampled_at"] == pl.Datetime("us") and labs["value"] == pl.String
     assert pl.read_parquet_schema(folder / "medications.parquet")["strength_mg"] == pl.Float64
+
+
+def test_tiny_region_gets_no_forced_faults(tmp_path):
+    summary = generate(tmp_path / "tiny", 3, 2, AS_OF, "csv", "plain")
+    assert pl.read_csv(Path(summary["ground_truth"]) / "injected_faults.csv").height == 0
+    assert _read(Path(summary["extract_dirs"][0]), "patients").height == 3
 
 
 def test_params_file_overrides_and_rejects_unknown_keys(tmp_path):

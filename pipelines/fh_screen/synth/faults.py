@@ -4,7 +4,8 @@ Injected only when ``faults.dirty_fraction`` > 0 (default 0.0005 of lab rows in 
 delivery); every injected row is listed in ``ground_truth/injected_faults.csv``.
 Kinds, one each in turn: an unparseable value, an unknown unit, a result for a patient not
 in ``patients``, a sampling date after the delivery date, and a second row reusing an
-existing ``result_id`` in the same file (placed right after the original).
+existing ``result_id`` in the same file (placed right after the original). Deliveries of
+1,000 rows or more get at least one fault of each kind; tiny ones get ``round(fraction * rows)``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import polars as pl
 KINDS = ["unparseable_value", "unknown_unit", "unknown_patient", "future_date", "duplicate_result_id"]
 COLUMN = {"unparseable_value": "value", "unknown_unit": "unit", "unknown_patient": "patient_id",
           "future_date": "sampled_at", "duplicate_result_id": "result_id"}
+MIN_ROWS_FOR_EVERY_KIND = 1000  # from this size on, each kind occurs at least once
 SCHEMA = {"table": pl.String, "result_id": pl.String, "patient_id": pl.String, "fault": pl.String,
           "column": pl.String, "delivered_value": pl.String}
 
@@ -25,7 +27,11 @@ def inject(rng: np.random.Generator, labs: pl.DataFrame, fraction: float, as_of:
     """Return the lab rows with faults applied and the list of faults."""
     if fraction <= 0 or labs.height == 0:
         return labs, pl.DataFrame(schema=SCHEMA)
-    k = min(labs.height, max(len(KINDS), round(fraction * labs.height)))
+    k = round(fraction * labs.height)
+    if labs.height >= MIN_ROWS_FOR_EVERY_KIND:
+        k = max(k, len(KINDS))
+    if k == 0:
+        return labs, pl.DataFrame(schema=SCHEMA)
     rows = np.sort(rng.choice(labs.height, size=k, replace=False))
     kind = np.arange(k) % len(KINDS)
     at = {name: rows[kind == i] for i, name in enumerate(KINDS)}

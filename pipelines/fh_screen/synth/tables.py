@@ -220,29 +220,37 @@ def contacts(rng, pop: Population, p: dict) -> pl.DataFrame:
     """Name, address and letter language for residents (a few without an address on file)."""
     d = p["demography"]
     n = pop.n
-    pick = lambda seq, size: np.asarray(seq)[(rng.random(size) * len(seq)).astype(np.int64)]  # noqa: E731
-    fam_surname = pick(names.SURNAMES, pop["family"].max() + 1)[pop["family"]]
-    surname = np.where(pop["founder"] & (pop["generation"] == 2), pick(names.SURNAMES, n), fam_surname)
-    first = np.where(pop["male"], pick(names.FIRST_M, n), pick(names.FIRST_F, n))
+    pick = lambda seq, size: (rng.random(size) * len(seq)).astype(np.int64)  # noqa: E731
+    word = lambda seq, index: pl.Series(list(seq), dtype=pl.String).gather(pl.Series(index))  # noqa: E731
+    # Blood relatives share the family surname; in-married partners keep their own.
+    surname = np.where(pop["founder"] & (pop["generation"] == 2), pick(names.SURNAMES, n),
+                       pick(names.SURNAMES, pop["family"].max() + 1)[pop["family"]])
     english = rng.random(n) < d["english_share"]
-    first = np.where(english, pick(names.FIRST_EN, n), first)
-    surname = np.where(english & (rng.random(n) < 0.5), pick(names.SURNAMES_EN, n), surname)
-    full = np.char.add(np.char.add(first.astype(str), " "), surname.astype(str))
+    english_surname = english & (rng.random(n) < 0.5)
+    first_m, first_f, first_en = pick(names.FIRST_M, n), pick(names.FIRST_F, n), pick(names.FIRST_EN, n)
+    surname_en = pick(names.SURNAMES_EN, n)
+    street, number, floor = pick(names.STREETS, n), rng.integers(1, 120, n), pick(names.FLOORS, n)
     keep = pop["in_region"] & (rng.random(n) >= d["contact_missing_share"])
     idx = np.flatnonzero(keep)
-    tricky = rng.choice(idx, size=min(len(idx), max(len(names.TRICKY), len(idx) // 2000)), replace=False)
-    full = full.astype(object)
-    full[tricky] = pick(names.TRICKY, len(tricky))
-    number = rng.integers(1, 120, n)
-    street = np.char.add(np.char.add(pick(names.STREETS, n).astype(str), " "), number.astype(str))
-    address = np.char.add(street, pick(names.FLOORS, n).astype(str))
-    towns = names.TOWNS
-    return (pl.DataFrame({
+    tricky = np.zeros(n, bool)
+    tricky[rng.choice(idx, size=min(len(idx), max(len(names.TRICKY), len(idx) // 2000)), replace=False)] = True
+    tricky_name = pick(names.TRICKY, n)
+    df = pl.DataFrame({
         "pidn": pop["pid"][idx],
-        "full_name": pl.Series(full[idx].tolist(), dtype=pl.String),
-        "address": address[idx],
-        "postcode": pl.Series([t[0] for t in towns]).gather(pl.Series(pop["town"][idx])),
-        "city": pl.Series([t[1] for t in towns]).gather(pl.Series(pop["town"][idx])),
-        "language": np.where(english[idx], "en", "da"),
-    }).with_columns(patient_id=pid_expr()).sort("pidn")
-      .select("patient_id", "full_name", "address", "postcode", "city", "language"))
+        "first": pl.select(pl.when(pl.Series(english[idx])).then(word(names.FIRST_EN, first_en[idx]))
+                           .when(pl.Series(pop["male"][idx])).then(word(names.FIRST_M, first_m[idx]))
+                           .otherwise(word(names.FIRST_F, first_f[idx]))).to_series(),
+        "surname": pl.select(pl.when(pl.Series(english_surname[idx])).then(word(names.SURNAMES_EN, surname_en[idx]))
+                             .otherwise(word(names.SURNAMES, surname[idx]))).to_series(),
+        "tricky": tricky[idx], "tricky_name": word(names.TRICKY, tricky_name[idx]),
+        "street": word(names.STREETS, street[idx]), "number": number[idx], "floor": word(names.FLOORS, floor[idx]),
+        "postcode": word([t[0] for t in names.TOWNS], pop["town"][idx]),
+        "city": word([t[1] for t in names.TOWNS], pop["town"][idx]),
+        "english": english[idx],
+    })
+    return df.with_columns(
+        patient_id=pid_expr(),
+        full_name=pl.when(pl.col("tricky")).then(pl.col("tricky_name")).otherwise(pl.concat_str(["first", "surname"], separator=" ")),
+        address=pl.concat_str([pl.col("street"), pl.lit(" "), pl.col("number").cast(pl.String), pl.col("floor")]),
+        language=pl.when(pl.col("english")).then(pl.lit("en")).otherwise(pl.lit("da")),
+    ).sort("pidn").select("patient_id", "full_name", "address", "postcode", "city", "language")
