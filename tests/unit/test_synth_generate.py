@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import fh_screen.synth
 from fh_screen.errors import UserError
 from fh_screen.synth import generate
 
@@ -266,6 +267,13 @@ def test_params_file_overrides_and_rejects_unknown_keys(tmp_path):
     bad.write_text("genotype:\n  founder_prevalence: 0.01\n")
     with pytest.raises(UserError, match="genotype.founder_prevalence"):
         generate(tmp_path / "bad", 100, 3, AS_OF, params_file=bad)
+
+
+def test_packaged_shifted_region_changes_the_figures(tmp_path):
+    shifted = Path(fh_screen.synth.__file__).parent / "shifted_region.yaml"
+    summary = generate(tmp_path / "shifted", 1500, 3, AS_OF, "csv", "plain", params_file=shifted)
+    assert summary["figures"]["fh_prevalence_founders"]["target"] == 0.0046
+    assert 0.5 < summary["figures"]["share_results_loinc"]["value"] < 0.7
 
 
 def test_summary_reports_figures_with_targets_and_sources(region):

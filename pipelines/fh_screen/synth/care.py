@@ -17,7 +17,7 @@ NEVER = np.iinfo(np.int64).max // 4
 OUTCOMES = ["fh_genetic", "fh_clinical", "not_fh", "did_not_attend", "declined", "pending"]
 
 
-def _choose(rng: np.random.Generator, table: dict[str, float], size: int) -> np.ndarray:
+def choose_outcome(rng: np.random.Generator, table: dict[str, float], size: int) -> np.ndarray:
     """Indices into OUTCOMES drawn with the table's probabilities."""
     keys = list(table)
     p = np.array([table[k] for k in keys], float)
@@ -93,7 +93,7 @@ def referrals(rng, pop: Population, p: dict, tested: np.ndarray, first_test: np.
         (referred & ~carrier & polygenic, r["outcome_noncarrier_polygenic"]),
         (referred & ~carrier & ~polygenic, r["outcome_noncarrier"]),
     ):
-        outcome[mask] = _choose(rng, table, int(mask.sum()))
+        outcome[mask] = choose_outcome(rng, table, int(mask.sum()))
     lo = first_test + 30
     hi = end - 1
     day = (lo + rng.random(n) * np.maximum(hi - lo, 0)).astype(np.int64)

@@ -23,6 +23,7 @@ Decisions:
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from datetime import date, datetime, timedelta
@@ -36,7 +37,7 @@ from fh_screen.files import ensure_dir, write_bytes, write_text
 from fh_screen.synth import care, labs, tables
 from fh_screen.synth.faults import inject
 from fh_screen.synth.params import load_params
-from fh_screen.synth.population import GENES, VARIANT_CLASS, YEAR, Population, build_population, untreated_ldl
+from fh_screen.synth.population import EPOCH, GENES, VARIANT_CLASS, YEAR, Population, build_population, untreated_ldl
 from fh_screen.synth.summary import summarise
 from fh_screen.synth.writer import write_table
 
@@ -134,8 +135,6 @@ def generate(out: Path, n_patients: int, seed: int, as_of: date, fmt: str = "csv
 
 
 def _parquet_bytes(df: pl.DataFrame) -> bytes:
-    import io
-
     buf = io.BytesIO()
     df.write_parquet(buf, compression="zstd")
     return buf.getvalue()
@@ -193,13 +192,13 @@ def _increment(seed: int, night: int, pop: Population, p: dict, codes: list[str]
     carrier = pop["alleles"][who] > 0
     resolved = {k: v for k, v in r["outcome_carrier"].items() if k != "pending"}
     resolved_non = {k: v for k, v in r["outcome_noncarrier"].items() if k != "pending"}
-    outcome = np.where(carrier, care._choose(rng, resolved, len(who)), care._choose(rng, resolved_non, len(who)))
+    outcome = np.where(carrier, care.choose_outcome(rng, resolved, len(who)), care.choose_outcome(rng, resolved_non, len(who)))
     pop["outcome"][who] = outcome
     gene = np.where(outcome == 0, pop["gene"][who], 0)
     clinic = tables.clinic_outcomes(pop, {"pidx": who, "day": np.full(len(who), day, np.int64), "outcome": outcome, "gene": gene})
     delivery = {"patients": tables.patients(pop, codes, death), "lab_results": lab_rows, "clinic_outcomes": clinic}
     pid = pl.Series(pop["pid"])
-    label = (pop.as_of + night)
+    label = (EPOCH + timedelta(days=pop.as_of + night)).isoformat()
     change = pl.concat([
         pl.DataFrame({"pidn": pid.gather(pl.Series(cascade.astype(np.int64))), "change": "new_result_relative_of_confirmed_case"}),
         pl.DataFrame({"pidn": pid.gather(pl.Series(other.astype(np.int64))), "change": "new_result"}),
@@ -207,7 +206,7 @@ def _increment(seed: int, night: int, pop: Population, p: dict, codes: list[str]
         pl.DataFrame({"pidn": pid.gather(pl.Series(who.astype(np.int64))), "change": "new_clinic_outcome"}),
         pl.DataFrame({"pidn": pid.gather(pl.Series(np.flatnonzero(dies))), "change": "deceased"}),
     ], how="vertical_relaxed").with_columns(
-        delivery=pl.lit(date.fromordinal(date(1970, 1, 1).toordinal() + int(label)).isoformat()),
+        delivery=pl.lit(label),
         patient_id=tables.pid_expr(),
     ).sort("pidn", "change").select("delivery", "patient_id", "change")
     return delivery, change, int(new["seq"].max() or last_seq)

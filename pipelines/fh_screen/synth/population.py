@@ -341,7 +341,7 @@ def build_population(seed: int, n_patients: int, as_of: date, p: dict) -> Popula
     rng = np.random.default_rng([seed, 2])
     n = pop.n
     # Pseudonymous ids: a random permutation of 7-digit numbers below 9,000,000 (P9xxxxxx never used).
-    pop["pid"] = rng.choice(np.arange(1_000_000, 9_000_000), size=n, replace=False)
+    pop["pid"] = 1_000_000 + rng.choice(8_000_000, size=n, replace=False)
     pop["prs_z"] = rng.standard_normal(n)
     pop["ldl_e"] = rng.standard_normal(n)
     _genotype(np.random.default_rng([seed, 3]), pop, p)

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from fh_screen.synth import labs
-from fh_screen.synth.care import NEVER, OUTCOMES
+from fh_screen.synth.care import NEVER
 from fh_screen.synth.population import Population, nonfh_mean_sd, secondary_effect
 
 BANDS = [(0, 18, "0-17"), (18, 30, "18-29"), (30, 40, "30-39"), (40, 50, "40-49"), (50, 60, "50-59"), (60, 70, "60-69"), (70, 200, "70+")]

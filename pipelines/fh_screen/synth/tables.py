@@ -13,7 +13,9 @@ from fh_screen.synth import names
 from fh_screen.synth.care import NEVER, OUTCOMES, observed_end
 from fh_screen.synth.population import GENES, YEAR, Population
 
-WINDOW_DAYS = lambda p: int(p["window"]["history_years"] * YEAR)  # noqa: E731
+def window_days(p: dict) -> int:
+    """Length of the delivered history in days."""
+    return int(p["window"]["history_years"] * YEAR)
 
 
 def pid_expr(col: str = "pidn") -> pl.Expr:
@@ -41,7 +43,7 @@ def geography(rng, pop: Population, p: dict) -> list[str]:
     offset = np.concatenate([[0], np.cumsum(count)[:-1]])
     practice = offset[town] + (rng.random(n) * count[town]).astype(np.int64)
     practice = np.where(rng.random(n) < d["no_gp_share"], -1, practice)
-    codes = rng.choice(np.arange(1_000, 1_000_000), size=n_practices, replace=False)
+    codes = 1_000 + rng.choice(999_000, size=n_practices, replace=False)
     pop["town"], pop["practice"] = town, practice
     return [f"{c:06d}" for c in codes]
 
@@ -79,7 +81,7 @@ def patients(pop: Population, codes: list[str], death: np.ndarray | None = None)
 def medications(rng, pop: Population, p: dict) -> pl.DataFrame:
     """Statin and ezetimibe dispensings within the history window."""
     interval = p["treatment"]["dispensing_interval_days"]
-    window_start = pop.as_of - WINDOW_DAYS(p)
+    window_start = pop.as_of - window_days(p)
     end = observed_end(pop)
     frames = []
     for kind in ("statin", "eze"):
@@ -122,7 +124,7 @@ def diagnoses(rng, pop: Population, p: dict) -> pl.DataFrame:
     add(pop["diagnosed"], pop["diag_day"], who_fh, const("DE780B"))
     seen = pop["ldl_now"] >= 6.0
     e780 = seen & (pop["alleles"] == 0) & (rng.random(n) < p["diagnosis"]["e780_nonfh_share_ldl6"])
-    e780_day = (as_of - rng.random(n) * WINDOW_DAYS(p)).astype(np.int64)
+    e780_day = (as_of - rng.random(n) * window_days(p)).astype(np.int64)
     add(e780, e780_day, const("E78.0"), const("DE780"))
     recorded = p["secondary_causes"]["diagnosis_recorded_share"]
     for key, who, dk in (("hypo", "E03.9", "DE039"), ("hyper", "E05.9", "DE059"), ("dm", "E11.9", "DE119"),
@@ -192,7 +194,7 @@ def family_history(rng, pop: Population, links: pl.DataFrame, p: dict) -> tuple[
         "arcus_before_45": arcus & (age >= 18),
         "premature_chd_self": pop["chd_premature"] & (pop["chd_day"] < as_of),
     }
-    window_start = as_of - WINDOW_DAYS(p)
+    window_start = as_of - window_days(p)
     end = observed_end(pop)
     rows = []
     for item, true in items.items():
