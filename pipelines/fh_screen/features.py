@@ -74,9 +74,22 @@ ML_NUMERIC_COLUMNS = (
 )
 
 
+INPUT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "patients": {"patient_id": pl.Utf8, "birth_date": pl.Date, "sex": pl.Utf8, "practice_id": pl.Utf8,
+                 "postcode": pl.Utf8, "deceased_date": pl.Date, "moved_out_date": pl.Date},
+    "lab_results": {"patient_id": pl.Utf8, "result_id": pl.Utf8, "sampled_at": pl.Datetime("us"),
+                    "sample_date": pl.Date, "analyte": pl.Utf8, "method": pl.Utf8, "value": pl.Float64},
+    "medications": {"patient_id": pl.Utf8, "atc_code": pl.Utf8, "dispensed_on": pl.Date, "strength_mg": pl.Float64},
+    "diagnoses": {"patient_id": pl.Utf8, "icd10_code": pl.Utf8, "diagnosed_on": pl.Date},
+    "relations": {"patient_id": pl.Utf8, "relative_id": pl.Utf8, "relationship": pl.Utf8},
+    "family_history": {"patient_id": pl.Utf8, "item": pl.Utf8, "recorded_on": pl.Date},
+    "clinic_outcomes": {"patient_id": pl.Utf8, "outcome_date": pl.Date, "outcome": pl.Utf8, "gene": pl.Utf8},
+}
+
+
 @dataclass(frozen=True)
 class Inputs:
-    """The curated tables as of the run date (see ``sql/feat_*.sql``)."""
+    """The curated tables as of the run date (see ``sql/feat_*.sql``; columns in ``INPUT_SCHEMAS``)."""
 
     patients: pl.DataFrame
     lab_results: pl.DataFrame
@@ -94,7 +107,41 @@ def load_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> Inputs:
         text = db.sql(f"feat_{f.name}")
         params = {"as_of": as_of} if "$as_of" in text else {}
         frames[f.name] = con.execute(text, params).pl()
+    return make_inputs(**frames)
+
+
+def make_inputs(**tables: pl.DataFrame | list[dict]) -> Inputs:
+    """``Inputs`` from frames or row dicts, cast to ``INPUT_SCHEMAS``; tables not given are empty.
+
+    Lets tests and what-if analyses build features without a database.
+    """
+    frames = {}
+    for name, schema in INPUT_SCHEMAS.items():
+        data = tables.get(name)
+        if isinstance(data, pl.DataFrame):
+            frames[name] = data.select(pl.col(c).cast(t) for c, t in schema.items())
+        else:
+            frames[name] = pl.DataFrame(data or [], schema=schema)
+    labs = frames["lab_results"]
+    frames["lab_results"] = labs.with_columns(pl.coalesce("sample_date", pl.col("sampled_at").dt.date()))
     return Inputs(**frames)
+
+
+def feature_frame(rows: list[dict], as_of: date) -> pl.DataFrame:
+    """``patient_features`` rows from explicit values (spec tests, benchmarks, what-if).
+
+    Each row gives some columns (``age_years`` defaults to 45, ``sex`` to ``M``); every other
+    column takes the value a patient with no records gets, so rules see a complete schema.
+    """
+    patients = [
+        {"patient_id": r.get("patient_id", f"P{i}"), "sex": r.get("sex", "M"),
+         "birth_date": as_of.replace(year=as_of.year - r.get("age_years", 45))}
+        for i, r in enumerate(rows)
+    ]
+    base = build_features(make_inputs(patients=patients), as_of)
+    by_id = {b["patient_id"]: b for b in base.to_dicts()}
+    merged = [{**by_id[p["patient_id"]], **r, "patient_id": p["patient_id"]} for r, p in zip(rows, patients)]
+    return pl.DataFrame(merged, schema=base.schema)
 
 
 # --------------------------------------------------------------------------- helpers
