@@ -83,7 +83,7 @@ def settings(clinics: list[Clinic] | None = None, lang: str = "da", **selection)
         Clinic(clinic_id="PAED", name="Børnelipidklinik", weekly_capacity=1, paediatric=True),
     ]
     return Settings(
-        clinics=clinics, paediatric_clinic_id="PAED" if any(c.paediatric for c in clinics) else None,
+        clinics=clinics, paediatric_clinic_id=next((c.clinic_id for c in clinics if c.paediatric), None),
         selection=SelectionSettings(**selection), worklist_language=lang,
     )
 
