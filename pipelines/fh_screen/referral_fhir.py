@@ -7,7 +7,7 @@ of reaching a clinic system.
 
 Decisions:
 * ``intent`` is ``proposal``: the worklist suggests, the GP decides and orders.
-* ``priority`` comes from the run's rank: the most urgent tenth by rank
+* ``priority`` comes from the run's rank: the most urgent tenth of the run's candidates
   (at least one) is ``urgent``, everyone else ``routine``; the rank itself is in the note.
 * Identifiers use ``urn:fh-screen:*`` systems because the extract's ids are regional
   pseudonyms, not national identifiers; ``subject.reference`` is added only when the id
@@ -99,8 +99,11 @@ def bundle(clinic_id: str, requests: list[dict], as_of) -> dict:
     return data
 
 
-def write_bundles(listed: pl.DataFrame, practices, ctx: RunContext, folder: Path) -> int:
-    """Write one bundle per clinic with clinic-route patients tonight; return how many."""
+def write_bundles(listed: pl.DataFrame, candidates: int, practices, ctx: RunContext, folder: Path) -> int:
+    """Write one bundle per clinic with clinic-route patients tonight; return how many.
+
+    ``candidates`` is the number ranked tonight (listed and queued), the base of priority.
+    """
     views = {v["patient_id"]: v for p in practices for v in p.patients}
     headings = {p.practice_id: p.heading for p in practices}
     names = {c.clinic_id: c.name for c in ctx.settings.clinics}
@@ -109,7 +112,7 @@ def write_bundles(listed: pl.DataFrame, practices, ctx: RunContext, folder: Path
     ).sort("rank")
     if to_clinics.height == 0:
         return 0
-    urgent_up_to = max(1, math.ceil(URGENT_FRACTION * int(listed["rank"].max())))
+    urgent_up_to = max(1, math.ceil(URGENT_FRACTION * candidates))
     out = files.ensure_dir(folder / "fhir")
     written = 0
     for (clinic_id,), group in to_clinics.group_by(["clinic_id"], maintain_order=True):

@@ -431,6 +431,6 @@ def write_all(con, planned: pl.DataFrame, ctx: RunContext) -> dict:
         pages += n_pages
         files.write_bytes(files.child_path(folder, f"{stem}.pdf"), pdf_bytes)
         files.write_text(files.child_path(folder, f"{stem}.csv"), csv_text(practice, rows_by_practice[practice.practice_id]))
-    bundles = referral_fhir.write_bundles(listed, practices, ctx, folder)
+    bundles = referral_fhir.write_bundles(listed, planned.height, practices, ctx, folder)
     return {"practices": len(practices), "pdf_pages": pages, "fhir_bundles": bundles}
 
