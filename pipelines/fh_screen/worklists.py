@@ -96,7 +96,7 @@ def trend_svg(points: list[tuple[date, float]], label: str) -> Markup:
     """
     if not points:
         return Markup("")
-    width, height, pad = 180, 56, 6
+    width, height, pad = 220, 60, 6
     xs, ys = trend_coordinates(points, width, height, pad)
     ref_y = trend_y(TREND_REFERENCE_MMOL, points, height, pad)
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
@@ -209,7 +209,8 @@ class PracticeList:
 
 
 def _texts(items: list[str], lang: str) -> list[dict]:
-    return [{"text": t, "lang": lang} for t in items if t]
+    """List items as sentences (first letter capitalised), tagged with their language."""
+    return [{"text": t[:1].upper() + t[1:], "lang": lang} for t in items if t]
 
 
 def reason_lines(row: dict, lang: str, explain) -> list[dict]:
@@ -240,7 +241,7 @@ def check_lines(row: dict, lang: str, explain) -> list[dict]:
                 rendered = _texts(explain([{"code": c, "params": {}} for c in other], lang), lang)
             except (KeyError, ValueError, TypeError):
                 rendered = None
-        lines += rendered if rendered is not None else _texts([row.get("missing_information") or ""], "en")
+        lines += rendered if rendered is not None else _texts((row.get("missing_information") or "").split("; "), "en")
     return lines
 
 

@@ -105,17 +105,18 @@ def fake_explain(items, lang):
 def test_reasons_render_in_the_worklist_language_when_the_rules_renderer_knows_them():
     row = {"reason_items": '[{"code": "ldl_high", "params": {}}]', "reasons": "LDL high",
            "missing_items": ["family_history_not_recorded", "lpa_not_measured"], "missing_information": "x"}
-    assert worklists.reason_lines(row, "da", fake_explain) == [{"text": "da:ldl_high", "lang": "da"}]
+    assert worklists.reason_lines(row, "da", fake_explain) == [{"text": "Da:ldl_high", "lang": "da"}]
     checks = worklists.check_lines(row, "da", fake_explain)
-    assert checks[0]["text"].startswith("Familieanamnese") and checks[1] == {"text": "da:lpa_not_measured", "lang": "da"}
+    assert checks[0]["text"].startswith("Familieanamnese") and checks[1] == {"text": "Da:lpa_not_measured", "lang": "da"}
 
 
 def test_reasons_fall_back_to_the_english_text_marked_as_english():
     row = {"reason_items": '[{"code": "unknown", "params": {}}]', "reasons": "LDL high; TC high",
-           "missing_items": ["unknown"], "missing_information": "something missing"}
+           "missing_items": ["unknown"], "missing_information": "something missing; another"}
     assert worklists.reason_lines(row, "da", fake_explain) == [
         {"text": "LDL high", "lang": "en"}, {"text": "TC high", "lang": "en"}]
-    assert worklists.check_lines(row, "da", fake_explain) == [{"text": "something missing", "lang": "en"}]
+    assert worklists.check_lines(row, "da", fake_explain) == [
+        {"text": "Something missing", "lang": "en"}, {"text": "Another", "lang": "en"}]
     assert worklists.reason_lines(row, "da", None)[0]["lang"] == "en"
 
 
@@ -251,3 +252,14 @@ def test_empty_night_writes_an_empty_referrals_csv(tmp_path):
     report = referrals_step(ctx)
     assert pl.read_csv(ctx.work_dir / "referrals.csv").height == 0
     assert report["practices"] == 0 and report["fhir_bundles"] == 0
+
+
+def test_with_the_rules_engine_renderer_missing_items_become_danish_prompts():
+    explain = pytest.importorskip("fh_screen.rules.explain", reason="rules engine not in this tree").render
+    row = {"reason_items": '[{"code": "no_ldl", "params": {}}]', "reasons": "no LDL-C result",
+           "missing_items": ["family_history_not_recorded", "tsh_not_measured"], "missing_information": "x"}
+    [reason] = worklists.reason_lines(row, "da", explain)
+    assert reason["lang"] == "da" and reason["text"] != "No LDL-C result"
+    checks = worklists.check_lines(row, "da", explain)
+    assert [c["lang"] for c in checks] == ["da", "da"]
+    assert checks[0]["text"].startswith("Familieanamnese")
