@@ -41,8 +41,9 @@ Decisions (documented here because GPs, clinics and evaluators rely on them):
   most ``max_reminders`` times per cycle). A new cycle may start only after
   ``suppression_months`` since the last listing, and only when the clinic reported
   ``did_not_attend`` / ``declined`` or the reminders went unanswered. Any other outcome
-  (including ``pending``) ends reminders. Patients without a GP are listed on the regional
-  list ``selection.unassigned_practice_id``.
+  (including ``pending``) ends reminders. Check-first patients follow the same rule, so an
+  unresolved secondary-cause check comes back as a reminder with tonight's route. Patients
+  without a GP are listed on the regional list ``selection.unassigned_practice_id``.
 * **Idempotency.** The ledger state is derived from ``referral_events`` before the run
   date, so rerunning a date deletes that date's events and recomputes the same plan.
   Runs are expected in date order; a rerun of an older date does not rewrite later ones.
