@@ -28,8 +28,8 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def chromium() -> str:
-    path = shutil.which("chromium") or (("/usr/bin/chromium") if Path("/usr/bin/chromium").exists() else None)
+def chromium(which=shutil.which, fallback: Path = Path("/usr/bin/chromium")) -> str:
+    path = which("chromium") or (str(fallback) if fallback.exists() else None)
     if path:
         return path
     if os.environ.get("FH_REQUIRE_BROWSER") == "1":
@@ -113,3 +113,10 @@ def test_screenshot_shows_a_rendered_page(worklist):
     assert 0.005 < dark < 0.5  # text drawn on a light page, not blank and not black
     heading_blue = ((pixels[..., 2] > 0.45) & (pixels[..., 0] < 0.2)).sum()
     assert heading_blue > 100  # the blue heading and badges rendered with their styles
+
+
+@pytest.mark.parametrize("required, outcome", [("1", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_a_missing_browser_skips_locally_and_fails_in_ci(monkeypatch, tmp_path, required, outcome):
+    monkeypatch.setenv("FH_REQUIRE_BROWSER", required)
+    with pytest.raises(outcome):
+        chromium(which=lambda name: None, fallback=tmp_path / "no-chromium")
