@@ -24,6 +24,7 @@ known living relative.
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import polars as pl
@@ -279,7 +280,12 @@ def _read(con, query: str, params: list | None = None) -> pl.DataFrame:
 
 
 def _summary(index: pl.DataFrame, rows: pl.DataFrame, ledger: pl.DataFrame, letters_new: pl.DataFrame) -> dict:
-    """Aggregate counts only (no ids) for run_manifest.json and the evaluators."""
+    """Aggregate counts only (no ids) for run_manifest.json and the evaluators.
+
+    Relative counts are (index case, relative) pairs: someone related to two index cases
+    counts twice, as in per-index-case cascade yields; ``deceased_people_excluded`` counts
+    people.
+    """
     relatives = rows.filter(pl.col("status") != "index_only")
     living = relatives.filter(pl.col("status") != "deceased")
     reachable = living.filter(pl.col("status").is_in(["untested", "tested", "already_diagnosed"]))
@@ -300,6 +306,7 @@ def _summary(index: pl.DataFrame, rows: pl.DataFrame, ledger: pl.DataFrame, lett
         "relatives_per_index": share(living.height, n_index),
         "first_degree_per_index": share(living.filter(pl.col("degree") == 1).height, n_index),
         "deceased_relatives_excluded": by_status.get("deceased", 0),
+        "deceased_people_excluded": relatives.filter(pl.col("status") == "deceased")["relative_id"].n_unique(),
         "relatives_by_status": by_status,
         "share_tested_of_reachable": share(tested.height, reachable.height),
         "share_already_diagnosed_of_reachable": share(
@@ -369,7 +376,9 @@ def cascade_step(ctx: RunContext) -> dict:
     finally:
         con.close()
 
-    written = cascade_letters.render_all(plan, ctx.work_dir / "letters", ctx.settings, ctx.as_of)
+    letters_dir = ctx.work_dir / cascade_letters.LETTERS_SUBDIR
+    shutil.rmtree(letters_dir, ignore_errors=True)  # this step owns letters/: a rerun starts clean
+    written = cascade_letters.render_all(plan, letters_dir, ctx.settings, ctx.as_of)
     out = ledger.filter(pl.col("status") != "deceased").select(CSV_COLUMNS)
     files.write_text(ctx.work_dir / "cascade.csv", out.write_csv(date_format="%Y-%m-%d"))
     report = _summary(index, rows, ledger, letters_new)

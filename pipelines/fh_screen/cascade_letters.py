@@ -240,8 +240,8 @@ def _document(pages: list[str], title: str, lang: str) -> tuple[str, bytes]:
     return html, render.pdf_from_html(pages, title)
 
 
-def _write(folder: Path, pdf_name: str, pages: list[str], title: str, lang: str) -> int:
-    html, pdf = _document(pages, title, lang)
+def _write(folder: Path, pdf_name: str, document: tuple[str, bytes]) -> int:
+    html, pdf = document
     stem = Path(pdf_name).name
     files.write_bytes(files.child_path(folder, stem), pdf)
     files.write_text(files.child_path(folder, stem[: -len(".pdf")] + ".html"), html)
@@ -254,6 +254,7 @@ def render_all(plan: LetterPlan, folder: Path, settings: Settings, as_of: date) 
     written = 0
     todays = plan.letters.filter(pl.col("sent_on") == as_of).sort(["index_patient_id", "recipient_id"])
     children_clinic = paediatric_clinic_name(settings)
+    family_docs: dict[str, tuple[str, bytes]] = {}
     for letter in todays.iter_rows(named=True):
         lang = letter["language"]
         postcode = letter["contact_postcode"] or letter["patient_postcode"]
@@ -269,15 +270,18 @@ def render_all(plan: LetterPlan, folder: Path, settings: Settings, as_of: date) 
             "date": format_date(as_of, lang),
         }
         if letter["kind"] == "index":
-            # The family letter gets no recipient at all, so it cannot name anybody.
+            # The family letter gets no recipient at all, so it cannot name anybody; being
+            # the same for every family of a clinic and language, it is rendered once.
             family_page = render_letter("family", lang, **{k: v for k, v in context.items() if k != "recipient"})
+            if family_page not in family_docs:
+                family_docs[family_page] = _document([family_page], _TITLES["family"][lang], lang)
             pages = [render_letter("index", lang, **context), family_page]
-            written += _write(folder, letter["file"], pages, _TITLES["index"][lang], lang)
+            written += _write(folder, letter["file"], _document(pages, _TITLES["index"][lang], lang))
             family_pdf = letter_file("family", letter["index_patient_id"])
-            written += _write(folder, family_pdf, [family_page], _TITLES["family"][lang], lang)
+            written += _write(folder, family_pdf, family_docs[family_page])
         else:
             page = render_letter(
                 "relative", lang, about_self=letter["about_self"], n_children=letter["n_children"], **context
             )
-            written += _write(folder, letter["file"], [page], _TITLES["relative"][lang], lang)
+            written += _write(folder, letter["file"], _document([page], _TITLES["relative"][lang], lang))
     return written

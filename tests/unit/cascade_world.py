@@ -138,3 +138,19 @@ def add_outcomes(con, rows) -> None:
 
 
 AS_OF = date(2026, 2, 1)
+
+
+def settings(**cascade):
+    """Packaged settings with ``cascade`` fields overridden."""
+    from fh_screen.config import load_settings
+
+    base = load_settings()
+    return base.model_copy(update={"cascade": base.cascade.model_copy(update=cascade)})
+
+
+def night(tmp_path, as_of, cfg, name=None):
+    """Run the cascade step alone for one night; returns (ctx, report)."""
+    from fh_screen import cascade, run
+
+    ctx = run.prepare(None, tmp_path / "fh.duckdb", tmp_path / (name or f"out-{as_of}"), as_of, cfg)
+    return ctx, cascade.cascade_step(ctx)
