@@ -149,7 +149,10 @@ def relative_status(
         .otherwise(pl.lit("untested"))
     )
     frame = frame.with_columns(status.alias("status"))
-    is_ = lambda name: pl.col("status") == name  # noqa: E731
+
+    def is_(name: str) -> pl.Expr:
+        return pl.col("status") == name
+
     ldl_used = is_("tested") & ~not_fh
     result = (
         pl.when(is_("already_diagnosed") & confirmed).then(pl.col("outcome"))

@@ -171,7 +171,10 @@ def plan(
         how="left",
     ).join(patients.select(pl.col("patient_id").alias("recipient_id"), pl.col("postcode").alias("patient_postcode")), on="recipient_id", how="left")
     needed = needed.with_columns(
-        pl.when(pl.col("language").is_in(["da", "en"])).then(pl.col("language")).otherwise(pl.lit(default)).alias("language"),
+        pl.when(pl.col("language").str.to_lowercase().is_in(["da", "en"]))
+        .then(pl.col("language").str.to_lowercase())
+        .otherwise(pl.lit(default))
+        .alias("language"),
         pl.when(pl.col("kind") == "index")
         .then(_file_expr("index", "index_patient_id"))
         .otherwise(_file_expr("relative", "index_patient_id", "recipient_id"))
