@@ -282,6 +282,17 @@ def _read(con, query: str, params: list | None = None) -> pl.DataFrame:
     return con.execute(query, params or []).pl()
 
 
+def _insert(con, table: str, frame: pl.DataFrame) -> None:
+    """Append ``frame`` to one of this step's own tables, matching columns by name."""
+    if table not in ("cascade_ledger", "cascade_letters"):
+        raise ValueError(f"not a cascade table: {table!r}")
+    con.register("_cascade_rows", frame)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _cascade_rows")
+    finally:
+        con.unregister("_cascade_rows")
+
+
 def _summary(index: pl.DataFrame, rows: pl.DataFrame, ledger: pl.DataFrame, letters_new: pl.DataFrame) -> dict:
     """Aggregate counts only (no ids) for run_manifest.json and the evaluators.
 
@@ -342,7 +353,9 @@ def cascade_step(ctx: RunContext) -> dict:
         fh_dx = _read(con, db.sql("cascade_fh_diagnosis"), [ctx.as_of])
         ldl = _read(con, db.sql("cascade_ldl"), [ctx.as_of])
         previous = _read(con, "SELECT * FROM cascade_ledger")
-        sent_before = _read(con, "SELECT * FROM cascade_letters WHERE sent_on <> $1", [ctx.as_of])
+        sent_before = _read(con, "SELECT * FROM cascade_letters WHERE sent_on <> $1", [ctx.as_of]).rename(
+            {"patient_id": "recipient_id"}
+        )
 
         if relations.height == 0:
             ctx.feature_off("cascade_relatives", "no relations delivered: only index-case letters are written")
@@ -369,13 +382,15 @@ def cascade_step(ctx: RunContext) -> dict:
 
         with db.transaction(con):
             con.execute("DELETE FROM cascade_letters WHERE sent_on = $1", [ctx.as_of])
-            con.register("_letters", letters_new.select("index_patient_id", "recipient_id", "kind", "language", "file", "sent_on"))
-            con.execute("INSERT INTO cascade_letters BY NAME SELECT * FROM _letters")
-            con.unregister("_letters")
+            _insert(
+                con,
+                "cascade_letters",
+                letters_new.select(
+                    "index_patient_id", pl.col("recipient_id").alias("patient_id"), "kind", "language", "file", "sent_on"
+                ),
+            )
             con.execute("DELETE FROM cascade_ledger")
-            con.register("_ledger", ledger)
-            con.execute("INSERT INTO cascade_ledger BY NAME SELECT * FROM _ledger")
-            con.unregister("_ledger")
+            _insert(con, "cascade_ledger", ledger)
     finally:
         con.close()
 

@@ -75,7 +75,7 @@ def test_deceased_relatives_are_counted_but_never_rows_or_letters(night1):
     assert report["deceased_relatives_excluded"] == 3  # (I, C2), (P1, C2) and (D1, DF)
     assert report["deceased_people_excluded"] == 2
     letters = table(region, "cascade_letters")
-    assert not letters.filter(pl.col("recipient_id").is_in(["C2", "DF"])).height
+    assert not letters.filter(pl.col("patient_id").is_in(["C2", "DF"])).height
     ledger = table(region, "cascade_ledger")
     assert not ledger.filter(pl.col("relative_id").is_in(["C2", "DF"])).height
 
@@ -122,7 +122,7 @@ def test_outside_region_and_moved_relatives_get_the_family_letter(night1):
 def test_direct_letters_addressing(night1):
     region, ctx, report = night1
     letters = table(region, "cascade_letters")
-    pairs = set(letters.select("index_patient_id", "recipient_id").iter_rows())
+    pairs = set(letters.select("index_patient_id", "patient_id").iter_rows())
     # the child DS (15) is covered by one letter to her mother DP, who is also a relative
     fam_d = rows_of(csv(ctx), "D1")
     assert fam_d["DS"]["letter"] == fam_d["DP"]["letter"] == "letters/relative_D1_DP.pdf"
@@ -133,14 +133,14 @@ def test_direct_letters_addressing(night1):
     assert ("I", "M1") not in pairs
     # no relative letter to anybody without an address, already diagnosed, moved or outside
     # the region (P1 is written to only as an index case himself)
-    relative_recipients = set(letters.filter(pl.col("kind") == "relative")["recipient_id"])
+    relative_recipients = set(letters.filter(pl.col("kind") == "relative")["patient_id"])
     assert not relative_recipients & {"KM", "KF", "P1", "I", "S1", "X1", "C1"}
     # letters only to living people who have not moved
     gone = {p for p, _, _, _, dead, moved in world.PATIENTS if dead or moved}
     assert not {r for _, r in pairs} & gone
     assert report["letters_new"] == {"index": 5, "relative": 10}
     # language from contacts, else the default (da)
-    lang = dict(((i, r), l) for i, r, l in letters.select("index_patient_id", "recipient_id", "language").iter_rows())
+    lang = dict(((i, r), l) for i, r, l in letters.select("index_patient_id", "patient_id", "language").iter_rows())
     assert lang[("I", "S2")] == "en" and lang[("D1", "DP")] == "en" and lang[("K", "K")] == "da"
 
 
@@ -278,3 +278,15 @@ def test_hostile_ids_stay_inside_the_letters_folder(tmp_path):
     produced = sorted(p.name for p in (ctx.work_dir / "letters").iterdir())
     assert len(produced) == 4 and all(n.startswith(("index_evil-", "family_evil-")) for n in produced)
     assert not (tmp_path / "evil").exists()
+
+
+def test_erasure_reaches_the_cascade_tables(region):
+    from fh_screen.privacy import erase_patient
+
+    world.night(region, world.AS_OF, DIRECT)
+    con = db.connect(region / "fh.duckdb")
+    removed = erase_patient(con, "S2", NIGHT2)
+    con.close()
+    assert removed["cascade_ledger"] == 2 and removed["cascade_letters"] == 2  # via I and via P1
+    assert not table(region, "cascade_ledger").filter(pl.col("relative_id") == "S2").height
+    assert not table(region, "cascade_letters").filter(pl.col("patient_id") == "S2").height

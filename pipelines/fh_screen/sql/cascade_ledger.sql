@@ -23,10 +23,10 @@ CREATE TABLE IF NOT EXISTS cascade_ledger (
 
 CREATE TABLE IF NOT EXISTS cascade_letters (
   index_patient_id VARCHAR NOT NULL,   -- [PD]
-  recipient_id     VARCHAR NOT NULL,   -- [PD]
+  patient_id       VARCHAR NOT NULL,   -- [PD] the recipient (named patient_id so erasure finds it)
   kind             VARCHAR NOT NULL,   -- index (with the family letter) / relative
   language         VARCHAR NOT NULL,   -- da / en
   file             VARCHAR NOT NULL,   -- letters/<file>.pdf
   sent_on          DATE NOT NULL,
-  PRIMARY KEY (index_patient_id, recipient_id)
+  PRIMARY KEY (index_patient_id, patient_id)
 );
