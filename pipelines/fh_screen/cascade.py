@@ -177,13 +177,16 @@ def relative_status(
         .when(is_("tested") & not_fh).then(pl.format("lipid clinic found no FH on {}", pl.col("outcome_date")))
         .when(ldl_used).then(
             pl.format(
-                "latest LDL-C {}{} mmol/L on {} at age {}: FH {} by the cut-offs for relatives of an FH index case ({})",
+                "latest LDL-C {}{} mmol/L on {} at age {}: FH {} by the cut-offs for relatives of an FH index case ({}){}",
                 pl.col("censored").fill_null(""),
                 pl.col("ldl_mmol").round(2),
                 pl.col("ldl_date"),
                 pl.col("ldl_age"),
                 pl.col("ldl_result").fill_null("not classifiable"),
                 pl.lit(relatives_ldl.table_version()),
+                pl.when(pl.col("ldl_on_treatment").fill_null(False))
+                .then(pl.lit("; on lipid-lowering treatment when sampled, so the untreated level is higher"))
+                .otherwise(pl.lit("")),
             )
         )
         .otherwise(pl.lit("no LDL-C result on record"))
@@ -196,6 +199,7 @@ def relative_status(
         "status_detail",
         "result",
         "result_date",
+        (ldl_used & pl.col("ldl_on_treatment").fill_null(False)).alias("on_treatment"),
         age_years(pl.col("birth_date"), as_of_lit).alias("age_now"),
     )
 
@@ -215,6 +219,7 @@ def index_only_rows(index: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         ),
         pl.lit(None, pl.Utf8).alias("result"),
         pl.lit(None, pl.Date).alias("result_date"),
+        pl.lit(False).alias("on_treatment"),
         pl.lit(None, pl.Int32).alias("age_now"),
     )
 
@@ -328,6 +333,7 @@ def _summary(index: pl.DataFrame, rows: pl.DataFrame, ledger: pl.DataFrame, lett
         ),
         "ldl_tested": ldl_tested.height,
         "ldl_results": dict(sorted(ldl_tested.group_by("result").len().iter_rows())),
+        "ldl_tested_on_treatment": ldl_tested.filter(pl.col("on_treatment")).height,
         "share_ldl_likely_of_tested": share(ldl_tested.filter(pl.col("result") == "likely").height, ldl_tested.height),
         "share_ldl_uncertain_or_likely_of_tested": share(
             ldl_tested.filter(pl.col("result").is_in(["likely", "uncertain"])).height, ldl_tested.height

@@ -118,6 +118,8 @@ def build(path, extra_ldl=(), extra_outcomes=()) -> None:
         add_ldl(con, LDL)
         add_ldl(con, extra_ldl)
         add_outcomes(con, extra_outcomes)
+        # H1 collected a statin a month before her LDL sample
+        con.execute("INSERT INTO medications VALUES ('H1', 'C10AA05', DATE '2022-12-01', 20, ?)", [D])
     finally:
         con.close()
 
