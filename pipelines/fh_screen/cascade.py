@@ -166,6 +166,12 @@ def relative_status(
         .when(is_("tested") & not_fh).then(pl.col("outcome_date"))
         .when(ldl_used).then(pl.col("ldl_date"))
     )
+    result_arrived_on = (
+        pl.when(is_("already_diagnosed") & confirmed).then(pl.col("outcome_arrived_on"))
+        .when(is_("already_diagnosed")).then(pl.col("dx_arrived_on"))
+        .when(is_("tested") & not_fh).then(pl.col("outcome_arrived_on"))
+        .when(ldl_used).then(pl.col("ldl_arrived_on"))
+    )
     detail = (
         pl.when(is_("outside_region")).then(pl.lit("not in the region's patient register; reached through the family letter"))
         .when(is_("deceased")).then(pl.lit("deceased"))
@@ -192,13 +198,17 @@ def relative_status(
         .otherwise(pl.lit("no LDL-C result on record"))
     )
     return frame.with_columns(
-        result.alias("result"), result_date.cast(pl.Date).alias("result_date"), detail.alias("status_detail")
+        result.alias("result"),
+        result_date.cast(pl.Date).alias("result_date"),
+        result_arrived_on.cast(pl.Date).alias("result_arrived_on"),
+        detail.alias("status_detail"),
     ).select(
         *family.RELATIVES_SCHEMA,
         "status",
         "status_detail",
         "result",
         "result_date",
+        "result_arrived_on",
         (ldl_used & pl.col("ldl_on_treatment").fill_null(False)).alias("on_treatment"),
         age_years(pl.col("birth_date"), as_of_lit).alias("age_now"),
     )
@@ -219,6 +229,7 @@ def index_only_rows(index: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         ),
         pl.lit(None, pl.Utf8).alias("result"),
         pl.lit(None, pl.Date).alias("result_date"),
+        pl.lit(None, pl.Date).alias("result_arrived_on"),
         pl.lit(False).alias("on_treatment"),
         pl.lit(None, pl.Int32).alias("age_now"),
     )
@@ -234,8 +245,12 @@ def build_ledger(
       later once set.
     * ``reminder_due``: ``letter_sent_on`` + ``reminder_weeks`` while the loop is open for
       a relative who can still act on it (``untested`` or ``tested``).
-    * ``closed_on``: the date of the first result that arrived AFTER the letter (a test,
-      a clinic outcome or a diagnosis); sticky once set.
+    * ``closed_on``: the date of a result obtained after the letter (a test, a clinic
+      outcome or a diagnosis); sticky once set. "After the letter" = sampled on or after
+      the letter's run date AND delivered by a later delivery, i.e. the letter was
+      generated without knowing it (a nightly delivery brings the previous day's
+      samples). When the delivery's date is unknown, the sample must be dated after the
+      letter.
     * ``updated_on``: this run's date when a tracked field changed, else kept.
     Deceased relatives stay in the ledger only when they had been written to before.
     Rerunning the same date gives the same ledger.
@@ -250,10 +265,14 @@ def build_ledger(
     frame = frame.filter((pl.col("status") != "deceased") | pl.col("prev_letter_sent_on").is_not_null())
     sent = pl.min_horizontal("prev_letter_sent_on", "covered_on")
     frame = frame.with_columns(sent.alias("letter_sent_on"))
+    sent_on = pl.col("letter_sent_on")
     closes = (
         pl.col("status").is_in(["tested", "already_diagnosed"])
-        & pl.col("letter_sent_on").is_not_null()
-        & (pl.col("result_date") > pl.col("letter_sent_on"))
+        & sent_on.is_not_null()
+        & (pl.col("result_date") >= sent_on)
+        & pl.when(pl.col("result_arrived_on").is_not_null())
+        .then(pl.col("result_arrived_on") > sent_on)
+        .otherwise(pl.col("result_date") > sent_on)
     )
     frame = frame.with_columns(
         pl.coalesce("prev_closed_on", pl.when(closes).then(pl.col("result_date"))).alias("closed_on"),

@@ -293,3 +293,24 @@ def test_erasure_reaches_the_cascade_tables(region):
     assert removed["cascade_ledger"] == 2 and removed["cascade_letters"] == 2  # via I and via P1
     assert not table(region, "cascade_ledger").filter(pl.col("relative_id") == "S2").height
     assert not table(region, "cascade_letters").filter(pl.col("patient_id") == "S2").height
+
+
+def test_a_result_is_after_the_letter_only_if_the_letter_could_not_know_it(region):
+    con = db.connect(region / "fh.duckdb")
+    con.execute("INSERT INTO deliveries VALUES ('d1', 'h1', DATE '2026-02-01', TIMESTAMP '2026-02-01 02:00:00')")
+    # A1's LDL sampled on the letter night and delivered that night: known to the letter
+    world.add_ldl(con, [("a1", "A1", "2026-02-01 09:00:00", 3.0, "final")])
+    con.close()
+    world.night(region, world.AS_OF, DIRECT)
+    con = db.connect(region / "fh.duckdb")
+    con.execute("INSERT INTO deliveries VALUES ('d2', 'h2', DATE '2026-02-02', TIMESTAMP '2026-02-02 02:00:00')")
+    # G1's LDL sampled the same day but delivered the next night: the letter did not know it
+    con.execute(
+        "INSERT INTO lab_results VALUES ('g1', 'G1', TIMESTAMP '2026-02-01 10:00:00', 'ldl', 'measured', 'NPU01568',"
+        " 5.5, 'mmol/L', NULL, '5.5', 'mmol/L', 'final', NULL, 'd2')"
+    )
+    con.close()
+    ctx, _ = world.night(region, date(2026, 2, 2), DIRECT)
+    fam = rows_of(csv(ctx), "I")
+    assert (fam["G1"]["closed_on"], fam["G1"]["result"]) == ("2026-02-01", "likely")  # M >= 55: likely from 5.3
+    assert fam["A1"]["status"] == "tested" and fam["A1"]["closed_on"] is None
