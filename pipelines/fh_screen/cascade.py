@@ -317,7 +317,9 @@ def _insert(con, table: str, frame: pl.DataFrame) -> None:
         con.unregister("_cascade_rows")
 
 
-def _summary(index: pl.DataFrame, rows: pl.DataFrame, ledger: pl.DataFrame, letters_new: pl.DataFrame) -> dict:
+def _summary(
+    index: pl.DataFrame, rows: pl.DataFrame, ledger: pl.DataFrame, letters_new: pl.DataFrame, as_of: date
+) -> dict:
     """Aggregate counts only (no ids) for run_manifest.json and the evaluators.
 
     Relative counts are (index case, relative) pairs: someone related to two index cases
@@ -361,6 +363,7 @@ def _summary(index: pl.DataFrame, rows: pl.DataFrame, ledger: pl.DataFrame, lett
         "letters_new": dict(sorted(letters_new.group_by("kind").len().iter_rows())),
         "loops_closed": ledger.filter(pl.col("closed_on").is_not_null()).height,
         "reminders_open": ledger.filter(pl.col("reminder_due").is_not_null()).height,
+        "reminders_due_now": ledger.filter(pl.col("reminder_due") <= as_of).height,
         "cutoff_table": relatives_ldl.table_version(),
     }
 
@@ -424,7 +427,7 @@ def cascade_step(ctx: RunContext) -> dict:
     written = cascade_letters.render_all(plan, letters_dir, ctx.settings, ctx.as_of)
     out = ledger.filter(pl.col("status") != "deceased").select(CSV_COLUMNS)
     files.write_text(ctx.work_dir / "cascade.csv", out.write_csv(date_format="%Y-%m-%d"))
-    report = _summary(index, rows, ledger, letters_new)
+    report = _summary(index, rows, ledger, letters_new, ctx.as_of)
     report["letter_files"] = written
     log.info("cascade: %d index cases, %d relatives, %d new letters", report["index_cases"], report["relatives_identified"], letters_new.height)
     return report

@@ -196,6 +196,9 @@ def test_second_night_sends_no_duplicates_and_closes_the_loop_on_a_new_result(re
     h1 = ledger.filter((pl.col("index_patient_id") == "I") & (pl.col("relative_id") == "H1")).row(0, named=True)
     assert h1["closed_on"] is None and h1["updated_on"] == world.AS_OF
     assert h1["reminder_due"] == world.AS_OF + timedelta(weeks=8)
+    assert report["reminders_due_now"] == 0
+    _, later = world.night(region, world.AS_OF + timedelta(weeks=8), DIRECT)
+    assert later["reminders_due_now"] == later["reminders_open"] > 0
     unchanged = before.filter(~pl.col("relative_id").is_in(["S2"]))
     now = ledger.filter(~pl.col("relative_id").is_in(["S2"]))
     assert now.equals(unchanged)
