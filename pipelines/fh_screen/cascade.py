@@ -414,7 +414,12 @@ def cascade_step(ctx: RunContext) -> dict:
                 con,
                 "cascade_letters",
                 letters_new.select(
-                    "index_patient_id", pl.col("recipient_id").alias("patient_id"), "kind", "language", "file", "sent_on"
+                    "index_patient_id",
+                    pl.col("recipient_id").alias("patient_id"),
+                    "kind",
+                    "language",
+                    "file",
+                    "sent_on",
                 ),
             )
             con.execute("DELETE FROM cascade_ledger")
@@ -429,5 +434,10 @@ def cascade_step(ctx: RunContext) -> dict:
     files.write_text(ctx.work_dir / "cascade.csv", out.write_csv(date_format="%Y-%m-%d"))
     report = _summary(index, rows, ledger, letters_new, ctx.as_of)
     report["letter_files"] = written
-    log.info("cascade: %d index cases, %d relatives, %d new letters", report["index_cases"], report["relatives_identified"], letters_new.height)
+    log.info(
+        "cascade: %d index cases, %d relatives, %d new letters",
+        report["index_cases"],
+        report["relatives_identified"],
+        letters_new.height,
+    )
     return report

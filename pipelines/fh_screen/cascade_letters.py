@@ -118,7 +118,8 @@ def plan(
     addressable = contacts.filter(pl.col("full_name").is_not_null() & pl.col("address").is_not_null()).join(
         living.select("patient_id"), on="patient_id", how="semi"
     )
-    index_letters = index.join(living.select(pl.col("patient_id").alias("index_patient_id")), on="index_patient_id", how="semi").select(
+    living_ids = living.select(pl.col("patient_id").alias("index_patient_id"))
+    index_letters = index.join(living_ids, on="index_patient_id", how="semi").select(
         "index_patient_id",
         pl.col("index_patient_id").alias("recipient_id"),
         pl.lit("index").alias("kind"),
@@ -138,7 +139,10 @@ def plan(
             .join(links, left_on="relative_id", right_on="child_id")
             .with_columns(pl.col("parent_id").is_in(writeable_index).alias("_is_index"))
             .filter(pl.col("parent_id").is_in(addressable["patient_id"].implode()) | pl.col("_is_index"))
-            .sort(["index_patient_id", "relative_id", "_is_index", "parent_id"], descending=[False, False, True, False])
+            .sort(
+                ["index_patient_id", "relative_id", "_is_index", "parent_id"],
+                descending=[False, False, True, False],
+            )
             .unique(["index_patient_id", "relative_id"], keep="first", maintain_order=True)
         )
         direct = pl.concat(
@@ -165,11 +169,16 @@ def plan(
     )
     needed = pl.concat([index_letters, relative_letters.select(index_letters.columns)])
     default = settings.cascade.default_language
-    needed = needed.join(
-        contacts.select(pl.col("patient_id").alias("recipient_id"), "full_name", "address", pl.col("postcode").alias("contact_postcode"), "city", "language"),
-        on="recipient_id",
-        how="left",
-    ).join(patients.select(pl.col("patient_id").alias("recipient_id"), pl.col("postcode").alias("patient_postcode")), on="recipient_id", how="left")
+    address = contacts.select(
+        pl.col("patient_id").alias("recipient_id"),
+        "full_name",
+        "address",
+        pl.col("postcode").alias("contact_postcode"),
+        "city",
+        "language",
+    )
+    registered = patients.select(pl.col("patient_id").alias("recipient_id"), pl.col("postcode").alias("patient_postcode"))
+    needed = needed.join(address, on="recipient_id", how="left").join(registered, on="recipient_id", how="left")
     needed = needed.with_columns(
         pl.when(pl.col("language").str.to_lowercase().is_in(["da", "en"]))
         .then(pl.col("language").str.to_lowercase())
@@ -194,6 +203,7 @@ def plan(
     own = direct.join(sent, left_on=["letter_index", "recipient_id"], right_on=keys, how="inner").select(
         "index_patient_id", "relative_id", pl.col("file").alias("direct_letter"), pl.col("sent_on").alias("direct_on")
     )
+    only = pl.col("status") == "index_only"  # the index case's own letter covers its row
     coverage = (
         rows.select("index_patient_id", "relative_id", "status")
         .join(family, on="index_patient_id", how="left")
@@ -201,8 +211,8 @@ def plan(
         .select(
             "index_patient_id",
             "relative_id",
-            pl.when(pl.col("status") == "index_only").then(pl.col("index_letter")).otherwise(pl.col("direct_letter")).alias("direct_letter"),
-            pl.when(pl.col("status") == "index_only").then(None).otherwise(pl.col("family_letter")).alias("family_letter"),
+            pl.when(only).then(pl.col("index_letter")).otherwise(pl.col("direct_letter")).alias("direct_letter"),
+            pl.when(only).then(None).otherwise(pl.col("family_letter")).alias("family_letter"),
             pl.min_horizontal("family_on", "direct_on").alias("covered_on"),
         )
     )

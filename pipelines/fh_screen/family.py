@@ -81,7 +81,8 @@ def sibling_pairs(relations: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
     explicit = relations.filter(pl.col("relationship") == "sibling").select(
         pl.col("patient_id").alias("a_id"), pl.col("relative_id").alias("b_id")
     )
-    explicit = pl.concat([explicit, explicit.select(pl.col("b_id").alias("a_id"), pl.col("a_id").alias("b_id"))])
+    reverse = explicit.select(pl.col("b_id").alias("a_id"), pl.col("a_id").alias("b_id"))
+    explicit = pl.concat([explicit, reverse])
     shared = (
         links.rename({"child_id": "a_id"})
         .join(links.rename({"child_id": "b_id"}), on="parent_id")
@@ -91,7 +92,12 @@ def sibling_pairs(relations: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
     )
     n_parents = links.group_by("child_id").agg(pl.len().alias("n"))
     pairs = (
-        pl.concat([explicit.with_columns(pl.lit(True).alias("explicit")), shared.select("a_id", "b_id", pl.lit(False).alias("explicit"))])
+        pl.concat(
+            [
+                explicit.with_columns(pl.lit(True).alias("explicit")),
+                shared.select("a_id", "b_id", pl.lit(False).alias("explicit")),
+            ]
+        )
         .filter(pl.col("a_id") != pl.col("b_id"))
         .group_by(["a_id", "b_id"])
         .agg(pl.col("explicit").any())
