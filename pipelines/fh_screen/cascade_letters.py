@@ -20,6 +20,8 @@ Letters (Danish or English, from ``templates/letters/``):
 
 Each (index case, recipient) pair is written to once, ever: a letter is generated the
 first night the pair appears (``sent_on``), and regenerated only by a rerun of that night.
+Stricter still, a relative gets one direct letter in all: when several confirmed cases
+share a relative (a cascade in progress), the first letter covers them all.
 Language: the recipient's ``contacts.language``, else ``cascade.default_language``.
 """
 
@@ -151,20 +153,41 @@ def plan(
                 parents.select("index_patient_id", "relative_id", pl.col("parent_id").alias("recipient_id")),
             ]
         )
-    # A parent who is an index case with a letter of their own is covered by it.
-    direct = direct.with_columns(
+    # One direct letter per recipient, ever: it says "someone in your family", so a second
+    # confirmed case in the same family adds nothing to it (reminders do the chasing). The
+    # letter belongs to the index case it was first written for (earliest night, then
+    # lowest id); a parent who is an index case is covered by their own index letter.
+    earlier = (
+        sent_before.filter(pl.col("kind") == "relative")
+        .sort(["sent_on", "index_patient_id"])
+        .unique("recipient_id", keep="first", maintain_order=True)
+        .select("recipient_id", pl.col("index_patient_id").alias("earlier_index"))
+    )
+    to_relatives = direct.filter(~pl.col("recipient_id").is_in(writeable_index))
+    owner = (
+        to_relatives.group_by("recipient_id")
+        .agg(pl.col("index_patient_id").min().alias("first_index"))
+        .join(earlier, on="recipient_id", how="left")
+        .select("recipient_id", pl.coalesce("earlier_index", "first_index").alias("owner_index"))
+    )
+    direct = direct.join(owner, on="recipient_id", how="left").with_columns(
         pl.when(pl.col("recipient_id").is_in(writeable_index))
         .then(pl.col("recipient_id"))
-        .otherwise(pl.col("index_patient_id"))
+        .otherwise(pl.col("owner_index"))
         .alias("letter_index")
     )
     relative_letters = (
-        direct.filter(~pl.col("recipient_id").is_in(writeable_index))
-        .group_by(["index_patient_id", "recipient_id"])
+        to_relatives.join(owner, on="recipient_id")
+        .group_by(["owner_index", "recipient_id"])
         .agg(
             (pl.col("relative_id") == pl.col("recipient_id")).any().alias("about_self"),
-            (pl.col("relative_id") != pl.col("recipient_id")).sum().cast(pl.UInt32).alias("n_children"),
+            pl.col("relative_id")
+            .filter(pl.col("relative_id") != pl.col("recipient_id"))
+            .n_unique()
+            .cast(pl.UInt32)
+            .alias("n_children"),
         )
+        .rename({"owner_index": "index_patient_id"})
         .with_columns(pl.lit("relative").alias("kind"))
     )
     needed = pl.concat([index_letters, relative_letters.select(index_letters.columns)])

@@ -141,7 +141,10 @@ def test_direct_letters_addressing(night1):
     # letters only to living people who have not moved
     gone = {p for p, _, _, _, dead, moved in world.PATIENTS if dead or moved}
     assert not {r for _, r in pairs} & gone
-    assert report["letters_new"] == {"index": 5, "relative": 10}
+    # S2, G1, A1 and H1 are relatives of both I and P1: one letter each, written for I
+    assert report["letters_new"] == {"index": 5, "relative": 6}
+    assert not {r for i, r in pairs if i == "P1"} - {"P1"}
+    assert rows_of(csv(ctx), "P1")["S2"]["letter"] == "letters/relative_I_S2.pdf"
     # language from contacts, else the default (da)
     lang = dict(((i, r), l) for i, r, l in letters.select("index_patient_id", "patient_id", "language").iter_rows())
     assert lang[("I", "S2")] == "en" and lang[("D1", "DP")] == "en" and lang[("K", "K")] == "da"
@@ -180,7 +183,7 @@ def test_second_night_sends_no_duplicates_and_closes_the_loop_on_a_new_result(re
     ctx2, report = world.night(region, NIGHT2, DIRECT)
     assert report["letters_new"] == {}
     assert not list((ctx2.work_dir / "letters").iterdir())
-    assert table(region, "cascade_letters").height == 15
+    assert table(region, "cascade_letters").height == 11
     ledger = table(region, "cascade_ledger")
     s2 = ledger.filter((pl.col("index_patient_id") == "I") & (pl.col("relative_id") == "S2")).row(0, named=True)
     assert s2["status"] == "tested" and s2["result"] == "uncertain"
@@ -293,7 +296,7 @@ def test_erasure_reaches_the_cascade_tables(region):
     con = db.connect(region / "fh.duckdb")
     removed = erase_patient(con, "S2", NIGHT2)
     con.close()
-    assert removed["cascade_ledger"] == 2 and removed["cascade_letters"] == 2  # via I and via P1
+    assert removed["cascade_ledger"] == 2 and removed["cascade_letters"] == 1  # rows via I and P1, one letter
     assert not table(region, "cascade_ledger").filter(pl.col("relative_id") == "S2").height
     assert not table(region, "cascade_letters").filter(pl.col("patient_id") == "S2").height
 
@@ -317,3 +320,23 @@ def test_a_result_is_after_the_letter_only_if_the_letter_could_not_know_it(regio
     fam = rows_of(csv(ctx), "I")
     assert (fam["G1"]["closed_on"], fam["G1"]["result"]) == ("2026-02-01", "likely")  # M >= 55: likely from 5.3
     assert fam["A1"]["status"] == "tested" and fam["A1"]["closed_on"] is None
+
+
+def test_a_newly_confirmed_relative_becomes_an_index_case_without_re_mailing_the_family(region):
+    world.night(region, world.AS_OF, DIRECT)
+    con = db.connect(region / "fh.duckdb")
+    world.add_outcomes(con, [("S2", "2026-02-04", "fh_genetic", "LDLR")])
+    con.close()
+    ctx, report = world.night(region, NIGHT2, DIRECT)
+    assert report["index_cases"] == 6
+    # S2 gets her own index letter; her relatives were all written to on night 1 already
+    assert report["letters_new"] == {"index": 1}
+    fam = rows_of(csv(ctx), "S2")
+    # only P1 is recorded as her parent; C1 is her niece through her confirmed brother I
+    assert set(fam) == {"P1", "I", "S1", "H1", "G1", "A1", "C1"}
+    assert fam["C1"]["relationship"] == "niece_nephew" and fam["C1"]["letter"] == "letters/index_I.pdf"
+    assert fam["H1"]["letter"] == "letters/relative_I_H1.pdf"
+    assert fam["H1"]["letter_sent_on"] == world.AS_OF.isoformat()
+    # and for I's cascade the sister is now already diagnosed, her loop closed by the outcome
+    s2 = rows_of(csv(ctx), "I")["S2"]
+    assert (s2["status"], s2["result"], s2["closed_on"]) == ("already_diagnosed", "fh_genetic", "2026-02-04")
