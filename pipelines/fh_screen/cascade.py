@@ -17,8 +17,9 @@ Circ Genom Precis Med 2019; shared/clinical §8). This step:
 Statuses (first that applies): ``outside_region`` (relative not in ``patients``),
 ``deceased`` (counted, never in cascade.csv, never written to), ``moved``,
 ``already_diagnosed`` (FH diagnosis or confirmed clinic outcome), ``tested`` (a clinic
-outcome ``not_fh``, or the latest LDL-C read against the relatives' cut-offs of
-``fh_screen.relatives_ldl``), ``untested``; ``index_only`` marks an index case with no
+outcome ``not_fh``, or the latest LDL-C at the age it was sampled, read against the
+age/sex cut-offs for relatives of ``fh_screen.rules.relatives_cutoffs_v1``; sex ``U`` is
+``not_classifiable``), ``untested``; ``index_only`` marks an index case with no
 known living relative.
 """
 
@@ -29,10 +30,14 @@ from datetime import date
 
 import polars as pl
 
-from fh_screen import cascade_letters, db, family, files, relatives_ldl
+from fh_screen import cascade_letters, db, family, files
+from fh_screen.features import age_at
+from fh_screen.rules import relatives_cutoffs_v1
 from fh_screen.context import RunContext, log
 
 CONFIRMED_OUTCOMES = ("fh_genetic", "fh_clinical")
+LDL_RESULTS = ("unlikely", "uncertain", "likely")
+CUTOFF_TABLE = f"{relatives_cutoffs_v1.NAME} {relatives_cutoffs_v1.VERSION}"
 CSV_COLUMNS = [
     "index_patient_id",
     "relative_id",
@@ -70,16 +75,6 @@ _QUERIES = {
     "relations": "SELECT patient_id, relative_id, relationship FROM relations",
     "contacts": "SELECT patient_id, full_name, address, postcode, city, language FROM contacts",
 }
-
-
-def age_years(birth: pl.Expr, at: pl.Expr) -> pl.Expr:
-    """Completed years between two dates (birthday not yet reached -> one year less)."""
-    before_birthday = (at.dt.month().cast(pl.Int32) * 100 + at.dt.day().cast(pl.Int32)) < (
-        birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day().cast(pl.Int32)
-    )
-    return (at.dt.year().cast(pl.Int32) - birth.dt.year().cast(pl.Int32) - before_birthday.cast(pl.Int32)).alias(
-        "age_years"
-    )
 
 
 def index_cases(
@@ -126,12 +121,10 @@ def relative_status(
         .join(outcomes, left_on="relative_id", right_on="patient_id", how="left")
         .join(fh_diagnoses, left_on="relative_id", right_on="patient_id", how="left")
         .join(ldl, left_on="relative_id", right_on="patient_id", how="left")
-        .with_columns(age_years(pl.col("birth_date"), pl.col("ldl_date")).alias("ldl_age"))
+        .with_columns(age_at(pl.col("birth_date"), pl.col("ldl_date")).alias("ldl_age"))
     )
     frame = frame.with_columns(
-        relatives_ldl.classify(
-            frame.select("sex", pl.col("ldl_age").alias("age_years"), "ldl_mmol")
-        ).alias("ldl_result")
+        relatives_cutoffs_v1.category(pl.col("ldl_mmol"), pl.col("ldl_age"), pl.col("sex")).alias("ldl_result")
     )
     known = pl.col("_known").fill_null(False)
     deceased = pl.col("deceased_date").is_not_null() & (pl.col("deceased_date") <= as_of_lit)
@@ -189,7 +182,7 @@ def relative_status(
                 pl.col("ldl_date"),
                 pl.col("ldl_age"),
                 pl.col("ldl_result").fill_null("not classifiable"),
-                pl.lit(relatives_ldl.table_version()),
+                pl.lit(CUTOFF_TABLE),
                 pl.when(pl.col("ldl_on_treatment").fill_null(False))
                 .then(pl.lit("; on lipid-lowering treatment when sampled, so the untreated level is higher"))
                 .otherwise(pl.lit("")),
@@ -210,7 +203,7 @@ def relative_status(
         "result_date",
         "result_arrived_on",
         (ldl_used & pl.col("ldl_on_treatment").fill_null(False)).alias("on_treatment"),
-        age_years(pl.col("birth_date"), as_of_lit).alias("age_now"),
+        age_at(pl.col("birth_date"), as_of_lit).alias("age_now"),
     )
 
 
@@ -330,7 +323,7 @@ def _summary(
     living = relatives.filter(pl.col("status") != "deceased")
     reachable = living.filter(pl.col("status").is_in(["untested", "tested", "already_diagnosed"]))
     tested = living.filter(pl.col("status") == "tested")
-    ldl_tested = tested.filter(pl.col("result").is_in(relatives_ldl.RESULTS))
+    ldl_tested = tested.filter(pl.col("result").is_in(LDL_RESULTS))
     by_status = dict(sorted(relatives.group_by("status").len().iter_rows()))
     n_index = index.height
 
@@ -364,7 +357,7 @@ def _summary(
         "loops_closed": ledger.filter(pl.col("closed_on").is_not_null()).height,
         "reminders_open": ledger.filter(pl.col("reminder_due").is_not_null()).height,
         "reminders_due_now": ledger.filter(pl.col("reminder_due") <= as_of).height,
-        "cutoff_table": relatives_ldl.table_version(),
+        "cutoff_table": CUTOFF_TABLE,
     }
 
 

@@ -2,7 +2,8 @@
 
 Letters (Danish or English, from ``templates/letters/``):
 
-* ``index``: to a living index case still in the region, with the FAMILY LETTER enclosed
+* ``index``: to a living index case still in the region (for a child under 18: to a
+  parent, see ``_index_letters``), with the FAMILY LETTER enclosed
   (a second page, also written on its own as ``family_<id>.pdf``). The family letter names
   nobody, so the index case can pass it to anyone, and it also covers relatives the
   region holds no record of.
@@ -37,6 +38,7 @@ from markupsafe import Markup
 
 from fh_screen import files, render
 from fh_screen.config import Settings
+from fh_screen.features import age_at
 
 ADULT_AGE = 18  # under 18: the letter goes to a parent (legal age of majority in Denmark)
 LETTERS_SUBDIR = "letters"
@@ -105,6 +107,36 @@ def _in_region(patients: pl.DataFrame, as_of: date) -> pl.DataFrame:
     )
 
 
+def _index_letters(
+    index: pl.DataFrame, living: pl.DataFrame, addressable: pl.DataFrame, links: pl.DataFrame, as_of: date
+) -> pl.DataFrame:
+    """The index-case letters: to the index case, or for a child to a parent.
+
+    A child index case (< 18) is not written to: the letter goes to a parent recorded in
+    ``relations`` who is alive, in the region and has an address (lowest id first). With
+    no such parent it is addressed to "the parents or guardians" of the child, using the
+    child's address when known.
+    """
+    cases = index.join(living, left_on="index_patient_id", right_on="patient_id", how="inner").with_columns(
+        (age_at(pl.col("birth_date"), pl.lit(as_of, dtype=pl.Date)) < ADULT_AGE).alias("for_child")
+    )
+    parents = (
+        cases.filter(pl.col("for_child"))
+        .join(links, left_on="index_patient_id", right_on="child_id")
+        .join(addressable.select(pl.col("patient_id").alias("parent_id")), on="parent_id", how="semi")
+        .group_by("index_patient_id")
+        .agg(pl.col("parent_id").min())
+    )
+    return cases.join(parents, on="index_patient_id", how="left").select(
+        "index_patient_id",
+        pl.coalesce("parent_id", "index_patient_id").alias("recipient_id"),
+        pl.lit("index").alias("kind"),
+        pl.lit(False).alias("about_self"),
+        pl.lit(0, pl.UInt32).alias("n_children"),
+        "for_child",
+    )
+
+
 def plan(
     index: pl.DataFrame,
     rows: pl.DataFrame,
@@ -120,15 +152,12 @@ def plan(
     addressable = contacts.filter(pl.col("full_name").is_not_null() & pl.col("address").is_not_null()).join(
         living.select("patient_id"), on="patient_id", how="semi"
     )
-    living_ids = living.select(pl.col("patient_id").alias("index_patient_id"))
-    index_letters = index.join(living_ids, on="index_patient_id", how="semi").select(
-        "index_patient_id",
-        pl.col("index_patient_id").alias("recipient_id"),
-        pl.lit("index").alias("kind"),
-        pl.lit(False).alias("about_self"),
-        pl.lit(0, pl.UInt32).alias("n_children"),
-    )
-    writeable_index = index_letters["index_patient_id"].implode()
+    index_letters = _index_letters(index, living, addressable, links, as_of)
+    # Adult index cases, written to themselves: their letter also covers their children.
+    writeable_index = index_letters.filter(pl.col("index_patient_id") == pl.col("recipient_id"))[
+        "index_patient_id"
+    ].implode()
+    index_recipient = index_letters.select("index_patient_id", pl.col("recipient_id").alias("_index_recipient"))
 
     direct = pl.DataFrame(schema={"index_patient_id": pl.Utf8, "relative_id": pl.Utf8, "recipient_id": pl.Utf8})
     if settings.cascade.direct_contact:
@@ -163,7 +192,12 @@ def plan(
         .unique("recipient_id", keep="first", maintain_order=True)
         .select("recipient_id", pl.col("index_patient_id").alias("earlier_index"))
     )
-    to_relatives = direct.filter(~pl.col("recipient_id").is_in(writeable_index))
+    # A recipient of this index case's own letter (the parent of a child index case) is
+    # covered by it; one who is an adult index case by their own index letter.
+    direct = direct.join(index_recipient, on="index_patient_id", how="left").with_columns(
+        (pl.col("recipient_id") == pl.col("_index_recipient")).fill_null(False).alias("_gets_index_letter")
+    )
+    to_relatives = direct.filter(~pl.col("recipient_id").is_in(writeable_index) & ~pl.col("_gets_index_letter"))
     owner = (
         to_relatives.group_by("recipient_id")
         .agg(pl.col("index_patient_id").min().alias("first_index"))
@@ -171,7 +205,9 @@ def plan(
         .select("recipient_id", pl.coalesce("earlier_index", "first_index").alias("owner_index"))
     )
     direct = direct.join(owner, on="recipient_id", how="left").with_columns(
-        pl.when(pl.col("recipient_id").is_in(writeable_index))
+        pl.when(pl.col("_gets_index_letter"))
+        .then(pl.col("index_patient_id"))
+        .when(pl.col("recipient_id").is_in(writeable_index))
         .then(pl.col("recipient_id"))
         .otherwise(pl.col("owner_index"))
         .alias("letter_index")
@@ -190,7 +226,9 @@ def plan(
         .rename({"owner_index": "index_patient_id"})
         .with_columns(pl.lit("relative").alias("kind"))
     )
-    needed = pl.concat([index_letters, relative_letters.select(index_letters.columns)])
+    needed = pl.concat(
+        [index_letters, relative_letters.with_columns(pl.lit(False).alias("for_child")).select(index_letters.columns)]
+    )
     default = settings.cascade.default_language
     address = contacts.select(
         pl.col("patient_id").alias("recipient_id"),
@@ -219,7 +257,7 @@ def plan(
 
     sent = letters.select(*keys, "file", "sent_on")
     family = (
-        sent.filter(pl.col("index_patient_id") == pl.col("recipient_id"))
+        letters.filter(pl.col("kind") == "index")
         .select("index_patient_id", pl.col("file").alias("index_letter"), pl.col("sent_on").alias("family_on"))
         .with_columns(_file_expr("family", "index_patient_id").alias("family_letter"))
     )
@@ -311,7 +349,11 @@ def render_all(plan: LetterPlan, folder: Path, settings: Settings, as_of: date) 
             family_page = render_letter("family", lang, **{k: v for k, v in context.items() if k != "recipient"})
             if family_page not in family_docs:
                 family_docs[family_page] = _document([family_page], _TITLES["family"][lang], lang)
-            pages = [render_letter("index", lang, **context), family_page]
+            for_child = bool(letter["for_child"])
+            # a child index case with no parent on record: to the child's parents or guardians
+            to_guardians = for_child and letter["recipient_id"] == letter["index_patient_id"]
+            index_page = render_letter("index", lang, for_child=for_child, to_guardians=to_guardians, **context)
+            pages = [index_page, family_page]
             written += _write(folder, letter["file"], _document(pages, _TITLES["index"][lang], lang))
             family_pdf = letter_file("family", letter["index_patient_id"])
             written += _write(folder, family_pdf, family_docs[family_page])

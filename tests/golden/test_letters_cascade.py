@@ -29,6 +29,9 @@ LANGS = ("da", "en")
 
 def page(kind, lang, **extra):
     context = dict(CONTEXT, **extra)
+    if kind == "index":
+        context.setdefault("for_child", False)
+        context.setdefault("to_guardians", False)
     if kind != "family":
         context.setdefault("recipient", RECIPIENT)
     return cascade_letters.render_letter(kind, lang, **context)
@@ -126,3 +129,18 @@ def test_family_letter_snapshot(lang):
         snap.parent.mkdir(exist_ok=True)
         snap.write_text(html, encoding="utf-8")
     assert html == snap.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_index_letter_for_a_child_goes_to_the_parents(lang):
+    to_parent = pdf_text([page("index", lang, for_child=True)]).replace("\n", " ")
+    guardians = pdf_text([page("index", lang, for_child=True, to_guardians=True)]).replace("\n", " ")
+    if lang == "en":
+        assert "found that your child has familial hypercholesterolaemia" in to_parent
+        assert "Dear Åse" in to_parent and "both parents should have a cholesterol test" in to_parent
+        assert "To the parents or guardians of Åse" in guardians and "Dear parent or guardian" in guardians
+        assert "please contact Børnelipidklinik" in to_parent
+    else:
+        assert "fundet ud af, at dit barn har familiær hyperkolesterolæmi" in to_parent
+        assert "Kære Åse" in to_parent and "begge forældre bør få taget en kolesterolprøve" in to_parent
+        assert "Til forældre eller værge for Åse" in guardians and "Kære forælder eller værge" in guardians

@@ -1,9 +1,10 @@
-"""Relatives' LDL-C cut-offs by age and sex (fh_screen.relatives_ldl) at every boundary."""
+"""Relatives' LDL-C cut-offs by age and sex, as the cascade reads a relative's latest LDL-C
+(fh_screen.rules.relatives_cutoffs_v1.category), at every boundary."""
 
 import polars as pl
 import pytest
 
-from fh_screen import relatives_ldl
+from fh_screen.rules import relatives_cutoffs_v1
 
 # shared/clinical README §8, as published (unlikely < a; uncertain a..b; likely >= c), mmol/L.
 GUIDELINE = {
@@ -18,17 +19,17 @@ CASES = [
 
 
 def classify(sex, age, ldl):
-    return relatives_ldl.classify(pl.DataFrame({"sex": [sex], "age_years": [age], "ldl_mmol": [ldl]})).to_list()[0]
+    frame = pl.DataFrame({"sex": [sex], "age": [age], "ldl": [ldl]}, schema={"sex": pl.Utf8, "age": pl.Int32, "ldl": pl.Float64})
+    return frame.select(relatives_cutoffs_v1.category(pl.col("ldl"), pl.col("age"), pl.col("sex"))).item()
 
 
 def test_reference_table_matches_the_cited_table():
-    table = relatives_ldl.cutoffs()
     got = [
-        (r["sex"], r["age_min"], r["age_max"], r["uncertain_from"], r["likely_from"])
-        for r in table.iter_rows(named=True)
+        (sex, r["age_from"], None if r["age_to"] >= 200 else r["age_to"] + 1, r["uncertain_from"], r["likely_from"])
+        for sex, rows in relatives_cutoffs_v1.RULE["table"].items()
+        for r in rows
     ]
     assert sorted(got, key=str) == sorted(CASES, key=str)
-    assert relatives_ldl.table_version() == "relatives_ldl_v1"
 
 
 @pytest.mark.parametrize(("sex", "lo", "hi", "uncertain", "likely"), CASES)
@@ -57,18 +58,14 @@ def test_age_band_edges(sex, ldl, younger_age, younger, older):
     assert classify(sex, younger_age + 1, ldl) == older
 
 
-def test_unknown_sex_uses_both_tables_and_says_uncertain_when_they_disagree():
-    assert classify("U", 40, 3.0) == "unlikely"  # M 4.0 / F 3.7: both unlikely
-    assert classify("U", 40, 3.8) == "uncertain"  # M unlikely, F uncertain
-    assert classify("U", 40, 4.5) == "uncertain"  # M uncertain, F likely
-    assert classify("U", 40, 4.8) == "likely"  # both likely
-
-
-def test_missing_age_is_not_classified():
+def test_unknown_sex_or_age_is_not_classified():
+    # the table is sex-specific: the cascade reports such a result as not_classifiable
+    assert classify("U", 40, 5.0) is None
     assert classify("M", None, 5.0) is None
     assert classify("M", -1, 5.0) is None
 
 
 def test_vectorised_rows_keep_their_order():
-    frame = pl.DataFrame({"sex": ["F", "M", "F"], "age_years": [60, 10, 30], "ldl_mmol": [5.3, 3.0, 4.0]})
-    assert relatives_ldl.classify(frame).to_list() == ["likely", "unlikely", "uncertain"]
+    frame = pl.DataFrame({"sex": ["F", "M", "F"], "age": [60, 10, 30], "ldl": [5.3, 3.0, 4.0]})
+    out = frame.select(relatives_cutoffs_v1.category(pl.col("ldl"), pl.col("age"), pl.col("sex")))
+    assert out.to_series().to_list() == ["likely", "unlikely", "uncertain"]

@@ -340,3 +340,32 @@ def test_a_newly_confirmed_relative_becomes_an_index_case_without_re_mailing_the
     # and for I's cascade the sister is now already diagnosed, her loop closed by the outcome
     s2 = rows_of(csv(ctx), "I")["S2"]
     assert (s2["status"], s2["result"], s2["closed_on"]) == ("already_diagnosed", "fh_genetic", "2026-02-04")
+
+
+def test_a_child_index_case_is_written_to_through_a_parent(region):
+    con = db.connect(region / "fh.duckdb")
+    con.executemany(
+        "INSERT INTO patients VALUES (?, ?, ?, 'PR1', '5000', NULL, NULL, 'd1')",
+        [("E1", "2014-03-01", "M"), ("EP", "1984-01-01", "F"), ("EF", "1983-01-01", "M"), ("ES", "2018-01-01", "F")],
+    )
+    con.executemany(
+        "INSERT INTO relations VALUES (?, ?, 'parent', 'd1')", [("E1", "EP"), ("E1", "EF"), ("ES", "EP"), ("ES", "EF")]
+    )
+    world.add_outcomes(con, [("E1", "2026-01-15", "fh_clinical", None)])
+    con.execute("INSERT INTO contacts VALUES ('E1', 'Emil Eriksen', 'Vej 10', '5000', 'Odense C', 'da', 'd1')")
+    con.execute("INSERT INTO contacts VALUES ('EP', 'Eva Eriksen', 'Vej 10', '5000', 'Odense C', 'en', 'd1')")
+    con.close()
+    ctx, report = world.night(region, world.AS_OF, DIRECT)
+    letters = table(region, "cascade_letters").filter(pl.col("index_patient_id") == "E1")
+    # one letter, the index letter, to the mother: not to the 11-year-old, and no second
+    # letter to her about herself or about the little sister
+    assert letters.select("patient_id", "kind", "language").rows() == [("EP", "index", "en")]
+    fam = rows_of(csv(ctx), "E1")
+    assert {r: fam[r]["letter"] for r in fam} == {
+        "EP": "letters/index_E1.pdf",
+        "ES": "letters/index_E1.pdf",
+        "EF": "letters/family_E1.pdf",  # no address: reached through the family letter
+    }
+    text = pypdf.PdfReader(ctx.work_dir / "letters" / "index_E1.pdf").pages[0].extract_text()
+    assert "Dear Eva Eriksen" in text and "your child has familial hypercholesterolaemia" in text.replace("\n", " ")
+    assert "Emil" not in text
