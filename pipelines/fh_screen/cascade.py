@@ -31,9 +31,9 @@ from datetime import date
 import polars as pl
 
 from fh_screen import cascade_letters, db, family, files
+from fh_screen.context import RunContext, log
 from fh_screen.features import age_at
 from fh_screen.rules import relatives_cutoffs_v1
-from fh_screen.context import RunContext, log
 
 CONFIRMED_OUTCOMES = ("fh_genetic", "fh_clinical")
 LDL_RESULTS = ("unlikely", "uncertain", "likely")
