@@ -33,6 +33,14 @@ def rows_of(frame, index):
 
 
 @pytest.fixture
+def fast_pdf(monkeypatch):
+    """For tests about the ledger rather than the letters: skip the (slow) PDF layout."""
+    from fh_screen import render
+
+    monkeypatch.setattr(render, "pdf_from_html", lambda pages, title: ("\n".join(pages)).encode("utf-8"))
+
+
+@pytest.fixture
 def region(tmp_path):
     """A fresh region for tests that change data or run several nights."""
     world.build(tmp_path / "fh.duckdb")
@@ -150,6 +158,7 @@ def test_direct_letters_addressing(night1):
     assert lang[("I", "S2")] == "en" and lang[("D1", "DP")] == "en" and lang[("K", "K")] == "da"
 
 
+@pytest.mark.usefixtures("fast_pdf")
 def test_without_direct_contact_only_index_letters(region):
     ctx, report = world.night(region, world.AS_OF, world.settings(direct_contact=False))
     assert report["letters_new"] == {"index": 5}
@@ -173,6 +182,7 @@ def test_rerun_same_night_changes_nothing(region):
     assert rep1 == rep2
 
 
+@pytest.mark.usefixtures("fast_pdf")
 def test_second_night_sends_no_duplicates_and_closes_the_loop_on_a_new_result(region):
     ctx1, _ = world.night(region, world.AS_OF, DIRECT)
     before = table(region, "cascade_ledger")
@@ -227,6 +237,7 @@ def test_new_relative_on_a_later_night_gets_a_letter_once(region):
     assert report3["letters_new"] == {}
 
 
+@pytest.mark.usefixtures("fast_pdf")
 def test_a_clinic_outcome_after_the_letter_closes_the_loop(region):
     world.night(region, world.AS_OF, DIRECT)
     con = db.connect(region / "fh.duckdb")
@@ -237,6 +248,7 @@ def test_a_clinic_outcome_after_the_letter_closes_the_loop(region):
     assert (g1["status"], g1["result"], g1["closed_on"]) == ("tested", "not_fh", "2026-02-03")
 
 
+@pytest.mark.usefixtures("fast_pdf")
 def test_existing_diagnosis_as_index_is_a_setting(tmp_path):
     world.build(tmp_path / "fh.duckdb")
     con = db.connect(tmp_path / "fh.duckdb")
@@ -289,6 +301,7 @@ def test_hostile_ids_stay_inside_the_letters_folder(tmp_path):
     assert not (tmp_path / "evil").exists()
 
 
+@pytest.mark.usefixtures("fast_pdf")
 def test_erasure_reaches_the_cascade_tables(region):
     from fh_screen.privacy import erase_patient
 
@@ -301,6 +314,7 @@ def test_erasure_reaches_the_cascade_tables(region):
     assert not table(region, "cascade_letters").filter(pl.col("patient_id") == "S2").height
 
 
+@pytest.mark.usefixtures("fast_pdf")
 def test_a_result_is_after_the_letter_only_if_the_letter_could_not_know_it(region):
     con = db.connect(region / "fh.duckdb")
     con.execute("INSERT INTO deliveries VALUES ('d1', 'h1', DATE '2026-02-01', TIMESTAMP '2026-02-01 02:00:00')")
@@ -322,6 +336,7 @@ def test_a_result_is_after_the_letter_only_if_the_letter_could_not_know_it(regio
     assert fam["A1"]["status"] == "tested" and fam["A1"]["closed_on"] is None
 
 
+@pytest.mark.usefixtures("fast_pdf")
 def test_a_newly_confirmed_relative_becomes_an_index_case_without_re_mailing_the_family(region):
     world.night(region, world.AS_OF, DIRECT)
     con = db.connect(region / "fh.duckdb")
