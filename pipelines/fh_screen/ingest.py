@@ -17,6 +17,7 @@ Raw -> staged -> curated:
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
@@ -38,14 +39,20 @@ def stage_step(ctx: RunContext) -> dict:
     if ctx.extract_dir is None:
         raise DeliveryError("no delivery folder given (--extract)")
     paths = find_tables(ctx.extract_dir)
+    clock = {"read": 0.0, "parse": 0.0}
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(content_hash, ctx.extract_dir)   # hashing overlaps with reading
         staged: dict[str, Staged] = {}
         reads = {}
         for table, path in paths.items():
+            started = time.perf_counter()
             reads[table] = read_table(table, path, ctx.settings.ingest)
+            clock["read"] += time.perf_counter() - started
+            started = time.perf_counter()
             staged[table] = stage_table(reads[table], ctx.settings.ingest.extra_codes)
+            clock["parse"] += time.perf_counter() - started
         ctx.manifest["content_hash"] = digest.result()
+    started = time.perf_counter()
 
     ctx.delivery_id = ctx.extract_dir.name
     ctx.run_id = f"{ctx.as_of.isoformat()}_{ctx.delivery_id}"
@@ -58,7 +65,8 @@ def stage_step(ctx: RunContext) -> dict:
             con.execute("DELETE FROM quarantine WHERE delivery_id = ?", [ctx.delivery_id])
             for table in TABLES:
                 if table in staged:
-                    con.register("_staged", staged[table].good)
+                    # via Arrow: DuckDB scans an Arrow table about twice as fast as a polars frame
+                    con.register("_staged", staged[table].good.to_arrow())
                     try:
                         con.execute(f"CREATE OR REPLACE TABLE {staging_table(table)} AS SELECT * FROM _staged")
                     finally:
@@ -68,6 +76,7 @@ def stage_step(ctx: RunContext) -> dict:
                     con.execute(f"DROP TABLE IF EXISTS {staging_table(table)}")
     finally:
         con.close()
+    clock["write"] = time.perf_counter() - started
 
     tables = ctx.manifest.setdefault("tables", {})
     for table in list(tables):
@@ -95,6 +104,7 @@ def stage_step(ctx: RunContext) -> dict:
         "absent_optional_tables": absent,
         "staged_rows": {t: s.good.height for t, s in staged.items()},
         "quarantined_rows": {t: s.bad.height for t, s in staged.items()},
+        "seconds_by_phase": {k: round(v, 3) for k, v in clock.items()},
     }
 
 

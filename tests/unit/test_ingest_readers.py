@@ -170,3 +170,10 @@ def test_parquet_column_of_impossible_type_is_structural(tmp_path):
 def test_corrupt_parquet_is_unreadable(tmp_path):
     with pytest.raises(DeliveryError, match="^patients.parquet: not a readable Parquet file$"):
         read_table("patients", write(tmp_path, "patients.parquet", b"PAR1 this is not parquet PAR1"), AUTO)
+
+
+def test_an_unterminated_quote_is_a_clear_structural_error(tmp_path):
+    text = f'{LAB_HEADER}\nR1,7,2024-01-01,NPU01568,"5.4,mmol/L,,\nR2,7,2024-01-01,NPU01568,5.4,mmol/L,,\n'
+    with pytest.raises(DeliveryError) as err:
+        read_table("lab_results", write(tmp_path, "lab_results.csv", text), AUTO)
+    assert str(err.value) == "lab_results.csv: malformed CSV that cannot be split into rows (check quoting)"
