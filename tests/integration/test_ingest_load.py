@@ -228,3 +228,33 @@ def test_parquet_delivery_loads_like_csv(tmp_path):
     ingest_delivery(FIXTURES / "mini", tmp_path / "csv.duckdb", tmp_path / "out")
     strip = lambda rows: {k: {c: v for c, v in r.items() if c != "delivery_id"} for k, r in rows.items()}
     assert strip(lab(tmp_path / "pq.duckdb")) == strip(lab(tmp_path / "csv.duckdb"))
+
+
+def test_rows_moved_to_quarantine_between_stage_and_load_are_counted(tmp_path):
+    dbp = tmp_path / "fh.duckdb"
+    ctx = prepare(FIXTURES / "mini", dbp, tmp_path / "out", AS_OF)
+    ingest.stage_step(ctx)
+    con = db.connect(dbp)      # what validation does with a failing row: quarantine it, delete it
+    con.execute("INSERT INTO quarantine SELECT 'mini', 'lab_results', _row, result_id, 'gx.x', 'r', '{}' "
+                "FROM stg_lab_results WHERE result_id = 'R0003'")
+    con.execute("INSERT INTO quarantine SELECT 'mini', 'lab_results', _row, result_id, 'gx.y', 'r', '{}' "
+                "FROM stg_lab_results WHERE result_id = 'R0003'")       # a second rule, same row
+    con.execute("DELETE FROM stg_lab_results WHERE result_id = 'R0003'")
+    con.close()
+    ingest.load_step(ctx)
+    counts = ctx.manifest["tables"]["lab_results"]
+    assert (counts["received"], counts["loaded"], counts["quarantined"]) == (28, 27, 1)
+    assert "R0003" not in lab(dbp)
+
+
+def test_a_row_lost_between_stage_and_load_stops_the_load(tmp_path):
+    dbp = tmp_path / "fh.duckdb"
+    ctx = prepare(FIXTURES / "mini", dbp, tmp_path / "out", AS_OF)
+    ingest.stage_step(ctx)
+    con = db.connect(dbp)
+    con.execute("DELETE FROM stg_lab_results WHERE result_id = 'R0003'")   # dropped without quarantine
+    con.close()
+    with pytest.raises(RuntimeError, match="^internal error: lab_results: received 28 != loaded 27 \\+ quarantined 0"):
+        ingest.load_step(ctx)
+    assert lab(dbp) == {}
+    assert contents(dbp)["patients"] == []
