@@ -28,6 +28,7 @@ import duckdb
 import polars as pl
 
 from fh_screen import db, drift, files
+from fh_screen import normalise as nz
 from fh_screen.context import RunContext, log
 from fh_screen.errors import DeliveryError
 
@@ -72,6 +73,7 @@ def validate_step(ctx: RunContext) -> dict:
                 moved = _count_quarantined(con, ctx, table)
                 summary[table] = _table_summary(suite, results[table], moved)
                 warnings += _aggregate_warnings(table, suite, results[table])
+    runner.build_docs()
     with _connection(ctx) as con:
         received = {t: int(ctx.manifest["tables"].get(t, {}).get("received", 0)) for t in tables}
         warnings += drift.volume_warnings(con, ctx.delivery_id, ctx.as_of, received, ctx.settings.validation)
@@ -148,14 +150,19 @@ def _prepare(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> None:
     canonical = pl.read_csv(REFERENCE / "analyte_codes.csv").select(
         "analyte", pl.col("canonical_unit")
     ).unique()
-    units = (
-        pl.read_csv(REFERENCE / "unit_conversions.csv")
-        .select("analyte", pl.col("unit").str.strip_chars().str.to_lowercase().alias("unit_key"))
-        .unique()
-        .join(canonical, on="analyte")
-    )
+    units = nz.unit_map().select("analyte", "unit_key").unique().join(canonical, on="analyte")
     db.replace_table(con, "gx_analyte_ranges", ranges)
     db.replace_table(con, "gx_units", units)
+    if _exists(con, "stg_lab_results"):
+        # Delivered unit spellings, normalised once per distinct spelling as stage does.
+        delivered = con.execute("SELECT DISTINCT unit_raw FROM stg_lab_results").pl()
+        db.replace_table(
+            con, "gx_unit_keys", delivered.with_columns(nz.unit_key(pl.col("unit_raw")).alias("unit_key"))
+        )
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0])
 
 
 def _raise_structural(table: str, result) -> None:

@@ -1,7 +1,7 @@
 -- Row checks for stg_lab_results: plausible value per analyte (gx_analyte_ranges), unit
--- that fits the analyte (gx_units), patient known, and sample date sanity.
+-- that fits the analyte (gx_units, spelled as stage normalises it: gx_unit_keys), patient known, and sample date sanity.
 -- A check is NULL when it does not apply (GX in-set expectations skip NULLs).
-CREATE OR REPLACE TABLE gx_lab_results AS
+CREATE OR REPLACE VIEW gx_lab_results AS
 SELECT s.*,
        (s.value IS NOT NULL OR s.status = 'cancelled') AS value_present,
        CASE WHEN s.value IS NULL OR r.analyte IS NULL THEN NULL
@@ -17,5 +17,6 @@ SELECT s.*,
 FROM stg_lab_results s
 CROSS JOIN gx_run g
 LEFT JOIN gx_analyte_ranges r ON r.analyte = s.analyte
-LEFT JOIN gx_units u ON u.analyte = s.analyte AND u.unit_key = lower(trim(s.unit_raw))
+LEFT JOIN gx_unit_keys uk ON uk.unit_raw = s.unit_raw
+LEFT JOIN gx_units u ON u.analyte = s.analyte AND u.unit_key = uk.unit_key
 LEFT JOIN gx_known_patients k ON k.patient_id = s.patient_id;
