@@ -80,3 +80,23 @@ def quarantine(ctx: RunContext, table: str | None = None) -> list[tuple]:
         return con.execute(sql + " ORDER BY table_name, row_number", params).fetchall()
     finally:
         con.close()
+
+
+def empty_relations(tmp_path: Path) -> dict[str, list[str]]:
+    """Columns of each gx_<table> check relation, built over empty staged tables."""
+    from fh_screen.validate import _prepare
+
+    ctx = make_context(tmp_path)
+    for table in db.CONTRACT_TABLES:
+        stage(ctx, table, [])
+    con = ctx.connect()
+    try:
+        _prepare(con, ctx)
+        con.execute(db.sql("validate/known_patients"))
+        out = {}
+        for table in db.CONTRACT_TABLES:
+            con.execute(db.sql(f"validate/{table}"))
+            out[table] = [r[0] for r in con.execute(f"DESCRIBE gx_{table}").fetchall()]
+        return out
+    finally:
+        con.close()

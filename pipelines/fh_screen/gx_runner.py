@@ -49,7 +49,9 @@ class SuiteRunner:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         gx_duckdb.apply_patch()
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        # GX pins one module logger to INFO, which would print to the user's stderr.
+        for name in ("great_expectations", "great_expectations.data_context.types.base"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)

@@ -31,6 +31,7 @@ from fh_screen import db, drift, files
 from fh_screen import normalise as nz
 from fh_screen.context import RunContext, log
 from fh_screen.errors import DeliveryError
+from fh_screen.staging import RAW_MAX_CHARS
 
 REQUIRED_TABLES = ("patients", "lab_results")
 FIRST_PHASE = ("patients", "contacts")
@@ -213,7 +214,9 @@ def _quarantine_failures(con: duckdb.DuckDBPyConnection, delivery_id: str, table
             f"INSERT INTO gx_failed SELECT DISTINCT f._row, ?, ?, ? FROM ({query}) AS f",
             [order, rule, reason],
         )
-    raw = "json_object(" + ", ".join(f"'{c}', s.\"{c}\"" for c in columns) + ")"
+    raw = "json_object(" + ", ".join(
+        f"'{c}', left(CAST(s.\"{c}\" AS VARCHAR), {RAW_MAX_CHARS})" for c in columns
+    ) + ")"
     bad = con.execute(
         f"""
         SELECT s._row AS row_number, CAST(s."{key}" AS VARCHAR) AS row_key,
