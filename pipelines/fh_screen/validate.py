@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from contextlib import closing
 from pathlib import Path
 
 import duckdb
@@ -47,41 +48,22 @@ def validate_step(ctx: RunContext) -> dict:
 
     Returns the report stored under ``steps.validate`` in ``run_manifest.json``.
     """
-    from fh_screen.gx_runner import SuiteRunner, load_suite
-
     tables = _staged_tables(ctx)
     _require_rows(ctx, tables)
     quality = files.ensure_dir(ctx.work_dir / QUALITY_DIR)
-    with _connection(ctx) as con:
-        _prepare(con, ctx)
-    runner = SuiteRunner(ctx.db_path, quality)
-    run_name = f"{ctx.delivery_id or 'delivery'}-{ctx.as_of.isoformat()}"
-    summary: dict[str, dict] = {}
-    warnings: list[str] = []
-    for phase in _phases(tables):
-        with _connection(ctx) as con:
-            if phase[0] not in FIRST_PHASE:
-                con.execute(db.sql("validate/known_patients"))
-            for table in phase:
-                con.execute(db.sql(f"validate/{table}"))
-        results = runner.run(phase, run_name)
-        for table in phase:
-            _raise_structural(table, results[table])
-        with _connection(ctx) as con:
-            for table in phase:
-                suite = load_suite(table)
-                _quarantine_failures(con, ctx.delivery_id, table, suite, results[table])
-                moved = _count_quarantined(con, ctx, table)
-                summary[table] = _table_summary(suite, results[table], moved)
-                warnings += _aggregate_warnings(table, suite, results[table])
-    runner.build_docs()
-    with _connection(ctx) as con:
-        received = {t: int(ctx.manifest["tables"].get(t, {}).get("received", 0)) for t in tables}
-        warnings += drift.volume_warnings(con, ctx.delivery_id, ctx.as_of, received, ctx.settings.validation)
-        if "lab_results" in tables:
-            warnings += drift.lab_warnings(con, ctx.delivery_id, ctx.settings.validation)
-        _drop_helpers(con)
-        rejected = _write_quarantine_csv(con, ctx)
+    try:
+        with closing(ctx.connect()) as con:
+            _prepare(con, ctx)
+        summary, warnings = _validate_tables(ctx, tables, quality)
+        with closing(ctx.connect()) as con:
+            received = {t: int(ctx.manifest["tables"].get(t, {}).get("received", 0)) for t in tables}
+            warnings += drift.volume_warnings(con, ctx.delivery_id, ctx.as_of, received, ctx.settings.validation)
+            if "lab_results" in tables:
+                warnings += drift.lab_warnings(con, ctx.delivery_id, ctx.settings.validation)
+            rejected = _write_quarantine_csv(con, ctx)
+    finally:
+        with closing(ctx.connect()) as con:
+            _drop_helpers(con)
     for warning in warnings:
         log.warning("validation drift: %s", warning)
     report = {
@@ -96,23 +78,37 @@ def validate_step(ctx: RunContext) -> dict:
     return report
 
 
-class _connection:
-    """Open the run's DuckDB file for one phase; closed before GX opens it."""
+def _validate_tables(ctx: RunContext, tables: list[str], quality: Path) -> tuple[dict, list[str]]:
+    """Checkpoint per phase, then quarantine that phase's failing rows before the next."""
+    from fh_screen.gx_runner import SuiteRunner, load_suite
 
-    def __init__(self, ctx: RunContext) -> None:
-        self._ctx = ctx
-
-    def __enter__(self) -> duckdb.DuckDBPyConnection:
-        self._con = self._ctx.connect()
-        return self._con
-
-    def __exit__(self, *exc) -> None:
-        self._con.close()
+    runner = SuiteRunner(ctx.db_path, quality)
+    run_name = f"{ctx.delivery_id or 'delivery'}-{ctx.as_of.isoformat()}"
+    summary: dict[str, dict] = {}
+    warnings: list[str] = []
+    for phase in _phases(tables):
+        with closing(ctx.connect()) as con:
+            if phase[0] not in FIRST_PHASE:
+                con.execute(db.sql("validate/known_patients"))
+            for table in phase:
+                con.execute(db.sql(f"validate/{table}"))
+        results = runner.run(phase, run_name)
+        for table in phase:
+            _raise_structural(table, results[table])
+        with closing(ctx.connect()) as con:
+            for table in phase:
+                suite = load_suite(table)
+                _quarantine_failures(con, ctx.delivery_id, table, suite, results[table])
+                moved = _count_quarantined(con, ctx, table)
+                summary[table] = _table_summary(suite, results[table], moved)
+                warnings += _aggregate_warnings(table, suite, results[table])
+    runner.build_docs()
+    return summary, warnings
 
 
 def _staged_tables(ctx: RunContext) -> list[str]:
     """Contract tables delivered in this run that stage wrote, in contract order."""
-    with _connection(ctx) as con:
+    with closing(ctx.connect()) as con:
         existing = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     present = ctx.present_tables or set(ctx.manifest.get("tables", {}))
     return [t for t in db.CONTRACT_TABLES if t in present and f"stg_{t}" in existing]
