@@ -4,6 +4,7 @@ quarantine (at, below and above every cut-off), what is reported, and what stops
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 
 import polars as pl
@@ -15,6 +16,16 @@ from fh_screen.validate import validate_step
 from validation_helpers import lab, make_context, patient, quarantine, stage, stg_rows
 
 RULE = "gx.expect_column_values_to_be_in_set."
+_NETWORK: list[str] = []
+_RECORDING = [False]
+
+
+def _audit(event: str, args) -> None:
+    if _RECORDING[0] and event in ("socket.connect", "socket.getaddrinfo", "urllib.Request"):
+        _NETWORK.append(event)
+
+
+sys.addaudithook(_audit)   # records only while _RECORDING is set
 
 # (row, changes to a plain LDL result of patient PSECRET1, expected rule or None)
 LAB_CASES = [
@@ -52,8 +63,16 @@ def validated(tmp_path_factory):
         patient("PSECRET5", birth_date=date(1900, 1, 1), sex="U"),
     ])
     stage(ctx, "lab_results", [lab(f"R{row}", "PSECRET1", _row=row, **changes) for row, changes, _ in LAB_CASES])
-    report = validate_step(ctx)
+    _RECORDING[0] = True
+    try:
+        report = validate_step(ctx)
+    finally:
+        _RECORDING[0] = False
     return ctx, report
+
+
+def test_validation_makes_no_network_calls(validated):
+    assert _NETWORK == []
 
 
 def test_exactly_the_failing_lab_rows_move_to_quarantine(validated):
