@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+R_REFERENCE = Path(__file__).resolve().parents[1] / "pipelines" / "fh_screen" / "reference"
 CODES = "['NPU01568','NPU01566','NPU01567','NPU04094','NPU03577','NPU27300','NPU18016']"
 
 
@@ -49,30 +50,62 @@ def write_delivery(folder: Path, lab_rows: int) -> None:
     con.close()
 
 
-def pipeline(root: Path, lab_rows: int) -> dict:
+def pipeline(root: Path, lab_rows: int, steps: list[str]) -> dict:
+    """Run the given steps on the delivery; a step resumes from the saved manifest, so
+    each step can run in its own process (as under Airflow)."""
     from fh_screen import run as R
 
     extract = root / "2026-11-23"
     if not (extract / "lab_results.csv").exists():
         write_delivery(extract, lab_rows)
     db_path = root / "fh.duckdb"
-    for p in root.glob("fh.duckdb*"):
-        p.unlink()
-    shutil.rmtree(root / "out", ignore_errors=True)
-    shutil.rmtree(root / ".out.partial", ignore_errors=True)
+    if steps[0] in ("stage", "direct-stage"):
+        for p in root.glob("fh.duckdb*"):
+            p.unlink()
+        shutil.rmtree(root / "out", ignore_errors=True)
+        shutil.rmtree(root / ".out.partial", ignore_errors=True)
     t = time.perf_counter()
     import great_expectations  # noqa: F401  (import cost reported separately)
 
-    gx_import = time.perf_counter() - t
+    seconds = {"gx_import": round(time.perf_counter() - t, 2)}
     ctx = R.prepare(extract, db_path, root / "out", date(2026, 11, 23))
-    seconds = {"gx_import": round(gx_import, 2)}
     cpu = {}
-    for step in ("stage", "validate", "load"):
-        started = time.process_time()
-        seconds[step] = R.execute_step(ctx, step)["seconds"]
+    for step in steps:
+        started, wall = time.process_time(), time.perf_counter()
+        if step == "direct-stage":
+            direct_stage(ctx)
+            R.save_manifest(ctx)
+            seconds[step] = round(time.perf_counter() - wall, 2)
+        else:
+            seconds[step] = R.execute_step(ctx, step)["seconds"]
         cpu[step] = round(time.process_time() - started, 2)
     counts = {t: {k: c[k] for k in ("received", "loaded", "quarantined")} for t, c in ctx.manifest["tables"].items()}
     return {"wall_seconds": seconds, "cpu_seconds": cpu, "tables": counts}
+
+
+def direct_stage(ctx) -> None:
+    """What stage writes (stg_patients, stg_lab_results with _row, manifest counts), built
+    with DuckDB straight from the CSV files: for timing validate and load when parsing the
+    CSV with the real stage step would not fit the time box."""
+    con = ctx.connect()
+    folder = ctx.extract_dir
+    con.execute(f"""CREATE OR REPLACE TABLE stg_patients AS
+        SELECT patient_id, birth_date, sex, practice_id, postcode, deceased_date, moved_out_date,
+               row_number() OVER () AS _row
+        FROM read_csv('{folder / "patients.csv"}', types={{'patient_id': 'VARCHAR', 'postcode': 'VARCHAR'}})""")
+    con.execute(f"""CREATE OR REPLACE TABLE stg_lab_results AS
+        SELECT l.result_id, l.patient_id, CAST(l.sampled_at AS TIMESTAMP) AS sampled_at, c.analyte, c.method,
+               l.analyte AS code, TRY_CAST(l.value AS DOUBLE) AS value, c.canonical_unit AS unit, NULL AS censored,
+               l.value AS value_raw, l.unit AS unit_raw, l.status, l.ordering_practice_id,
+               row_number() OVER () AS _row
+        FROM read_csv('{folder / "lab_results.csv"}', all_varchar=true) l
+        JOIN read_csv('{Path(R_REFERENCE) / "analyte_codes.csv"}', all_varchar=true) c ON c.code = l.analyte""")
+    for table in ("patients", "lab_results"):
+        n = con.execute(f"SELECT count(*) FROM stg_{table}").fetchone()[0]
+        ctx.manifest["tables"][table] = {"received": n, "quarantined": 0, "loaded": 0}
+    con.close()
+    ctx.delivery_id = folder.name
+    ctx.present_tables = {"patients", "lab_results"}
 
 
 def backends(root: Path) -> dict:
@@ -139,12 +172,14 @@ def main() -> None:
     parser.add_argument("--lab-rows", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--skip-backends", action="store_true")
-    parser.add_argument("--skip-pipeline", action="store_true", help="reuse the DuckDB file of an earlier run")
+    parser.add_argument("--steps", default="stage,validate,load",
+                        help="comma-separated steps to run in this process ('' to skip; direct-stage = "
+                        "stg_ tables built by DuckDB instead of the stage step)")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     result = {"lab_rows": args.lab_rows}
-    if not args.skip_pipeline:
-        result["pipeline"] = pipeline(args.dir, args.lab_rows)
+    if args.steps:
+        result["pipeline"] = pipeline(args.dir, args.lab_rows, args.steps.split(","))
     result["peak_rss_mib_pipeline"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     if not args.skip_backends:
         result["backends"] = backends(args.dir)

@@ -244,3 +244,18 @@ def test_cp1252_file_is_read_as_cp1252(tmp_path, capsys):
     rows = _with(PATIENTS, 0, postcode="Århus")
     _clean_run(tmp_path, _delivery(tmp_path, patients__csv=_csv(rows).encode("cp1252")), capsys)
     assert _loaded(tmp_path, "SELECT postcode FROM patients WHERE patient_id = '000101'") == [("Århus",)]
+
+
+def test_empty_optional_table_is_a_warning_not_an_error(tmp_path, capsys):
+    header = "patient_id,item,recorded_on\n"
+    folder = _delivery(tmp_path, family_history__csv=header)
+    out = tmp_path / "out"
+    rc = main(["run", "--extract", str(folder), "--db", str(tmp_path / "fh.duckdb"), "--out", str(out),
+               "--as-of", AS_OF, "--quiet"])
+    printed = capsys.readouterr()
+    assert rc == 0 and "Traceback" not in printed.err
+    warning = "family_history: the delivered table has no rows (gx.expect_table_row_count_to_be_between)"
+    assert f"warning: {warning}" in printed.out
+    manifest = json.loads((out / "run_manifest.json").read_text(encoding="utf-8"))
+    assert warning in manifest["steps"]["validate"]["warnings"]
+    assert manifest["tables"]["family_history"] == {**manifest["tables"]["family_history"], "received": 0, "loaded": 0}
