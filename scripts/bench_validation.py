@@ -92,7 +92,7 @@ def direct_stage(ctx) -> None:
     con.execute(f"""CREATE OR REPLACE TABLE stg_patients AS
         SELECT patient_id, birth_date, sex, practice_id, postcode, deceased_date, moved_out_date,
                row_number() OVER () AS _row
-        FROM read_csv('{folder / "patients.csv"}', types={{'patient_id': 'VARCHAR', 'postcode': 'VARCHAR'}})""")
+        FROM read_csv('{folder / "patients.csv"}', types={{'patient_id': 'VARCHAR', 'postcode': 'VARCHAR', 'birth_date': 'DATE', 'deceased_date': 'DATE', 'moved_out_date': 'DATE', 'sex': 'VARCHAR', 'practice_id': 'VARCHAR'}})""")
     con.execute(f"""CREATE OR REPLACE TABLE stg_lab_results AS
         SELECT l.result_id, l.patient_id, CAST(l.sampled_at AS TIMESTAMP) AS sampled_at, c.analyte, c.method,
                l.analyte AS code, TRY_CAST(l.value AS DOUBLE) AS value, c.canonical_unit AS unit, NULL AS censored,

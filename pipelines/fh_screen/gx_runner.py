@@ -1,9 +1,10 @@
 """Great Expectations for one run: one ephemeral context, the reviewed suites, checkpoints
 against the DuckDB file, and Data Docs.
 
-Why SQL on DuckDB and not data frames: measured on 10M lab rows (see the validation
-section of the README) the SQL path is several times faster and needs no copy of the
-table in memory. It needs the connection patch in ``gx_duckdb``.
+Why SQL on DuckDB and not pandas data frames: measured with
+``scripts/bench_validation.py`` (figures in ``expectations/README.md``), the SQL path is
+several times faster and needs no copy of the table in memory. It needs the connection
+patch in ``gx_duckdb``.
 
 GX opens the DuckDB file through its own connection, and DuckDB refuses a second
 connection to the same file with a different configuration in one process. So the caller

@@ -100,7 +100,12 @@ def _validate_tables(ctx: RunContext, tables: list[str], quality: Path) -> tuple
                 suite = load_suite(table)
                 _quarantine_failures(con, ctx.delivery_id, table, suite, results[table])
                 moved = _count_quarantined(con, ctx, table)
-                summary[table] = _table_summary(suite, results[table], moved)
+                counts = ctx.manifest["tables"][table]
+                summary[table] = {
+                    "received": counts.get("received"),
+                    "quarantined_total": counts["quarantined"],
+                    **_table_summary(suite, results[table], moved),
+                }
                 warnings += _aggregate_warnings(table, suite, results[table])
     runner.build_docs()
     return summary, warnings

@@ -113,7 +113,8 @@ def test_counts_outputs_and_docs(validated):
     assert csv.height == n_bad + 2
     summary = json.loads((ctx.work_dir / "quality" / "validation_summary.json").read_text())
     labs = summary["tables"]["lab_results"]
-    assert labs["rows_quarantined"] == n_bad
+    assert labs["rows_quarantined"] == labs["quarantined_total"] == n_bad
+    assert labs["received"] == len(LAB_CASES)
     assert labs["expectations_run"] == labs["passed"] + labs["failed"] == len(labs["expectations"])
     failed = {e["rule"]: e["unexpected_count"] for e in labs["expectations"] if not e["success"]}
     assert failed[RULE + "value_plausible"] == 4
