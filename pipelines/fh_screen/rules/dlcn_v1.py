@@ -28,7 +28,7 @@ from __future__ import annotations
 import polars as pl
 
 from fh_screen.rules import reference
-from fh_screen.rules.common import Criterion, Reason, fmt_fixed, fmt_int, premature_age, reported
+from fh_screen.rules.common import Criterion, Reason, fmt_mmol, fmt_int, premature_age, reported
 
 RULE = reference.load("dlcn_v1")
 NAME, VERSION = RULE["name"], RULE["version"]
@@ -142,7 +142,7 @@ def reasons() -> list[Reason]:
             code = f"dlcn_{item['code']}"
             if group == "ldl":
                 code = "dlcn_ldl_band"
-                params |= {"estimate": fmt_fixed("ldl_untreated_estimate_mmol", 1), "band": pl.lit(_band_text(item))}
+                params |= {"estimate": fmt_mmol("ldl_untreated_estimate_mmol"), "band": pl.lit(_band_text(item))}
             elif group == "dna":
                 params |= {"gene": pl.col("clinic_gene").fill_null("gene not stated")}
             out.append(Reason(scored & counted, code, params))
