@@ -23,6 +23,7 @@ Decisions (clinical numbers live in ``reference/rules/*.yaml`` and reference CSV
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from datetime import date, timedelta
 
 import duckdb
@@ -130,18 +131,27 @@ def make_inputs(**tables: pl.DataFrame | list[dict]) -> Inputs:
 def feature_frame(rows: list[dict], as_of: date) -> pl.DataFrame:
     """``patient_features`` rows from explicit values (spec tests, benchmarks, what-if).
 
-    Each row gives some columns (``age_years`` defaults to 45, ``sex`` to ``M``); every other
-    column takes the value a patient with no records gets, so rules see a complete schema.
+    Each row gives some columns (``patient_id`` defaults to ``P<i>``, ``age_years`` to 45,
+    ``sex`` to ``M``); every other column takes the value a patient with no records gets, so
+    rules see a complete schema. Age- and sex-derived flags follow the given values.
     """
-    patients = [
-        {"patient_id": r.get("patient_id", f"P{i}"), "sex": r.get("sex", "M"),
-         "birth_date": as_of.replace(year=as_of.year - r.get("age_years", 45))}
-        for i, r in enumerate(rows)
-    ]
-    base = build_features(make_inputs(patients=patients), as_of)
-    by_id = {b["patient_id"]: b for b in base.to_dicts()}
-    merged = [{**by_id[p["patient_id"]], **r, "patient_id": p["patient_id"]} for r, p in zip(rows, patients)]
-    return pl.DataFrame(merged, schema=base.schema)
+    blank_frame = _blank_frame(as_of)
+    blank = blank_frame.row(0, named=True)
+    out = []
+    for i, r in enumerate(rows):
+        row = {**blank, "patient_id": f"P{i}", **r}
+        age, sex = row["age_years"], row["sex"]
+        derived = {"is_child": age < 18, "sex_male": {"M": 1, "F": 0}.get(sex), "age_exact_years": float(age)}
+        row.update({k: v for k, v in derived.items() if k not in r})
+        out.append(row)
+    return pl.DataFrame(out, schema=blank_frame.schema)
+
+
+@lru_cache(maxsize=8)
+def _blank_frame(as_of: date) -> pl.DataFrame:
+    """Features of one patient with no records (cached: frames are immutable)."""
+    person = {"patient_id": "P0", "sex": "M", "birth_date": as_of.replace(year=as_of.year - 45)}
+    return build_features(make_inputs(patients=[person]), as_of)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -579,7 +589,7 @@ def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
 # --------------------------------------------------------------------------- assembly
 
 _FALSE_IF_MISSING = (
-    "ldl_max_treated", "ldl_estimate_treated", "tc_max_treated", "lipid_lowering_ever", "lipid_lowering_now",
+    "lipid_lowering_ever", "lipid_lowering_now",
     "ezetimibe_ever", "pcsk9_ever", "fh_diagnosis", "fh_diagnosis_specific",
     *(f"fhx_{i}" for i in FAMILY_HISTORY_ITEMS), "fhx_any_recorded", "clinic_confirmed_fh",
     "clinic_dna_variant", "fdr_confirmed_fh", "sdr_confirmed_fh", "fdr_premature_chd", "fdr_chd_before_60",
@@ -635,11 +645,9 @@ def features_step(ctx) -> dict:
     """Pipeline step: rebuild ``patient_features`` for ``ctx.as_of`` (idempotent: replaced)."""
     con = ctx.connect()
     try:
-        present = ctx.present_tables
         for table in ("medications", "diagnoses", "relations", "family_history", "clinic_outcomes"):
-            rows = con.execute(f"SELECT count(*) FROM {db.checked_table(table)}").fetchone()[0]
-            if rows == 0 and (not present or table not in present):
-                ctx.feature_off(f"features.{table}", f"no {table} delivered; features from it are empty")
+            if con.execute(f"SELECT count(*) FROM {db.checked_table(table)}").fetchone()[0] == 0:
+                ctx.feature_off(f"features.{table}", f"no {table} rows: the features built from it are empty")
         frame = build_features(load_inputs(con, ctx.as_of), ctx.as_of)
         with db.transaction(con):
             db.replace_table(con, "patient_features", frame)

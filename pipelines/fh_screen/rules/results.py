@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from fh_screen.rules import (
@@ -157,21 +158,25 @@ def _per_row(items: pl.DataFrame, kind: str, *aggs: pl.Expr) -> pl.DataFrame:
             .group_by("_row", maintain_order=True).agg(*aggs))
 
 
-def _code_sets(scored: pl.DataFrame, items: list[Reason | Criterion], codes: str, text: str | None) -> pl.DataFrame:
-    """Parameter-free items as a bit mask per patient, expanded once per distinct mask.
+def _code_sets(scored: pl.DataFrame, items: list[Reason | Criterion], codes: str, text: str | None) -> list[pl.Series]:
+    """Parameter-free items per patient, built once per distinct combination.
 
-    Few distinct combinations exist, so the lists and texts are built per combination (a few
-    hundred), not per patient, then joined back on the mask.
+    The items that apply are packed into a bit mask per patient (numpy); few distinct
+    combinations exist, so their code lists and texts are built per combination (hundreds)
+    and gathered back to the patients, never per patient.
     """
-    mask = pl.sum_horizontal(
-        item.when.fill_null(False).cast(pl.UInt64) * pl.lit(1 << i, dtype=pl.UInt64) for i, item in enumerate(items))
-    masks = scored.select("_row", mask.alias("_mask"))
-    rows = []
-    for m in masks["_mask"].unique().to_list():
-        chosen = [item.code for i, item in enumerate(items) if m >> i & 1]
-        rows.append({"_mask": m, codes: chosen, **({text: "; ".join(explain.render(chosen, "en")) or None} if text else {})})
-    schema = {"_mask": pl.UInt64, codes: pl.List(pl.Utf8), **({text: pl.Utf8} if text else {})}
-    return masks.join(pl.DataFrame(rows, schema=schema), on="_mask", how="left").drop("_mask")
+    if len(items) > 64:
+        raise ValueError("more than 64 parameter-free items do not fit one mask")
+    bits = scored.select(item.when.fill_null(False).alias(f"b{i}") for i, item in enumerate(items)).to_numpy()
+    packed = np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
+    packed = np.ascontiguousarray(np.pad(packed, ((0, 0), (0, 8 - packed.shape[1]))))
+    masks, rows = np.unique(packed.view("<u8").ravel(), return_inverse=True)
+    chosen = [[item.code for i, item in enumerate(items) if int(m) >> i & 1] for m in masks]
+    out = [pl.Series(codes, chosen, dtype=pl.List(pl.Utf8)).gather(rows)]
+    if text:
+        texts = ["; ".join(explain.render(c, "en")) or None for c in chosen]
+        out.append(pl.Series(text, texts, dtype=pl.Utf8).gather(rows))
+    return out
 
 
 def score(features: pl.DataFrame | pl.LazyFrame, policy: Policy = Policy()) -> pl.DataFrame:
@@ -183,15 +188,16 @@ def score(features: pl.DataFrame | pl.LazyFrame, policy: Policy = Policy()) -> p
         pl.col("text").list.join("; ").alias("reasons"))
     secondary = _per_row(items, "secondary", pl.col("text")).select(
         "_row", pl.col("text").list.join("; ").alias("secondary_cause"))
-    missing = _code_sets(scored, [*_ldl_missing(), *dlcn_v1.missing(), *secondary_v1.missing()],
-                         "missing_items", "missing_information")
-    criteria = _code_sets(scored, [*_criteria_list()], "criteria", None)
+    sets = [*_code_sets(scored, [*_ldl_missing(), *dlcn_v1.missing(), *secondary_v1.missing()],
+                        "missing_items", "missing_information"),
+            *_code_sets(scored, _criteria_list(), "criteria", None)]
     label = " ".join(f"{name} {v['version']}" for name, v in versions().items())
     added = {"criteria", "reason_items", "reasons", "missing_items", "missing_information", "secondary_cause",
              "ldl_source", "rule_versions"}
     out = scored.select("_row", *[c for c in (*CONTRACT_COLUMNS, *EXTRA_COLUMNS) if c not in added],
-                        pl.col("ldl_max_source").alias("ldl_source"), pl.lit(label).alias("rule_versions"))
-    for part in (reasons, secondary, missing, criteria):
+                        pl.col("ldl_max_source").alias("ldl_source"), pl.lit(label).alias("rule_versions"),
+                        *sets)
+    for part in (reasons, secondary):
         out = out.join(part, on="_row", how="left")
     # Patients without an item have NULL text, never an empty string.
     return out.sort("_row").select(*CONTRACT_COLUMNS, *EXTRA_COLUMNS)
