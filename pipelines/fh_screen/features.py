@@ -112,7 +112,8 @@ def load_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> Inputs:
 
 
 def make_inputs(**tables: pl.DataFrame | list[dict]) -> Inputs:
-    """``Inputs`` from frames or row dicts, cast to ``INPUT_SCHEMAS``; tables not given are empty.
+    """``Inputs`` from frames or row dicts, cast to ``INPUT_SCHEMAS``; tables or columns not
+    given are empty (NULL); ``sample_date`` defaults to the day of ``sampled_at``.
 
     Lets tests and what-if analyses build features without a database.
     """
@@ -120,7 +121,8 @@ def make_inputs(**tables: pl.DataFrame | list[dict]) -> Inputs:
     for name, schema in INPUT_SCHEMAS.items():
         data = tables.get(name)
         if isinstance(data, pl.DataFrame):
-            frames[name] = data.select(pl.col(c).cast(t) for c, t in schema.items())
+            frames[name] = data.select(pl.col(c).cast(t) if c in data.columns else pl.lit(None, dtype=t).alias(c)
+                                       for c, t in schema.items())
         else:
             frames[name] = pl.DataFrame(data or [], schema=schema)
     labs = frames["lab_results"]
