@@ -23,8 +23,8 @@ Decisions (clinical numbers live in ``reference/rules/*.yaml`` and reference CSV
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import lru_cache
 from datetime import date, timedelta
+from functools import lru_cache
 
 import duckdb
 import polars as pl
@@ -219,8 +219,9 @@ def lipid_samples(labs: pl.DataFrame, persons: pl.DataFrame, meds: pl.DataFrame)
         .last()
     )
     kinds = ("ldl_meas", "ldl_calc", "tc", "hdl", "tg")
+    # One row per kind and day remains, so max() of the masked value picks it (a fast aggregation).
     samples = last.group_by("patient_id", "sample_date").agg(
-        pl.col("value").filter(pl.col("kind") == k).first().alias(k) for k in kinds
+        pl.when(pl.col("kind") == k).then(pl.col("value")).max().alias(k) for k in kinds
     )
     eq_value, eq_name = lipids.derived_ldl(pl.col("tc"), pl.col("hdl"), pl.col("tg"))
     samples = samples.with_columns(
@@ -377,8 +378,8 @@ def _ldl_summary(samples: pl.DataFrame) -> pl.DataFrame:
         (pl.cov(years, pl.col("ldl")) / years.var()).alias("ldl_slope_mmol_per_year"),
         years.max().alias("ldl_span_years"),
         pl.col("treated").sum().cast(pl.Int32).alias("n_samples_treated"),
-        pl.col("ldl").filter(pl.col("age_at_sample") < 40).max().alias("ldl_max_age_lt40_mmol"),
-        pl.col("ldl").filter(pl.col("age_at_sample") >= 40).max().alias("ldl_max_age_ge40_mmol"),
+        pl.when(pl.col("age_at_sample") < 40).then(pl.col("ldl")).max().alias("ldl_max_age_lt40_mmol"),
+        pl.when(pl.col("age_at_sample") >= 40).then(pl.col("ldl")).max().alias("ldl_max_age_ge40_mmol"),
     ).with_columns(pl.col("ldl_slope_mmol_per_year").fill_nan(None))
     highest = _top(ldl, ["ldl", "sample_date"], [True, True], {
         "ldl": "ldl_max_mmol", "sample_date": "ldl_max_date", "age_at_sample": "ldl_max_age",
@@ -415,9 +416,9 @@ def _other_lipids(samples: pl.DataFrame, labs: pl.DataFrame) -> pl.DataFrame:
         "tc": "tc_max_untreated_mmol", "sample_date": "tc_max_untreated_date",
         "age_at_sample": "tc_max_untreated_age"})
     others = labs.filter(pl.col("analyte").is_in(["lpa", "lpa_molar", "apob"])).group_by("patient_id").agg(
-        pl.col("value").filter(pl.col("analyte") == "lpa").max().alias("lpa_max_mg_l"),
-        pl.col("value").filter(pl.col("analyte") == "lpa_molar").max().alias("lpa_molar_max_nmol_l"),
-        pl.col("value").filter(pl.col("analyte") == "apob").max().alias("apob_max_g_l"),
+        pl.when(pl.col("analyte") == "lpa").then(pl.col("value")).max().alias("lpa_max_mg_l"),
+        pl.when(pl.col("analyte") == "lpa_molar").then(pl.col("value")).max().alias("lpa_molar_max_nmol_l"),
+        pl.when(pl.col("analyte") == "apob").then(pl.col("value")).max().alias("apob_max_g_l"),
     )
     return out.join(top_tc, on="patient_id", how="left").join(top_tc_untreated, on="patient_id", how="left") \
         .join(others, on="patient_id", how="full", coalesce=True)
@@ -571,7 +572,7 @@ def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
         pl.col("premature_chd").fill_null(False).any().alias("fdr_premature_chd"),
         pl.col("chd60").fill_null(False).any().alias("fdr_chd_before_60"),
         pl.col("ldl_percentile").max().alias("fdr_ldl_pct_max"),
-        pl.col("ldl_percentile").filter((pl.col("relationship") == "child") & pl.col("is_child"))
+        pl.when((pl.col("relationship") == "child") & pl.col("is_child")).then(pl.col("ldl_percentile"))
         .max().alias("child_ldl_pct_max"),
         pl.col("ldl_likely").fill_null(False).any().alias("fdr_ldl_likely"),
         pl.col("tc_raised").fill_null(False).any().alias("fdr_tc_raised"),
