@@ -128,14 +128,20 @@ def _band_text(item: dict) -> str:
     return f"{item['lower']:.1f}-{item['upper'] - 0.1:.1f}"
 
 
-def reasons() -> list[Reason]:
-    """The score, then the counted item of each group (highest points first)."""
-    scored = pl.col("dlcn_status") == "scored"
-    out = [
-        Reason(scored, "dlcn_score", {"points": fmt_int("dlcn_points"), "category": pl.col("dlcn_category")}),
+def status_reasons() -> list[Reason]:
+    """The score and category, or why there is none."""
+    return [
+        Reason(pl.col("dlcn_status") == "scored", "dlcn_score",
+               {"points": fmt_int("dlcn_points"), "category": pl.col("dlcn_category")}),
         Reason(pl.col("dlcn_status") == "out_of_scope", "dlcn_out_of_scope", {"age": fmt_int("age_years")}),
         Reason(pl.col("dlcn_status") == "not_calculable", "dlcn_not_calculable"),
     ]
+
+
+def item_reasons() -> list[Reason]:
+    """The counted item of each group, in table order."""
+    scored = pl.col("dlcn_status") == "scored"
+    out = []
     for group in TABLE:
         for item, counted in _counted(group):
             params = {"points": pl.lit(str(item["points"]))}

@@ -84,12 +84,11 @@ def _ldl_missing() -> list[Reason]:
 
 
 def _reason_list() -> list[Reason]:
-    dlcn = dlcn_v1.reasons()
     return [
         *exclusions_v1.reasons(),
-        *dlcn[:3],
+        *dlcn_v1.status_reasons(),
         *_ldl_reasons(),
-        *dlcn[3:],
+        *dlcn_v1.item_reasons(),
         *simon_broome_v1.reasons(),
         *medped_v1.reasons(),
         *lab_flag_v1.reasons(),
