@@ -2,15 +2,16 @@
 # fh_retrain: monthly retraining of the FH scorer
 
 On the first of each month, for every region: retrain the scorer on the clinic outcomes
-accumulated so far, evaluate it against the **current** model on a holdout, and promote
-the new model **only if it is better**. The current model is never silently replaced:
-the decision and the figures behind it are logged and returned (see the task's XCom and
-log), and a model that is not better is kept aside, not deployed.
+accumulated so far, evaluate it against the **current** model on a holdout of the region's
+people (average precision on the labelled positives), and promote the new model **only if
+it is better**. A tie or a loss keeps the current model. The current model is never
+silently replaced: every decision, with the holdout figures behind it, is appended to
+`promotion_log.jsonl` in the model folder and shown as the task's XCom.
 
-The work is done by `fh_screen.ml.retrain.retrain_and_maybe_promote(db_path, models_dir,
-as_of)` while the region's DuckDB lock is held (so it never overlaps a nightly run).
-Models live in the partition's `models` folder (`FH_SCREEN_MODELS`, default `models`).
-See docs/airflow.md.
+The work is done by `fh_screen.ml.retrain.retrain_and_maybe_promote` on the model folder
+named in the region's settings (`model.artefact`, the one the nightly score step loads),
+while the region's DuckDB lock is held, so it never overlaps a nightly run. A region whose
+settings switch the model off is skipped. See docs/airflow.md.
 """
 
 from __future__ import annotations

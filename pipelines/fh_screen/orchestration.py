@@ -54,7 +54,6 @@ _PARTITION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 DEFAULT_EXTRACTS = "extracts"
 DEFAULT_DB = "fh_screen.duckdb"
 DEFAULT_OUT = "runs"
-DEFAULT_MODELS = "models"
 
 # What each step does, shown in the Airflow UI next to the task (``doc_md``). The names
 # are those of ``run.STEPS``; a test fails when a step has no text here.
@@ -86,7 +85,6 @@ class Partition(BaseModel):
     db: str
     out: str
     config: str | None = None
-    models: str = DEFAULT_MODELS
 
     @field_validator("name")
     @classmethod
@@ -110,8 +108,9 @@ def partitions(raw: str | None = None, env: Mapping[str, str] | None = None) -> 
             ``fh_screen_partitions``: ``[{"name": "nord", "extracts": "/data/nord/extracts",
             "db": "/data/nord/fh.duckdb", "out": "/data/nord/runs", "config":
             "/etc/fh/nord.yaml"}]``. Empty or absent means one partition from the environment.
-        env: where ``FH_SCREEN_EXTRACTS``, ``FH_SCREEN_DB``, ``FH_SCREEN_OUT``,
-            ``FH_SCREEN_CONFIG`` and ``FH_SCREEN_MODELS`` are read (default ``os.environ``).
+            A region's model lives where its settings say (``model.artefact``).
+        env: where ``FH_SCREEN_EXTRACTS``, ``FH_SCREEN_DB``, ``FH_SCREEN_OUT`` and
+            ``FH_SCREEN_CONFIG`` are read (default ``os.environ``).
 
     Raises:
         ValueError: malformed JSON, duplicate names, or two partitions sharing a DuckDB
@@ -131,7 +130,6 @@ def partitions(raw: str | None = None, env: Mapping[str, str] | None = None) -> 
                 db=env.get("FH_SCREEN_DB", DEFAULT_DB),
                 out=env.get("FH_SCREEN_OUT", DEFAULT_OUT),
                 config=env.get("FH_SCREEN_CONFIG") or None,
-                models=env.get("FH_SCREEN_MODELS", DEFAULT_MODELS),
             )
         ]
     names = [p.name for p in parts]
@@ -285,18 +283,25 @@ def catch_up(partition: dict, dates: list[str], lock_timeout: float = 600) -> li
 def retrain(partition: dict, as_of: date, lock_timeout: float = 600) -> dict:
     """Retrain, evaluate against the current model on a holdout, promote only a better model.
 
-    Calls ``fh_screen.ml.retrain.retrain_and_maybe_promote(db_path, models_dir, as_of)``
-    while holding the partition's DuckDB lock (the function itself must not take it).
+    Calls ``fh_screen.ml.retrain.retrain_and_maybe_promote`` on the model folder named in the
+    region's settings (``model.artefact``, the one the score step loads), while holding the
+    partition's DuckDB lock (the function itself does not take it). A region whose settings
+    switch the model off is not retrained.
 
     Returns:
-        The decision record the ML package returns (also logged by it), made JSON-safe
-        (dates as text) so Airflow can show it as the task's XCom.
+        The decision record (also appended to the model folder's ``promotion_log.jsonl`` by
+        the ML package), made JSON-safe so Airflow can show it as the task's XCom.
     """
+    part = Partition.model_validate(partition)
+    settings = _settings(part)
+    if not settings.model.enabled:
+        return {"as_of": as_of.isoformat(), "promoted": False, "skipped": "model switched off in the settings"}
+    from fh_screen.ml.artefact import resolve
     from fh_screen.ml.retrain import retrain_and_maybe_promote
 
-    part = Partition.model_validate(partition)
+    model_dir = resolve(settings.model.artefact)
     with _writer(part, lock_timeout):
-        decision = retrain_and_maybe_promote(Path(part.db), Path(part.models), as_of)
+        decision = retrain_and_maybe_promote(Path(part.db), model_dir.parent, as_of, name=model_dir.name)
     return json.loads(json.dumps(decision, default=str))
 
 

@@ -17,6 +17,8 @@ import pytest
 
 from fh_screen.run import STEPS
 
+# Airflow's own sensor decorator imports a deprecated helper; nothing to fix on our side.
+pytestmark = pytest.mark.filterwarnings("ignore:The `airflow.utils.operator_helpers.determine_kwargs`")
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 MINI = ROOT / "tests" / "fixtures" / "mini"

@@ -13,6 +13,8 @@ from fh_screen.alerts import task_failed
 from fh_screen.orchestration import STEP_DOCS
 from fh_screen.run import STEPS
 
+# Airflow's own sensor decorator imports a deprecated helper; nothing to fix on our side.
+pytestmark = pytest.mark.filterwarnings("ignore:The `airflow.utils.operator_helpers.determine_kwargs`")
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_IDS = {"fh_nightly", "fh_backfill", "fh_retrain"}
 STEP_NAMES = [name for name, _ in STEPS]

@@ -61,7 +61,7 @@ def test_partitions_default_to_one_from_the_environment():
            "FH_SCREEN_CONFIG": "/etc/fh.yaml"}
     (part,) = orch.partitions(None, env)
     assert part == {"name": "default", "extracts": "/d/ex", "db": "/d/fh.duckdb", "out": "/d/out",
-                    "config": "/etc/fh.yaml", "models": "models"}
+                    "config": "/etc/fh.yaml"}
 
 
 def test_partitions_without_environment_use_relative_defaults():
@@ -240,25 +240,42 @@ def test_catch_up_returns_the_nights_run(tmp_path, fake_steps):
 
 # --- retraining hand-off ---------------------------------------------------------------
 
-def test_retrain_calls_the_ml_package_under_the_lock(tmp_path, monkeypatch):
-    part = _partition(tmp_path)
-    seen = {}
-
-    def retrain_and_maybe_promote(db_path, models_dir, as_of):
+def _fake_retrain(monkeypatch, seen: dict):
+    def retrain_and_maybe_promote(db_path, models_dir, as_of, name="fh_gbm"):
         lock = run_mod.lock_for(db_path, timeout=0.01)
         with pytest.raises(Exception):                 # held by the caller
             lock.acquire()
-        seen.update(db=db_path, models=models_dir, as_of=as_of)
+        seen.update(db=db_path, models=models_dir, name=name, as_of=as_of)
         return {"promoted": False, "as_of": as_of, "reason": "not better on the holdout"}
 
-    ml = types.ModuleType("fh_screen.ml")
-    retrain_mod = types.ModuleType("fh_screen.ml.retrain")
-    retrain_mod.retrain_and_maybe_promote = retrain_and_maybe_promote
-    monkeypatch.setitem(sys.modules, "fh_screen.ml", ml)
-    monkeypatch.setitem(sys.modules, "fh_screen.ml.retrain", retrain_mod)
+    module = types.ModuleType("fh_screen.ml.retrain")
+    module.retrain_and_maybe_promote = retrain_and_maybe_promote
+    monkeypatch.setitem(sys.modules, "fh_screen.ml.retrain", module)
+
+
+def _with_settings(part: dict, tmp_path: Path, text: str) -> dict:
+    config = tmp_path / "region.yaml"
+    config.write_text(text, encoding="utf-8")
+    return {**part, "config": str(config)}
+
+
+def test_retrain_works_on_the_model_folder_of_the_region_settings_under_the_lock(tmp_path, monkeypatch):
+    seen: dict = {}
+    _fake_retrain(monkeypatch, seen)
+    part = _with_settings(_partition(tmp_path), tmp_path, f"model:\n  artefact: {tmp_path / 'models' / 'nord_gbm'}\n")
     decision = orch.retrain(part, date(2026, 12, 1))
     assert decision == {"promoted": False, "as_of": "2026-12-01", "reason": "not better on the holdout"}
-    assert seen == {"db": Path(part["db"]), "models": Path("models"), "as_of": date(2026, 12, 1)}
+    assert seen == {"db": Path(part["db"]), "models": tmp_path / "models", "name": "nord_gbm",
+                    "as_of": date(2026, 12, 1)}
+
+
+def test_retrain_skips_a_region_with_the_model_switched_off(tmp_path, monkeypatch):
+    seen: dict = {}
+    _fake_retrain(monkeypatch, seen)
+    part = _with_settings(_partition(tmp_path), tmp_path, "model:\n  enabled: false\n")
+    decision = orch.retrain(part, date(2026, 12, 1))
+    assert decision["promoted"] is False and "switched off" in decision["skipped"]
+    assert seen == {}
 
 
 # --- task defaults ----------------------------------------------------------------------
