@@ -41,7 +41,9 @@ from contextlib import contextmanager
 from typing import Iterator, Mapping
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from fh_screen.errors import UserError
 
 log = logging.getLogger("fh_screen")
 
@@ -113,14 +115,24 @@ def partitions(raw: str | None = None, env: Mapping[str, str] | None = None) -> 
             ``FH_SCREEN_CONFIG`` are read (default ``os.environ``).
 
     Raises:
-        ValueError: malformed JSON, duplicate names, or two partitions sharing a DuckDB
-            file (that would make two writers of one file).
+        UserError: malformed JSON or entry, duplicate names, or two partitions sharing a
+            DuckDB file (that would make two writers of one file). A configuration error
+            fails the task at once rather than being retried.
     """
-    env = os.environ if env is None else env
+    try:
+        return _partitions(raw, os.environ if env is None else env)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or 'entry'}: {err['msg']}" for err in exc.errors())
+        raise UserError(f"fh_screen_partitions: {reasons}") from None
+    except ValueError as exc:  # includes malformed JSON
+        raise UserError(f"fh_screen_partitions: {exc}") from None
+
+
+def _partitions(raw: str | None, env: Mapping[str, str]) -> list[dict]:
     if raw and raw.strip():
         items = json.loads(raw)
         if not isinstance(items, list) or not items:
-            raise ValueError("fh_screen_partitions must be a non-empty JSON list of objects")
+            raise ValueError("must be a non-empty JSON list of objects")
         parts = [Partition.model_validate(item) for item in items]
     else:
         parts = [
@@ -219,7 +231,6 @@ def publish_night(partition: dict, as_of: date, lock_timeout: float = 600) -> st
     Returns:
         The published output folder.
     """
-    from fh_screen.errors import UserError
     from fh_screen.run import STEPS, prepare, publish
 
     part = Partition.model_validate(partition)

@@ -88,11 +88,13 @@ def test_partitions_from_json_keep_order_and_are_plain_dicts():
         ('[{"name": "a", "extracts": "e", "db": "/x/one.duckdb", "out": "o"},'
          ' {"name": "b", "extracts": "e2", "db": "/x/../x/one.duckdb", "out": "o2"}]', "own DuckDB file"),
         ('[{"name": "a b", "extracts": "e", "db": "d", "out": "o"}]', "partition name"),
-        ('[{"name": "a", "extracts": "e", "db": "d", "out": "o", "password": "x"}]', "Extra inputs"),
+        ('[{"name": "a", "extracts": "e", "db": "d", "out": "o", "password": "x"}]', "password: Extra inputs"),
+        ('[{"name": "a", "extracts": "e"}]', "db: Field required"),
+        ("[{'name': 'a'}]", "Expecting property name"),
     ],
 )
-def test_partitions_refuse_bad_configuration(raw, message):
-    with pytest.raises(ValueError, match=message):
+def test_partitions_refuse_bad_configuration_at_once(raw, message):
+    with pytest.raises(UserError, match=f"^fh_screen_partitions: .*{message}"):
         orch.partitions(raw, {})
 
 
