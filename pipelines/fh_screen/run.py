@@ -29,6 +29,8 @@ STEPS: list[tuple[str, str]] = [
     ("stage", "fh_screen.ingest:stage_step"),
     ("validate", "fh_screen.validate:validate_step"),
     ("load", "fh_screen.ingest:load_step"),
+    ("features", "fh_screen.features:features_step"),
+    ("rules", "fh_screen.rules:rules_step"),
 ]
 
 MANIFEST = "run_manifest.json"
