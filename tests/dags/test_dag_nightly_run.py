@@ -1,5 +1,5 @@
 """End to end: one real ``fh_nightly`` run under Airflow (``dag.test()``, SQLite metadata in
-a temporary AIRFLOW_HOME) over two regions. The good region's published outputs must equal
+a temporary AIRFLOW_HOME) over two regions, on a small synthetic delivery (``fhscreen synth``). The good region's published outputs must equal
 what ``fhscreen run`` writes for the same delivery, byte for byte apart from the documented
 normalisation (step timings and timestamps). The other region's delivery is unusable: its
 task fails at once without retries, nothing of it is published, and the good region is not
@@ -21,8 +21,8 @@ from fh_screen.run import STEPS
 pytestmark = pytest.mark.filterwarnings("ignore:The `airflow.utils.operator_helpers.determine_kwargs`")
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
-MINI = ROOT / "tests" / "fixtures" / "mini"
 NIGHT = "2026-11-23"
+SYNTH_PATIENTS = 300
 
 
 @pytest.fixture(scope="session")
@@ -86,9 +86,12 @@ def test_nightly_dag_equals_the_cli_and_stops_an_unusable_delivery(airflow_db, t
     from fh_screen.cli import main
 
     monkeypatch.delenv("FH_SCREEN_CONFIG", raising=False)
+    assert main(["synth", "--out", str(tmp_path / "synthetic"), "--patients", str(SYNTH_PATIENTS),
+                 "--seed", "8", "--as-of", NIGHT]) == 0
+    delivery = tmp_path / "synthetic" / "extracts" / NIGHT
     nord, syd = _partition(tmp_path, "nord"), _partition(tmp_path, "syd")
-    good = shutil.copytree(MINI, Path(nord["extracts"]) / NIGHT)
-    bad = shutil.copytree(MINI, Path(syd["extracts"]) / NIGHT)
+    good = shutil.copytree(delivery, Path(nord["extracts"]) / NIGHT)
+    bad = shutil.copytree(delivery, Path(syd["extracts"]) / NIGHT)
     _without_column(bad / "patients.csv", "birth_date")
 
     cli_out = tmp_path / "cli" / "out"
