@@ -28,7 +28,7 @@ Configuration (no credentials here): Airflow Variable `fh_screen_partitions` (JS
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pendulum
 from airflow.sdk import CronTriggerTimetable, PokeReturnValue, Variable, chain, dag, get_current_context, task, task_group
@@ -43,7 +43,7 @@ STEP_TIMEOUT = timedelta(minutes=int(os.environ.get("FH_SCREEN_STEP_TIMEOUT_MIN"
 PARTITION_LABEL = "{{ partition_name }}"
 
 
-def _night(partition: dict):
+def _night(partition: dict) -> date:
     """Name the map index after the partition and return the night's run date."""
     context = get_current_context()
     context["partition_name"] = partition["name"]
