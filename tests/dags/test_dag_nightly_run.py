@@ -43,10 +43,20 @@ def airflow_db():
     db.initdb()
 
 
+def _without_timings(value):
+    """``value`` without wall times: keys ``seconds`` or ``*_seconds`` at any depth."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if not (k == "seconds" or k.endswith("_seconds"))}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
 def normalised(rel: str, data: bytes):
     """What is compared for one output file (see docs/airflow.md, "Same outputs as the CLI").
 
-    * ``run_manifest.json``: without ``finished_at`` and the per-step wall times ``seconds``.
+    * ``run_manifest.json``: without ``finished_at`` and the steps' wall times (``seconds``,
+      ``*_seconds``).
     * ``quality/**.html`` (Data Docs): Great Expectations' times and random element ids masked.
     * ``audit.json``: without ``recorded_at`` and without the hashes of the files above.
     Every other file is compared byte for byte.
@@ -54,8 +64,7 @@ def normalised(rel: str, data: bytes):
     if rel == "run_manifest.json":
         manifest = json.loads(data)
         manifest.pop("finished_at", None)
-        for report in manifest.get("steps", {}).values():
-            report.pop("seconds", None)
+        manifest["steps"] = _without_timings(manifest.get("steps", {}))
         return manifest
     if rel.startswith("quality/") and rel.endswith(".html"):
         return GX_VOLATILE.sub(b"<volatile>", data)
@@ -85,9 +94,24 @@ def _without_column(path: Path, column: str) -> None:
     path.write_text(out.getvalue(), encoding="utf-8")
 
 
-def _partition(root: Path, name: str) -> dict:
+def _region_settings(root: Path) -> Path:
+    """Settings for both runs. The scorer runs when a trained model is in the repository;
+    without one (a fresh checkout before training) the model is switched off, as a region
+    without a model would do, so the comparison still covers every step."""
+    from fh_screen.config import load_settings
+    from fh_screen.ml import artefact
+
+    path = root / "region.yaml"
+    folder = artefact.resolve(load_settings(None).model.artefact)
+    has_model = all((folder / name).exists() for name in (artefact.METADATA_FILE, artefact.MODEL_FILE))
+    path.write_text("" if has_model else "model:\n  enabled: false\n", encoding="utf-8")
+    return path
+
+
+def _partition(root: Path, name: str, config: Path) -> dict:
     base = root / name
-    return {"name": name, "extracts": str(base / "extracts"), "db": str(base / "fh.duckdb"), "out": str(base / "runs")}
+    return {"name": name, "extracts": str(base / "extracts"), "db": str(base / "fh.duckdb"),
+            "out": str(base / "runs"), "config": str(config)}
 
 
 @pytest.mark.slow
@@ -101,14 +125,15 @@ def test_nightly_dag_equals_the_cli_and_stops_an_unusable_delivery(airflow_db, t
     assert main(["synth", "--out", str(tmp_path / "synthetic"), "--patients", str(SYNTH_PATIENTS),
                  "--seed", "8", "--as-of", NIGHT]) == 0
     delivery = tmp_path / "synthetic" / "extracts" / NIGHT
-    nord, syd = _partition(tmp_path, "nord"), _partition(tmp_path, "syd")
+    config = _region_settings(tmp_path)
+    nord, syd = _partition(tmp_path, "nord", config), _partition(tmp_path, "syd", config)
     good = shutil.copytree(delivery, Path(nord["extracts"]) / NIGHT)
     bad = shutil.copytree(delivery, Path(syd["extracts"]) / NIGHT)
     _without_column(bad / "patients.csv", "birth_date")
 
     cli_out = tmp_path / "cli" / "out"
     assert main(["run", "--extract", str(good), "--db", str(tmp_path / "cli" / "fh.duckdb"),
-                 "--out", str(cli_out), "--as-of", NIGHT, "--quiet"]) == 0
+                 "--out", str(cli_out), "--as-of", NIGHT, "--config", str(config), "--quiet"]) == 0
 
     monkeypatch.setenv("AIRFLOW_VAR_FH_SCREEN_PARTITIONS", json.dumps([nord, syd]))
     bag = DagBag(dag_folder=str(DAGS))
