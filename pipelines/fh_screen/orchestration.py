@@ -68,7 +68,8 @@ STEP_DOCS: dict[str, str] = {
     "features": "Builds one row per patient as of the run date (LDL history, treatment, family data).",
     "rules": "Scores DLCN, Simon Broome and MEDPED, estimates untreated LDL, flags secondary causes.",
     "score": "Adds the calibrated model probability that a patient has FH.",
-    "referrals": "Ranks patients for the lipid clinics' capacity and writes GP worklists.",
+    "referrals": "Selects and ranks patients within the lipid clinics' capacity, keeps the referral "
+    "ledger (nobody listed twice) and writes GP worklists (HTML, PDF, CSV) and FHIR referral bundles.",
     "cascade": "Plans cascade testing of relatives and renders family letters.",
     "metrics": "Computes the pilot metrics (aggregates only, small cells suppressed).",
 }
