@@ -13,6 +13,13 @@ Raw -> staged -> curated:
   the row with the same key (last delivery wins: corrections, cancellations), the others
   delete rows with the same natural key and insert, so loading a delivery twice changes
   nothing. It then checks received = loaded + quarantined for every table.
+
+Stage, validate and load may run in separate processes (one Airflow task each): what
+load needs from stage travels in the run manifest (delivery id, content hash, tables).
+
+Where the time goes (10 million lab rows): reading and parsing are polars column
+operations; most of the rest is DuckDB compressing the rows it stores, once in stg_*
+and once in the curated table. See the step reports' ``cpu_seconds_by_phase``.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
-
 
 from fh_screen import db, files
 from fh_screen.context import RunContext, log
@@ -176,7 +182,13 @@ def load_step(ctx: RunContext) -> dict:
 
 
 def _merge(con, table: str, delivery_id: str) -> int:
-    """Merge one stg table into its curated table; returns the number of rows merged."""
+    """Merge one stg table into its curated table; returns the number of rows merged.
+
+    Rows of the curated table with a key present in stg are deleted (one set-based
+    DELETE ... USING, skipped when the table is empty), then stg is inserted: last
+    delivery wins, and the same delivery twice leaves the table as it was. Identifiers
+    come from the contract, never from input.
+    """
     spec = TABLES[table]
     stg = staging_table(table)
     columns = ", ".join(CURATED_COLUMNS[table])

@@ -74,7 +74,8 @@ def stage_table(delivered: Delivered, extra_codes: dict[str, str]) -> Staged:
     """Parse one delivered table; raise DeliveryError if a whole column is unreadable."""
     spec = TABLES[delivered.table]
     raw = delivered.frame
-    # Lab code, unit and status are trimmed per distinct value in _lab_lookup.
+    # Lab code, unit and status are trimmed once per distinct value (_lab_lookup), value and
+    # sampled_at by their parsers for the few values that need it: ten million rows stay cheap.
     lookups = ("analyte", "unit", "status", "value", "sampled_at") if spec.name == "lab_results" else ()
     text = nz.clean(raw, [c for c in spec.column_names if c not in lookups])
     numbers = [c.name for c in spec.columns if c.kind == NUMBER]

@@ -30,7 +30,7 @@ def toy_features(n: int, seed: int) -> pl.DataFrame:
 
 
 def test_pu_model_ranks_unlabelled_carriers_above_non_carriers():
-    table = toy_features(4000, seed=1)
+    table = toy_features(2000, seed=1)
     estimator, meta = train.fit(table, "fh_baseline", seed=3)
     p = estimator.predict_proba(spec.matrix(table, spec.names()))[:, 1]
     unlabelled = table["labelled"].to_numpy() == 0
@@ -41,7 +41,7 @@ def test_pu_model_ranks_unlabelled_carriers_above_non_carriers():
 
 
 def test_rescaling_by_labelling_rate_raises_probabilities():
-    table = toy_features(3000, seed=2)
+    table = toy_features(1500, seed=2)
     X, s = spec.matrix(table, spec.names()), table["labelled"].to_numpy()
     pu = model.PositiveUnlabelled(model.baseline(0), random_state=0, pu=True).fit(X, s)
     plain = model.PositiveUnlabelled(model.baseline(0), random_state=0, pu=False).fit(X, s)
@@ -50,7 +50,7 @@ def test_rescaling_by_labelling_rate_raises_probabilities():
 
 
 def test_same_seed_same_model_hash_and_other_seed_differs(tmp_path):
-    table = toy_features(2000, seed=3)
+    table = toy_features(600, seed=3)
     a, _ = train.fit(table, "fh_gbm", seed=5)
     b, _ = train.fit(table, "fh_gbm", seed=5)
     c, _ = train.fit(table, "fh_gbm", seed=6)
@@ -59,7 +59,7 @@ def test_same_seed_same_model_hash_and_other_seed_differs(tmp_path):
 
 
 def test_artefact_round_trip_and_refusals(tmp_path):
-    table = toy_features(1500, seed=4)
+    table = toy_features(800, seed=4)
     estimator, meta = train.fit(table, "fh_baseline", seed=1)
     meta["version"] = "test"
     saved = artefact.save(tmp_path / "m", estimator, meta)

@@ -42,7 +42,7 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> 
 
 def rankings(pool: pl.DataFrame) -> dict[str, pl.Series]:
     """Patient ids in ranked order for each strategy (best first)."""
-    from fh_screen.referrals import rank_order
+    from fh_screen.referrals import rank_candidates
 
     def by(*keys: str) -> pl.Series:
         return pool.sort(list(keys), descending=True, nulls_last=True)["patient_id"]
@@ -53,7 +53,7 @@ def rankings(pool: pl.DataFrame) -> dict[str, pl.Series]:
         .sort(["lab_flag", "ldl_max_mmol"], descending=True, nulls_last=True)["patient_id"],
         "DLCN points (>= 6 first)": by("dlcn_points", "ldl_untreated_estimate_mmol"),
         "ML model probability": by("probability"),
-        "worklist ranking": rank_order(pool),
+        "worklist ranking": rank_candidates(pool)["patient_id"],
     }
 
 
