@@ -26,6 +26,8 @@ from fh_screen.ml import labels
 
 SHIFT_FILE = Path(__file__).resolve().parents[1] / "synth" / "shifted_region.yaml"
 HELDOUT_AS_OF = date(2026, 11, 23)
+# The rankings need rule results and scores only; worklists and letters are not made.
+EVALUATED_STEPS = ("stage", "validate", "load", "features", "rules", "score")
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
@@ -94,15 +96,17 @@ def capacity_k(settings: Settings, weeks: int) -> int:
 
 
 def evaluate(out: Path, settings: Settings, n_patients: int, seed: int, weeks: int = 4) -> dict:
-    """Generate the held-out region, run the nightly job on it, compare rankings."""
-    from fh_screen.run import run
+    """Generate the held-out region, run the nightly job up to scoring, compare rankings."""
+    from fh_screen.run import execute_step, prepare
     from fh_screen.synth import generate
 
     out = Path(out).resolve()
     synth = generate(out=out / "heldout", n_patients=n_patients, seed=seed, as_of=HELDOUT_AS_OF,
                      fmt="parquet", dialect="plain", nights=1, params_file=SHIFT_FILE)
     db_path = out / "heldout.duckdb"
-    run(Path(synth["extract_dirs"][0]), db_path, out / "heldout-run", HELDOUT_AS_OF, settings)
+    ctx = prepare(Path(synth["extract_dirs"][0]), db_path, out / "heldout-run", HELDOUT_AS_OF, settings)
+    for step in EVALUATED_STEPS:
+        execute_step(ctx, step)
     truth = Path(synth["ground_truth"])
     truth_file = truth / "truth.parquet" if truth.is_dir() else truth
     pool = heldout_pool(db_path, truth_file)
