@@ -49,10 +49,21 @@ def levels(aggregates: pl.DataFrame) -> dict[str, list[str]]:
     return out
 
 
+def _system_levels(aggregates: pl.DataFrame) -> dict[str, list[str]]:
+    """Levels that take part in suppression. A dimension with one level (the region of a
+    single-region run) repeats the totals cell for cell, so it is left out and shown as
+    a copy of the totals; otherwise withholding one of its cells would force the total out."""
+    return {d: lvls for d, lvls in levels(aggregates).items() if d == "all" or len(lvls) > 1}
+
+
+def _effective(dimension: str, level: str, lvls: dict[str, list[str]]) -> tuple[str, str]:
+    return (dimension, level) if dimension in lvls else (S.ALL, S.ALL)
+
+
 def cell_system(aggregates: pl.DataFrame) -> tuple[dict[Cell, float], list, set[Cell]]:
     """The count cells (hidden differences included) and the additive lines between them."""
     raw = {(d, lv, m): v for d, lv, m, v in aggregates.select("dimension", "level", "metric", "value").iter_rows()}
-    lv_by_dim = levels(aggregates)
+    lv_by_dim = _system_levels(aggregates)
     values: dict[Cell, float] = {}
     lines: list = []
     hidden: set[Cell] = set()
@@ -121,18 +132,20 @@ def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int) -> dict[str,
         duration, week = m[len("hist_"):].rsplit("_w", 1)
         hists[(d, lv, duration)][int(week)] = v
 
+    in_system = _system_levels(aggregates)
     count_rows, derived_rows = [], []
-    for (d, lv, m), v in sorted(counts.items()):
-        hidden = (d, lv, m) in withheld
-        count_rows.append({"dimension": d, "level": lv, "metric": m, "value": None if hidden else int(v),
-                           "status": "suppressed" if hidden else "ok"})
 
     def blocked(d, lv, *names) -> bool:
-        return any((d, lv, n) in withheld for n in names)
+        return any((*_effective(d, lv, in_system), n) in withheld for n in names)
 
     for dim, lvls in levels(aggregates).items():
         for lv in lvls:
-            c = lambda m: counts.get((dim, lv, m), 0.0)  # noqa: E731
+            key = _effective(dim, lv, in_system)
+            for m in _count_names(dim):
+                hidden = (*key, m) in withheld
+                count_rows.append({"dimension": dim, "level": lv, "metric": m, "status": "suppressed" if hidden else "ok",
+                                   "value": None if hidden else int(counts[(*key, m)])})
+            c = lambda m: counts.get((*key, m), 0.0)  # noqa: E731
             s = lambda m: sums.get((dim, lv, m), 0.0)  # noqa: E731
             out: dict[str, dict] = {}
             for name, num, den in RATES:

@@ -93,7 +93,7 @@ def suppress(
         found = exposed(_determined(values, members, cell_lines, withheld | hidden))
         if not found:
             return withheld
-        _protect(found[:1], withheld, hidden, values, members, cell_lines, is_total)
+        _protect(found, withheld, hidden, values, members, cell_lines, is_total)
 
 
 def _protect(cells: list, withheld: set, hidden: set, values, members, cell_lines, is_total) -> None:
@@ -195,17 +195,22 @@ def _axpy(target: dict[int, int], factor: int, row: dict[int, int]) -> None:
 def _complement(cell, values, members, cell_lines, unknown: set, is_total) -> Hashable:
     """The published cell to withhold next to protect ``cell``.
 
-    Looks in the lines through ``cell`` first; when every cell there is already unknown,
-    moves outwards through the lines of those unknown cells.
+    The smallest non-zero ordinary cell in a line through ``cell``; when there is none,
+    the search moves outwards through the lines of the unknown cells met so far, and
+    only when no ordinary cell is left anywhere near does it take a total (or a zero).
     """
-    seen_cells, frontier = {cell}, [cell]
+    seen_cells, frontier, fallback = {cell}, [cell], []
     while frontier:
         line_ids = {i for c in frontier for i in cell_lines[c]}
         cells = {c for i in line_ids for c in members[i]}
         candidates = [c for c in cells if c not in unknown]
-        pool = [c for c in candidates if values[c] > 0] or candidates
-        if pool:
-            return min(pool, key=lambda c: (bool(is_total.get(c)), values[c], repr(c)))
-        frontier = [c for c in cells if c not in seen_cells]
+        ordinary = [c for c in candidates if values[c] > 0 and not is_total.get(c)]
+        if ordinary:
+            return min(ordinary, key=lambda c: (values[c], repr(c)))
+        if not fallback and candidates:
+            fallback = candidates
+        frontier = [c for c in cells if c not in seen_cells and c in unknown]
         seen_cells.update(frontier)
-    raise DisclosureError("a small count cannot be protected by withholding more cells")
+    if not fallback:
+        raise DisclosureError("a small count cannot be protected by withholding more cells")
+    return min(fallback, key=lambda c: (values[c] == 0, bool(is_total.get(c)), values[c], repr(c)))
