@@ -29,6 +29,7 @@ STEPS: list[tuple[str, str]] = [
     ("stage", "fh_screen.ingest:stage_step"),
     ("validate", "fh_screen.validate:validate_step"),
     ("load", "fh_screen.ingest:load_step"),
+    ("metrics", "fh_screen.metrics:metrics_step"),
 ]
 
 MANIFEST = "run_manifest.json"
