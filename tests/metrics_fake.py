@@ -145,12 +145,10 @@ def make_joint_db(path: Path, regions: list[tuple[str, int, int]], **kwargs) -> 
             for table in ("patients", "lab_results", "medications", "clinic_outcomes"):
                 con.execute(f"INSERT INTO {table} SELECT * FROM src.{table}")
             for table in ("rule_results", "referral_events", "referral_ledger", "model_scores", "cascade_ledger"):
-                exists = con.execute("SELECT count(*) FROM src.information_schema.tables WHERE table_name = ?",
-                                     [table]).fetchone()[0]
-                if not exists:
+                found = "SELECT count(*) FROM duckdb_tables() WHERE database_name = {} AND table_name = ?"
+                if not con.execute(found.format("'src'"), [table]).fetchone()[0]:
                     continue
-                if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
-                               "AND table_catalog = current_database()", [table]).fetchone()[0]:
+                if con.execute(found.format("current_database()"), [table]).fetchone()[0]:
                     con.execute(f"INSERT INTO {table} SELECT * FROM src.{table}")
                 else:
                     con.execute(f"CREATE TABLE {table} AS SELECT * FROM src.{table}")
