@@ -100,6 +100,41 @@ def _cmd_metrics_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fh_screen.ml.train import train
+
+    saved = train(args.db, args.as_of, args.models, seed=args.seed)
+    for name, meta in saved.items():
+        print(f"{name}: version {meta['version']}, {meta['training_rows']:,} people, "
+              f"{meta['training_positives']:,} labelled positives -> {Path(args.models) / name}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fh_screen.config import load_settings
+    from fh_screen.ml.evaluate import evaluate, markdown_table
+
+    result = evaluate(args.out, load_settings(args.config), args.patients, args.seed, weeks=args.weeks)
+    print(markdown_table(result))
+    return 0
+
+
+def _cmd_erase(args: argparse.Namespace) -> int:
+    from fh_screen import db
+    from fh_screen.privacy import erase_patient
+    from fh_screen.run import lock_for
+
+    with lock_for(args.db, args.wait):
+        con = db.connect(args.db)
+        try:
+            removed = erase_patient(con, args.patient_id, date.today())
+        finally:
+            con.close()
+    total = sum(removed.values())
+    print(f"erased {total} rows across {len(removed)} tables: " + ", ".join(f"{t} {n}" for t, n in sorted(removed.items())))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fhscreen",
@@ -157,6 +192,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="regional aggregates.json files or run output folders")
     m.add_argument("--out", type=Path, required=True, help="folder for the national outputs")
     m.set_defaults(func=_cmd_metrics_merge)
+
+    p = sub.add_parser("train", help="train the scorers on a region's store",
+                       description="Fit the baseline and boosted scorers on patient_features and the "
+                       "practice labels (clinic-confirmed cases and FH diagnoses) in --db, and save one "
+                       "artefact folder per model under --models.")
+    p.add_argument("--db", type=Path, required=True, help="DuckDB file after a run (needs patient_features)")
+    p.add_argument("--as-of", type=_iso_date, required=True, help="labels recorded up to this date")
+    p.add_argument("--models", type=Path, default=Path("models"), help="folder for artefacts (default models/)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7); same seed, same model hash")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="compare rankings on a held-out, shifted synthetic region",
+                       description="Generate a held-out region with another seed and shifted parameters, "
+                       "run the nightly job on it, and print PPV and sensitivity at K/2, K and 2K referrals "
+                       "for each ranking (highest LDL, lab flag, DLCN, model, worklist).")
+    p.add_argument("--out", type=Path, required=True, help="working folder for the held-out region")
+    p.add_argument("--patients", type=int, default=60_000, help="people in the held-out region")
+    p.add_argument("--seed", type=int, default=99, help="seed of the held-out region")
+    p.add_argument("--weeks", type=int, default=4, help="K = this many weeks of adult clinic capacity")
+    p.add_argument("--config", type=Path, help="region settings YAML (clinic capacity, model artefact)")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("erase", help="remove one patient from the database and ledgers on request",
+                       description="Delete every row naming the patient (as patient, relative or index "
+                       "case) from the store, its ledgers and quarantine, in one transaction. Published "
+                       "aggregate reports are not changed; the next run's reports no longer count them.")
+    p.add_argument("--db", type=Path, required=True, help="DuckDB file")
+    p.add_argument("--patient-id", required=True, help="the pseudonymous patient id to erase")
+    p.add_argument("--wait", type=float, default=0, help="seconds to wait for a running job's lock")
+    p.set_defaults(func=_cmd_erase)
     return parser
 
 

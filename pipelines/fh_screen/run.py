@@ -19,7 +19,7 @@ from typing import Callable
 from filelock import FileLock, Timeout
 
 import fh_screen
-from fh_screen import files
+from fh_screen import audit, files
 from fh_screen.config import Settings, load_settings
 from fh_screen.context import RunContext, log
 
@@ -29,6 +29,8 @@ STEPS: list[tuple[str, str]] = [
     ("stage", "fh_screen.ingest:stage_step"),
     ("validate", "fh_screen.validate:validate_step"),
     ("load", "fh_screen.ingest:load_step"),
+    ("features", "fh_screen.features:features_step"),
+    ("rules", "fh_screen.rules:rules_step"),
     ("metrics", "fh_screen.metrics:metrics_step"),
 ]
 
@@ -118,6 +120,7 @@ def publish(ctx: RunContext) -> Path:
     ctx.manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     files.write_text(ctx.work_dir / "settings.json", ctx.settings.model_dump_json(indent=2))
     save_manifest(ctx)
+    audit.write(audit.record(ctx.manifest, ctx.extract_dir, ctx.work_dir), ctx.work_dir, ctx.db_path)
     old = ctx.out_dir.parent / f".{ctx.out_dir.name}.old"
     if old.exists():
         shutil.rmtree(old)

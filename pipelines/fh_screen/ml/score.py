@@ -1,0 +1,62 @@
+"""The ``score`` step: a calibrated probability for everyone the scorer is for."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from fh_screen import db
+from fh_screen.context import RunContext, log
+from fh_screen.ml import artefact, explain, spec, train
+
+EXPLAIN_ABOVE = 0.05   # probability above which a patient gets model reasons
+
+
+def score_frame(features: pl.DataFrame, estimator, meta: dict) -> pl.DataFrame:
+    """patient_id, probability, model_name, model_version, reasons, reason_items."""
+    people = train.eligible(features)
+    columns = meta["feature_schema"]
+    X = spec.matrix(people, columns)
+    probability = estimator.predict_proba(X)[:, 1] if X.shape[0] else np.zeros(0)
+    texts = np.full(X.shape[0], "", dtype=object)
+    items = np.full(X.shape[0], "[]", dtype=object)
+    chosen = np.flatnonzero(probability >= EXPLAIN_ABOVE)
+    if chosen.size:
+        reference = np.array([meta["reference_values"][c] for c in columns])
+        t, it = explain.reasons(estimator, X[chosen], reference)
+        texts[chosen], items[chosen] = t, it
+    return pl.DataFrame(
+        {
+            "patient_id": people["patient_id"],
+            "probability": probability.astype(np.float64),
+            "model_name": meta["name"],
+            "model_version": meta["version"],
+            "reasons": pl.Series(texts.tolist(), dtype=pl.Utf8),
+            "reason_items": pl.Series(items.tolist(), dtype=pl.Utf8),
+        }
+    )
+
+
+def score_step(ctx: RunContext) -> dict:
+    if not ctx.settings.model.enabled:
+        ctx.feature_off("model_score", "switched off in settings (model.enabled: false)")
+        estimator = meta = None
+    else:
+        estimator, meta = artefact.load(ctx.settings.model.artefact)
+    con = ctx.connect()
+    try:
+        features = con.execute("SELECT * FROM patient_features").pl()
+        scores = (
+            score_frame(features, estimator, meta)
+            if estimator is not None
+            else pl.DataFrame(schema={"patient_id": pl.Utf8, "probability": pl.Float64, "model_name": pl.Utf8,
+                                      "model_version": pl.Utf8, "reasons": pl.Utf8, "reason_items": pl.Utf8})
+        )
+        with db.transaction(con):
+            db.replace_table(con, "model_scores", scores)
+    finally:
+        con.close()
+    if meta:
+        ctx.manifest["model"] = {k: meta[k] for k in ("name", "version", "model_hash", "file_sha256", "labels")}
+    log.info("scored %d people", scores.height)
+    return {"scored": scores.height, "explained": int((scores["probability"] >= EXPLAIN_ABOVE).sum())}

@@ -1,0 +1,259 @@
+"""Plain-language reasons and missing information, in Danish and English.
+
+One template per item code serves two renderers, so the text on a worklist is the text in
+``rule_results.reasons``:
+
+* :func:`render` turns reason items (``{"code", "params"}``, as stored in
+  ``rule_results.reason_items``) or missing-item codes into sentences, for worklists and letters.
+* :func:`text_expr` builds the same English sentence as a polars expression, for scoring
+  a million patients without a Python loop.
+
+Params are display strings made by the rule modules (``common.fmt_*``); Danish rendering
+swaps the decimal point for a comma, writes dates as dd-mm-yyyy and translates a few
+categorical values. Wording is for a GP reading in seconds: decision support, not a diagnosis.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Iterable
+
+import polars as pl
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    # LDL-C facts
+    "ldl_untreated": {
+        "en": "LDL-C {ldl} mmol/L on {date} at age {age}, untreated",
+        "da": "LDL-kolesterol {ldl} mmol/L den {date} som {age}-årig, uden kolesterolsænkende behandling",
+    },
+    "ldl_treated": {
+        "en": "LDL-C {ldl} mmol/L on {date} at age {age} on {regimen}; estimated untreated {estimate} mmol/L "
+              "(x{factor}, {provenance})",
+        "da": "LDL-kolesterol {ldl} mmol/L den {date} som {age}-årig i behandling med {regimen}; anslået "
+              "ubehandlet {estimate} mmol/L (x{factor}, {provenance})",
+    },
+    "ldl_highest_measured": {
+        "en": "highest measured LDL-C {ldl} mmol/L on {date} at age {age}",
+        "da": "højeste målte LDL-kolesterol {ldl} mmol/L den {date} som {age}-årig",
+    },
+    "ldl_equation": {
+        "en": "LDL-C calculated from total cholesterol, HDL and triglycerides ({equation} equation)",
+        "da": "LDL-kolesterol beregnet ud fra total-kolesterol, HDL og triglycerid ({equation}-formlen)",
+    },
+    # DLCN
+    "dlcn_score": {
+        "en": "Dutch Lipid Clinic Network score {points} points: {category} FH",
+        "da": "Dutch Lipid Clinic Network-score {points} point: {category} FH",
+    },
+    "dlcn_out_of_scope": {
+        "en": "DLCN not scored: age {age} is under 18 (the score is for adults)",
+        "da": "DLCN ikke beregnet: alder {age} år er under 18 (scoren gælder voksne)",
+    },
+    "dlcn_not_calculable": {
+        "en": "DLCN not calculable: no LDL-C result",
+        "da": "DLCN kan ikke beregnes: intet LDL-kolesterol-svar",
+    },
+    "dlcn_fdr_premature_chd": {
+        "en": "first-degree relative with premature coronary heart disease (+{points})",
+        "da": "førstegradsslægtning med tidlig iskæmisk hjertesygdom (+{points})",
+    },
+    "dlcn_fdr_ldl_above_p95": {
+        "en": "first-degree relative with LDL-C above the 95th percentile (+{points})",
+        "da": "førstegradsslægtning med LDL-kolesterol over 95-percentilen (+{points})",
+    },
+    "dlcn_fdr_xanthoma_or_arcus": {
+        "en": "first-degree relative with tendon xanthoma or corneal arcus (+{points})",
+        "da": "førstegradsslægtning med senexantomer eller arcus corneae (+{points})",
+    },
+    "dlcn_child_ldl_above_p95": {
+        "en": "child under 18 with LDL-C above the 95th percentile (+{points})",
+        "da": "barn under 18 år med LDL-kolesterol over 95-percentilen (+{points})",
+    },
+    "dlcn_premature_chd": {
+        "en": "premature coronary heart disease (+{points})",
+        "da": "tidlig iskæmisk hjertesygdom (+{points})",
+    },
+    "dlcn_premature_cerebral_or_peripheral": {
+        "en": "premature cerebral or peripheral vascular disease (+{points})",
+        "da": "tidlig cerebral eller perifer karsygdom (+{points})",
+    },
+    "dlcn_tendon_xanthoma": {"en": "tendon xanthoma (+{points})", "da": "senexantomer (+{points})"},
+    "dlcn_arcus_before_45": {
+        "en": "corneal arcus before age 45 (+{points})",
+        "da": "arcus corneae før 45 års alder (+{points})",
+    },
+    "dlcn_ldl_band": {
+        "en": "estimated untreated LDL-C {estimate} mmol/L is in the {band} mmol/L band (+{points})",
+        "da": "anslået ubehandlet LDL-kolesterol {estimate} mmol/L ligger i intervallet {band} mmol/L (+{points})",
+    },
+    "dlcn_causative_variant": {
+        "en": "causative variant in LDLR, APOB or PCSK9: {gene} (+{points})",
+        "da": "sygdomsfremkaldende variant i LDLR, APOB eller PCSK9: {gene} (+{points})",
+    },
+    # Other criteria
+    "simon_broome_definite": {"en": "Simon Broome criteria: definite FH", "da": "Simon Broome-kriterier: sikker FH"},
+    "simon_broome_possible": {"en": "Simon Broome criteria: possible FH", "da": "Simon Broome-kriterier: mulig FH"},
+    "medped_met": {
+        "en": "MEDPED: total cholesterol {tc} mmol/L at age {age} is above {cutoff} mmol/L ({column})",
+        "da": "MEDPED: total-kolesterol {tc} mmol/L som {age}-årig er over {cutoff} mmol/L ({column})",
+    },
+    "lab_flag": {
+        "en": "LDL-C {ldl} mmol/L is above the Danish laboratory threshold of {threshold} mmol/L for age {age_band}",
+        "da": "LDL-kolesterol {ldl} mmol/L er over laboratoriets grænse på {threshold} mmol/L for alder {age_band}",
+    },
+    "relative_confirmed_fh": {
+        "en": "a first-degree relative has confirmed FH",
+        "da": "en førstegradsslægtning har bekræftet FH",
+    },
+    "relative_cutoff": {
+        "en": "as a relative of a person with FH, LDL-C {ldl} mmol/L makes FH {category} for age and sex",
+        "da": "som slægtning til en person med FH gør LDL-kolesterol {ldl} mmol/L FH {category} for alder og køn",
+    },
+    # Secondary causes (the finding itself: value and date)
+    "sec_tsh": {"en": "TSH {value} mIU/L on {date}", "da": "TSH {value} mIU/L den {date}"},
+    "sec_hba1c": {"en": "HbA1c {value} mmol/mol on {date}", "da": "HbA1c {value} mmol/mol den {date}"},
+    "sec_tg": {"en": "triglycerides {value} mmol/L on {date}", "da": "triglycerid {value} mmol/L den {date}"},
+    "sec_nephrotic": {
+        "en": "albumin {albumin} g/L with urine albumin/creatinine {uacr} mg/mmol on {date}",
+        "da": "albumin {albumin} g/L med urin-albumin/kreatinin {uacr} mg/mmol den {date}",
+    },
+    "sec_cholestasis": {
+        "en": "ALP {alp} U/L and GGT {ggt} U/L on {date}",
+        "da": "basisk fosfatase {alp} U/L og GGT {ggt} U/L den {date}",
+    },
+    "sec_ckd": {"en": "eGFR {value} mL/min/1.73m2 on {date}", "da": "eGFR {value} mL/min/1,73m2 den {date}"},
+    "sec_drug": {"en": "{drug} ({atc}) dispensed on {date}", "da": "{drug} ({atc}) udleveret den {date}"},
+    "route_check_secondary": {
+        "en": "possible secondary cause of high cholesterol: check it before referring",
+        "da": "mulig sekundær årsag til højt kolesterol: afklar den før henvisning",
+    },
+    # Exclusions
+    "excluded_deceased": {"en": "deceased", "da": "død"},
+    "excluded_moved_out": {"en": "moved out of the region", "da": "fraflyttet regionen"},
+    "excluded_diagnosis_code": {
+        "en": "already diagnosed: {code} on {date}",
+        "da": "allerede diagnosticeret: {code} den {date}",
+    },
+    "excluded_confirmed_clinic": {
+        "en": "already diagnosed with FH by a lipid clinic on {date}",
+        "da": "allerede diagnosticeret med FH af en lipidklinik den {date}",
+    },
+    "excluded_under_clinic_care": {
+        "en": "under lipid-clinic care (latest outcome {outcome} on {date})",
+        "da": "følges i lipidklinik (seneste svar {outcome} den {date})",
+    },
+    # Missing information
+    "no_ldl": {"en": "no LDL-C result", "da": "intet LDL-kolesterol-svar"},
+    "family_history_not_recorded": {"en": "family history not recorded", "da": "familieanamnese ikke registreret"},
+    "physical_exam_not_recorded": {
+        "en": "no physical examination recorded (tendon xanthoma, corneal arcus)",
+        "da": "ingen objektiv undersøgelse registreret (senexantomer, arcus corneae)",
+    },
+    "dna_test_not_recorded": {"en": "no DNA test", "da": "ingen gentest"},
+    "single_ldl_measurement": {
+        "en": "only one LDL-C measurement (two are recommended)",
+        "da": "kun én LDL-kolesterol-måling (to anbefales)",
+    },
+    "treatment_dose_unknown": {
+        "en": "lipid-lowering drug or dose not in the factor table: the untreated estimate uses x1.43",
+        "da": "kolesterolsænkende middel eller dosis ukendt: det ubehandlede niveau er anslået med x1,43",
+    },
+    "tsh_not_measured": {
+        "en": "no TSH within 90 days of the high LDL-C",
+        "da": "ingen TSH inden for 90 dage fra det høje LDL-kolesterol",
+    },
+    "hba1c_not_measured": {
+        "en": "no HbA1c within 90 days of the high LDL-C",
+        "da": "ingen HbA1c inden for 90 dage fra det høje LDL-kolesterol",
+    },
+    "tg_not_measured": {
+        "en": "no triglycerides within 90 days of the high LDL-C",
+        "da": "intet triglycerid inden for 90 dage fra det høje LDL-kolesterol",
+    },
+}
+
+# Categorical param values in Danish (English text is the value itself, with _ as space).
+VALUES_DA: dict[str, str] = {
+    "definite": "sikker", "probable": "sandsynlig", "possible": "mulig", "unlikely": "usandsynlig",
+    "likely": "sandsynlig", "uncertain": "usikker",
+    "first_degree": "førstegradsslægtning med FH", "second_degree": "andengradsslægtning med FH",
+    "general": "befolkningsgrænse",
+    "under 40": "under 40", "40 and over": "40 og derover",
+    "pending": "afventer", "not_fh": "ikke FH", "fh_genetic": "genetisk FH", "fh_clinical": "klinisk FH",
+    "sampson": "Sampson", "friedewald": "Friedewald", "gene not stated": "gen ikke oplyst",
+    "systemic corticosteroid": "binyrebarkhormon", "ciclosporin": "ciclosporin", "oral retinoid": "retinoid",
+    "thiazide diuretic": "thiazid", "HIV protease inhibitor": "HIV-proteasehæmmer",
+    "antiretroviral combination": "antiretroviral kombination", "androgen": "androgen",
+    "lipid-raising drug": "lægemiddel der kan hæve kolesterol",
+}
+VALUES_EN: dict[str, str] = {
+    "first_degree": "first-degree relative with FH", "second_degree": "second-degree relative with FH",
+    "general": "general-population cut-off", "not_fh": "not FH", "fh_genetic": "genetic FH",
+    "fh_clinical": "clinical FH",
+}
+_FIELD = re.compile(r"\{(\w+)\}")
+_NUMBER = re.compile(r"^-?\d+\.\d+$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+LANGS = ("da", "en")
+
+
+def _localise(value: object, lang: str) -> str:
+    text = "" if value is None else str(value)
+    if lang == "en":
+        return VALUES_EN.get(text, text)
+    if _NUMBER.match(text):
+        return text.replace(".", ",")
+    if m := _DATE.match(text):
+        return f"{m[3]}-{m[2]}-{m[1]}"
+    return VALUES_DA.get(text, text)
+
+
+def _items(items: Iterable[dict | str] | str) -> list[dict]:
+    if isinstance(items, str):
+        items = json.loads(items)
+    return [{"code": i, "params": {}} if isinstance(i, str) else i for i in items]
+
+
+def render(items: Iterable[dict | str] | str, lang: str = "en") -> list[str]:
+    """Sentences for reason items (dicts or their JSON list) or missing-item codes.
+
+    Args:
+        items: ``[{"code": ..., "params": {...}}, ...]``, the JSON text of such a list, or codes.
+        lang: ``"da"`` or ``"en"``.
+
+    Raises:
+        KeyError: an unknown code or language (a template is missing: a bug, not a data issue).
+    """
+    if lang not in LANGS:
+        raise KeyError(f"unsupported language {lang!r}")
+    out = []
+    for item in _items(items):
+        template = TEMPLATES[item["code"]][lang]
+        params = {k: _localise(v, lang) for k, v in (item.get("params") or {}).items()}
+        out.append(template.format(**params))
+    return out
+
+
+def text_expr(code: str, params: dict[str, pl.Expr] | None = None) -> pl.Expr:
+    """The English sentence for ``code`` as a polars string expression."""
+    template = TEMPLATES[code]["en"]
+    params = params or {}
+    pieces: list[pl.Expr] = []
+    pos = 0
+    for m in _FIELD.finditer(template):
+        if m.start() > pos:
+            pieces.append(pl.lit(template[pos:m.start()]))
+        pieces.append(params[m[1]].replace(VALUES_EN).fill_null(""))
+        pos = m.end()
+    if pos < len(template):
+        pieces.append(pl.lit(template[pos:]))
+    return pl.concat_str(pieces) if pieces else pl.lit(template)
+
+
+def json_expr(code: str, params: dict[str, pl.Expr] | None = None) -> pl.Expr:
+    """``{"code": ..., "params": {...}}`` as JSON text (params as strings)."""
+    if not params:
+        return pl.lit(json.dumps({"code": code, "params": {}}, separators=(",", ":")))
+    encoded = pl.struct(**{k: v.cast(pl.Utf8) for k, v in params.items()}).struct.json_encode()
+    return pl.concat_str([pl.lit(f'{{"code":"{code}","params":'), encoded, pl.lit("}")])
