@@ -218,8 +218,8 @@ def person_frame(
 
 def aggregate(persons: pl.DataFrame, metrics: MetricsSettings) -> pl.DataFrame:
     """The federated table: additive statistics per (dimension, level, metric); zeros omitted."""
-    additive = [m for m in S.COUNT_METRICS + ("ldl_change_sum_mmol",) + tuple(
-        f"calib_prob_sum_{b}" for b in S.CALIBRATION_BINS)]
+    # Summed per person; expected cases and cost follow linearly from the summed counts.
+    additive = S.COUNT_METRICS + ("ldl_change_sum_mmol",) + tuple(f"calib_prob_sum_{b}" for b in S.CALIBRATION_BINS)
     parts = []
     for dim in S.DIMENSIONS:
         level = pl.col(DIMENSION_COLUMNS[dim]).alias("level")
@@ -241,8 +241,6 @@ def aggregate(persons: pl.DataFrame, metrics: MetricsSettings) -> pl.DataFrame:
                 .alias("metric"),
                 "value",
             ))
-    if not parts:
-        return pl.DataFrame(schema={"dimension": pl.Utf8, "level": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64})
     table = pl.concat([p.select("dimension", "level", "metric", "value") for p in parts])
     return table.filter(pl.col("value") != 0).sort("dimension", "level", "metric")
 

@@ -9,6 +9,7 @@ not-applicable value is ``None``, never 0 or NaN.
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 
 import polars as pl
 
@@ -97,6 +98,10 @@ def suppressed_counts(aggregates: pl.DataFrame, small_cell_max: int) -> tuple[di
     return {c: v for c, v in values.items() if c not in hidden}, withheld
 
 
+def _get(table: dict, key: tuple[str, str], metric: str) -> float:
+    return table.get((*key, metric), 0.0)
+
+
 def _result(value, status: str) -> dict:
     return {"value": value, "status": status}
 
@@ -145,8 +150,8 @@ def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int) -> dict[str,
                 hidden = (*key, m) in withheld
                 count_rows.append({"dimension": dim, "level": lv, "metric": m, "status": "suppressed" if hidden else "ok",
                                    "value": None if hidden else int(counts[(*key, m)])})
-            c = lambda m: counts.get((*key, m), 0.0)  # noqa: E731
-            s = lambda m: sums.get((dim, lv, m), 0.0)  # noqa: E731
+            c = partial(_get, counts, key)
+            s = partial(_get, sums, (dim, lv))
             out: dict[str, dict] = {}
             for name, num, den in RATES:
                 out[name] = _ratio(c(num), c(den), blocked(dim, lv, num, den))

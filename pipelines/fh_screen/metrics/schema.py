@@ -53,7 +53,8 @@ CONFIRMED_OUTCOMES = ("fh_genetic", "fh_clinical")
 CALIBRATION_EDGES = (0.2, 0.4, 0.6, 0.8, 1.0)
 CALIBRATION_BINS = tuple(f"p{i}" for i in range(len(CALIBRATION_EDGES)))
 
-# Time-to-event histograms: weekly bins, the last one open-ended.
+# Time-to-event histograms: weekly bins, the last one open-ended; exported as metrics named
+# hist_<duration>_w<week, 3 digits>, so medians can be computed after a merge.
 HIST_WEEKS = 104
 DURATIONS = ("days_flag_to_listed", "days_listed_to_visit")
 # The people each duration is measured on (the n of its median).
@@ -110,10 +111,6 @@ def _sums() -> list[Metric]:
     for b in CALIBRATION_BINS:
         m.append(Metric(f"calib_prob_sum_{b}", "sum", f"Sum of model probabilities in bin {b}", COARSE_DIMENSIONS))
     return m
-
-
-def hist_metric(duration: str, week: int) -> str:
-    return f"hist_{duration}_w{week:03d}"
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in _counts() + _sums()}
