@@ -23,13 +23,13 @@ def _insert(con, table: str, frame: pl.DataFrame) -> None:
 
 
 def make_region_db(path: Path, prefix: str = "A", n: int = 600, seed: int = 1,
-                   with_model: bool = True, with_cascade: bool = True) -> Path:
+                   with_model: bool = True, with_cascade: bool = True, n_practices: int = 6) -> Path:
     """Write a fake region to ``path`` (a DuckDB file) and return the path."""
     rng = np.random.default_rng(seed)
     ids = [f"{prefix}{i:05d}" for i in range(n)]
     ages = rng.integers(5, 95, n)
     births = [AS_OF - timedelta(days=int(a * 365.25 + rng.integers(0, 365))) for a in ages]
-    practices = [f"{prefix}P{k}" for k in rng.integers(0, 6, n)]
+    practices = [f"{prefix}P{k}" for k in rng.integers(0, n_practices, n)]
     practices = [None if rng.random() < 0.03 else p for p in practices]
     deceased = [AS_OF - timedelta(days=30) if rng.random() < 0.02 else None for _ in ids]
     patients = pl.DataFrame({
