@@ -93,8 +93,9 @@ def cell_system(aggregates: pl.DataFrame) -> tuple[dict[Cell, float], list, set[
 def suppressed_counts(aggregates: pl.DataFrame, small_cell_max: int) -> tuple[dict[Cell, float], set[Cell]]:
     """Published count cells and the set of them to withhold."""
     values, lines, hidden = cell_system(aggregates)
-    withheld = disclosure.suppress(values, lines, hidden, small_cell_max,
-                                   is_total={c: c[0] == S.ALL for c in values})
+    # Grand totals stay visible first, then the funnel steps of each level.
+    keep = {c: 2 if c[0] == S.ALL else 1 if c[2] in S.FUNNEL else 0 for c in values}
+    withheld = disclosure.suppress(values, lines, hidden, small_cell_max, keep=keep)
     return {c: v for c, v in values.items() if c not in hidden}, withheld
 
 

@@ -54,7 +54,7 @@ def suppress(
     lines: Sequence[Line],
     hidden: Iterable[Hashable] = (),
     small_cell_max: int = 4,
-    is_total: Mapping[Hashable, bool] | None = None,
+    keep: Mapping[Hashable, int] | None = None,
 ) -> set:
     """Return the published cells to withhold (primary plus secondary).
 
@@ -63,10 +63,11 @@ def suppress(
         lines: additive identities ``values[total] == sum(values[p] for p in parts)``.
         hidden: cells never published (differences); protected when 1..small_cell_max.
         small_cell_max: counts from 1 to this are withheld.
-        is_total: cells to keep visible if possible (marginal totals); chosen last as complements.
+        keep: how much each cell should stay visible (0 = not special, the default; higher
+            ranks, e.g. funnel counts and grand totals, are withheld as complements last).
     """
     hidden = set(hidden)
-    is_total = is_total or {}
+    keep = keep or {}
     published = [c for c in values if c not in hidden]
     withheld = primary(values, published, small_cell_max)
     members = _line_members(lines)
@@ -89,20 +90,20 @@ def suppress(
             found = exposed(_peel(values, members, cell_lines, withheld | hidden)[0])
             if not found:
                 break
-            _protect(found, withheld, hidden, values, members, cell_lines, is_total)
+            _protect(found, withheld, hidden, values, members, cell_lines, keep)
         found = exposed(_determined(values, members, cell_lines, withheld | hidden))
         if not found:
             return withheld
-        _protect(found, withheld, hidden, values, members, cell_lines, is_total)
+        _protect(found, withheld, hidden, values, members, cell_lines, keep)
 
 
-def _protect(cells: list, withheld: set, hidden: set, values, members, cell_lines, is_total) -> None:
+def _protect(cells: list, withheld: set, hidden: set, values, members, cell_lines, keep) -> None:
     """Withhold one complement per exposed cell, skipping cells whose lines just got one."""
     touched: set[int] = set()
     for cell in cells:
         if touched.intersection(cell_lines[cell]):
             continue
-        extra = _complement(cell, values, members, cell_lines, withheld | hidden, is_total)
+        extra = _complement(cell, values, members, cell_lines, withheld | hidden, keep)
         withheld.add(extra)
         touched.update(cell_lines[extra])
 
@@ -192,25 +193,25 @@ def _axpy(target: dict[int, int], factor: int, row: dict[int, int]) -> None:
             target.pop(k, None)
 
 
-def _complement(cell, values, members, cell_lines, unknown: set, is_total) -> Hashable:
+def _complement(cell, values, members, cell_lines, unknown: set, keep) -> Hashable:
     """The published cell to withhold next to protect ``cell``.
 
-    The smallest non-zero ordinary cell in a line through ``cell``; when there is none,
-    the search moves outwards through the lines of the unknown cells met so far, and
-    only when no ordinary cell is left anywhere near does it take a total (or a zero).
+    The smallest non-zero ordinary cell (``keep`` rank 0) in a line through ``cell``; when
+    there is none, the search moves outwards through the lines of the unknown cells met so
+    far. Only when no ordinary cell is reachable does it take, from the nearest lines with
+    a published cell, the one of the lowest rank (then non-zero, then smallest).
     """
-    seen_cells, frontier, fallback = {cell}, [cell], []
+    seen_cells, frontier, nearest = {cell}, [cell], []
     while frontier:
         line_ids = {i for c in frontier for i in cell_lines[c]}
         cells = {c for i in line_ids for c in members[i]}
         candidates = [c for c in cells if c not in unknown]
-        ordinary = [c for c in candidates if values[c] > 0 and not is_total.get(c)]
+        ordinary = [c for c in candidates if values[c] > 0 and not keep.get(c, 0)]
         if ordinary:
             return min(ordinary, key=lambda c: (values[c], repr(c)))
-        if not fallback and candidates:
-            fallback = candidates
+        nearest = nearest or candidates
         frontier = [c for c in cells if c not in seen_cells and c in unknown]
         seen_cells.update(frontier)
-    if not fallback:
+    if not nearest:
         raise DisclosureError("a small count cannot be protected by withholding more cells")
-    return min(fallback, key=lambda c: (values[c] == 0, bool(is_total.get(c)), values[c], repr(c)))
+    return min(nearest, key=lambda c: (int(keep.get(c, 0)), values[c] == 0, values[c], repr(c)))

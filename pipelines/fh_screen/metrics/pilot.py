@@ -16,7 +16,7 @@ from fh_screen.metrics import schema as S
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "reference" / "metrics_benchmarks.yaml"
 
-FUNNEL = ("population", "tested", "flagged", "referred", "attended", "confirmed")
+FUNNEL = S.FUNNEL
 HEADLINE = FUNNEL + (
     "outcome_fh_genetic", "outcome_fh_clinical", "already_diagnosed", "treatment_changed",
     "cascade_identified", "cascade_contacted", "cascade_tested", "cascade_positive",

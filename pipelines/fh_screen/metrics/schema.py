@@ -43,6 +43,9 @@ COARSE_DIMENSIONS = ("all", "region")
 # Age at the run date; bands close on the left. Under 18 = the paediatric pathway.
 AGE_BANDS = ((0, "0-17"), (18, "18-39"), (40, "40-59"), (60, "60-79"), (80, "80+"))
 
+# The funnel steps: kept visible where possible, other cells are withheld first as complements.
+FUNNEL = ("population", "tested", "flagged", "referred", "attended", "confirmed")
+
 RULES = ("dlcn", "simon_broome", "medped", "lab_flag", "model")
 
 OUTCOMES = ("fh_genetic", "fh_clinical", "not_fh", "did_not_attend", "declined", "pending")
