@@ -122,9 +122,14 @@ def make_region_db(path: Path, prefix: str = "A", n: int = 600, seed: int = 1,
             for i in index:
                 for k in range(int(rng.integers(1, 5))):
                     sent = AS_OF - timedelta(days=int(rng.integers(1, 100))) if rng.random() < 0.8 else None
-                    result = (rng.choice(["positive", "negative", "pending"]) if sent and rng.random() < 0.6 else None)
-                    rows.append((ids[i], f"{prefix}X{i}-{k}", "sibling", 1, "letter_sent" if sent else "identified",
-                                 sent, None, None, result, AS_OF))
+                    result = (str(rng.choice(["likely", "unlikely", "uncertain", "fh_genetic", "not_fh"]))
+                              if sent and rng.random() < 0.6 else None)
+                    closed = sent + timedelta(days=int(rng.integers(0, 30))) if result else None
+                    closed = closed if closed and closed <= AS_OF else None
+                    rows.append((ids[i], f"{prefix}X{i}-{k}", "sibling", 1, "tested" if result else "untested",
+                                 sent, None, closed, result, AS_OF))
+                if rng.random() < 0.1:
+                    rows.append((ids[i], None, None, None, "index_only", None, None, None, None, AS_OF))
             db.replace_table(con, "cascade_ledger", pl.DataFrame(rows, schema={
                 "index_patient_id": pl.Utf8, "relative_id": pl.Utf8, "relationship": pl.Utf8, "degree": pl.Int32,
                 "status": pl.Utf8, "letter_sent_on": pl.Date, "reminder_due": pl.Date, "closed_on": pl.Date,

@@ -49,8 +49,12 @@ RULES = [  # patient, dlcn, simon broome, medped, lab flag, route, excluded
     ("P3", 2, "not_met", "not_met", True, "none", None),
     ("P6", 9, "definite", "met", True, "none", "already_diagnosed"),
 ]
-CASCADE = [("P1", "R1", "2026-05-01", "positive"), ("P1", "R2", "2026-05-01", "pending"),
-           ("P1", "R3", None, None)]
+CASCADE = [  # index, relative, letter sent, closed on, result
+    ("P1", "R1", "2026-05-01", "2026-06-01", "likely"),     # tested after the letter, positive
+    ("P1", "R2", "2026-05-01", None, "unlikely"),           # result from before the letter: loop open
+    ("P1", "R3", None, None, None),
+    ("P1", None, None, None, None),                         # index-only row: no relative
+]
 
 
 @pytest.fixture
@@ -78,7 +82,7 @@ def region_db(tmp_path):
                 "degree INT, status VARCHAR, letter_sent_on DATE, reminder_due DATE, closed_on DATE, result VARCHAR, "
                 "updated_on DATE)")
     for c in CASCADE:
-        con.execute("INSERT INTO cascade_ledger VALUES (?, ?, 'sibling', 1, 'x', ?, NULL, NULL, ?, NULL)", list(c))
+        con.execute("INSERT INTO cascade_ledger VALUES (?, ?, 'sibling', 1, 'x', ?, NULL, ?, ?, NULL)", list(c))
     con.close()
     return path
 
@@ -115,7 +119,7 @@ def value(table: pl.DataFrame, metric: str, dimension: str = "all", level: str =
     ("already_diagnosed", 1),
     ("cascade_identified", 3),
     ("cascade_contacted", 2),
-    ("cascade_tested", 1),      # 'pending' is not a test result
+    ("cascade_tested", 1),      # only a result after the letter closes the loop
     ("cascade_positive", 1),
     ("rule_pos_dlcn", 1),       # DLCN at listing: P1 7 >= 6, P2 3 < 6
     ("rule_pos_confirmed_dlcn", 1),

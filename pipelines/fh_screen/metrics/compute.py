@@ -30,8 +30,9 @@ Definitions (what an evaluator needs to read the numbers):
     rule positivity (PPV): DLCN points and model probability as listed at referral;
         Simon Broome, MEDPED and the lab flag from the current rule results.
     cascade: relatives in the cascade ledger of index patients in the population;
-        contacted = letter sent; tested = a result recorded or the relative seen in clinic;
-        positive = a positive result or an FH clinic outcome.
+        contacted = letter sent; tested = contacted and the loop closed by a result after
+        the letter; positive = that result is an FH confirmation or diagnosis, or LDL-C
+        "likely" by the relatives' cut-offs.
     cost: unit costs x units: a GP review per referral, a lab test per referral and per
         tested relative, a clinic visit and a genetic test per attended index and per
         tested relative, a letter per contacted relative.
@@ -48,9 +49,10 @@ from fh_screen import db
 from fh_screen.config import MetricsSettings, SelectionSettings
 from fh_screen.metrics import schema as S
 
-# Cascade ledger results that mean the relative has FH (lower case).
-POSITIVE_RESULTS = ("positive", "variant_positive", "fh", "fh_genetic", "fh_clinical", "confirmed")
-NOT_TESTED_RESULTS = ("", "pending", "not_tested", "declined", "no_response")
+# Cascade ledger results that count as a relative found to have FH: a clinic confirmation,
+# a recorded FH diagnosis, or LDL-C in the "likely" band of the relatives' cut-offs
+# (biochemical cascade testing, as in the UK DH cascade audit; shared/clinical §8).
+POSITIVE_RESULTS = ("fh_genetic", "fh_clinical", "fh_diagnosis", "likely")
 
 DIMENSION_COLUMNS = {d: f"dim_{d}" for d in S.DIMENSIONS}
 
@@ -65,7 +67,7 @@ _EMPTY_RULES = {
     "lab_flag": pl.Boolean, "route": pl.Utf8, "excluded_reason": pl.Utf8,
 }
 _EMPTY_MODEL = {"patient_id": pl.Utf8, "probability": pl.Float64}
-_EMPTY_CASCADE = {"index_patient_id": pl.Utf8, "contacted": pl.Boolean, "result": pl.Utf8, "relative_outcome": pl.Utf8}
+_EMPTY_CASCADE = {"index_patient_id": pl.Utf8, "contacted": pl.Boolean, "closed": pl.Boolean, "result": pl.Utf8}
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -120,12 +122,9 @@ def _flag(expr: pl.Expr) -> pl.Expr:
 
 
 def _cascade_per_index(cascade: pl.DataFrame) -> pl.DataFrame:
-    positive = pl.col("result").is_in(POSITIVE_RESULTS).fill_null(False) | pl.col("relative_outcome").is_in(
-        S.CONFIRMED_OUTCOMES).fill_null(False)
-    tested_any = (pl.col("result").is_not_null() & ~pl.col("result").is_in(NOT_TESTED_RESULTS)) | pl.col(
-        "relative_outcome").is_in(S.ATTENDED_OUTCOMES).fill_null(False)
     contacted = pl.col("contacted").fill_null(False)
-    tested = contacted & tested_any.fill_null(False)
+    tested = contacted & pl.col("closed").fill_null(False)
+    positive = pl.col("result").is_in(POSITIVE_RESULTS).fill_null(False)
     return cascade.group_by(pl.col("index_patient_id").alias("patient_id")).agg(
         pl.len().cast(pl.Int64).alias("cascade_identified"),
         contacted.cast(pl.Int64).sum().alias("cascade_contacted"),
