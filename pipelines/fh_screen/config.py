@@ -64,6 +64,8 @@ class SelectionSettings(_Frozen):
     use_lab_flag: bool = True
     suppression_months: int = 12          # not listed again within this window after a referral
     reminder_months: int = 6              # no clinic outcome after this long -> listed again as a reminder
+    max_reminders: int = 1                # reminders per referral cycle; then quiet until the suppression window ends
+    fallback_clinic_id: str | None = None # clinic for patients no catchment matches; None = first adult clinic listed
     adult_age: int = 18
     unassigned_practice_id: str = "UNASSIGNED"
 

@@ -31,6 +31,8 @@ STEPS: list[tuple[str, str]] = [
     ("load", "fh_screen.ingest:load_step"),
     ("features", "fh_screen.features:features_step"),
     ("rules", "fh_screen.rules:rules_step"),
+    ("score", "fh_screen.ml.score:score_step"),
+    ("referrals", "fh_screen.referrals:referrals_step"),
     ("metrics", "fh_screen.metrics:metrics_step"),
 ]
 

@@ -24,7 +24,7 @@ from fh_screen import db, files
 from fh_screen.config import Settings
 from fh_screen.ml import labels
 
-SHIFT_FILE = Path(__file__).with_name("heldout_shift.yaml")
+SHIFT_FILE = Path(__file__).resolve().parents[1] / "synth" / "shifted_region.yaml"
 HELDOUT_AS_OF = date(2026, 11, 23)
 
 

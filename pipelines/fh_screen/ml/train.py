@@ -23,7 +23,7 @@ MODELS = {"fh_baseline": model.baseline, "fh_gbm": model.boosted}
 def eligible(features: pl.DataFrame) -> pl.DataFrame:
     """People the scorer is for: alive, in the region, with at least one LDL-C value."""
     return features.filter(
-        pl.col("ldl_max_mmol").is_not_null() & ~pl.col("is_deceased") & ~pl.col("has_moved_out")
+        pl.col("ldl_max_mmol").is_not_null() & ~pl.col("is_deceased") & ~pl.col("is_moved_out")
     )
 
 
