@@ -175,6 +175,7 @@ def test_cost_per_case_derived_when_cells_are_published():
     derived = derive.lookup(derive.evaluator_tables(frame, 4)["derived"])
     assert derived["new_cases"] == {"value": 125, "status": "ok"}
     assert derived["cost_per_new_case_dkk"]["value"] == pytest.approx(3_000_000 / 125)
+    assert derived["cost_per_confirmed_case_dkk"]["value"] == pytest.approx(3_000_000 / 80)
     assert derived["share_of_expected_found"]["value"] == pytest.approx((80 + 150) / 400)
     assert derived["ppv_dlcn"]["value"] == pytest.approx(0.4)
 
@@ -184,6 +185,7 @@ def test_small_region_withholds_cost_per_case(table):
               "small_cell_max": 4, "unit_costs_dkk": {}}
     document = pilot.pilot_document(federated.aggregates_document(table, region))
     assert document["headline"]["cost_per_new_case_dkk"] == {"value": None, "status": "suppressed"}
+    assert document["headline"]["cost_per_confirmed_case_dkk"] == {"value": None, "status": "suppressed"}
     assert document["headline"]["referred"] == {"value": None, "status": "suppressed"}
     assert document["headline"]["population"] == {"value": 6, "status": "ok"}
 

@@ -175,6 +175,8 @@ def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int) -> dict[str,
                                 else _result(int(c("confirmed") + c("cascade_positive")), "ok"))
             out["cost_per_new_case_dkk"] = _ratio(s("cost_dkk"), c("confirmed") + c("cascade_positive"),
                                                   cost_blocked or blocked(dim, lv, "confirmed", "cascade_positive"), 2)
+            out["cost_per_confirmed_case_dkk"] = _ratio(s("cost_dkk"), c("confirmed"),
+                                                        cost_blocked or blocked(dim, lv, "confirmed"), 2)
             if dim in S.COARSE_DIMENSIONS:
                 for b in S.CALIBRATION_BINS:
                     out[f"calib_observed_{b}"] = _ratio(c(f"calib_confirmed_{b}"), c(f"calib_n_{b}"),

@@ -24,7 +24,7 @@ HEADLINE = FUNNEL + (
 HEADLINE_DERIVED = (
     "attended_share", "confirmed_share_of_referred", "confirmed_share_of_attended", "treatment_changed_share",
     "ldl_change_mean_mmol", "median_days_flag_to_listed", "median_days_listed_to_visit",
-    "expected_cases", "share_of_expected_found", "new_cases", "cost_dkk", "cost_per_new_case_dkk",
+    "expected_cases", "share_of_expected_found", "new_cases", "cost_dkk", "cost_per_confirmed_case_dkk", "cost_per_new_case_dkk",
     "cascade_positive_share",
 ) + tuple(f"ppv_{r}" for r in S.RULES)
 

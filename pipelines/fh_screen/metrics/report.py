@@ -44,6 +44,11 @@ def _num(cell: dict | None) -> float:
     return float(cell["value"]) if cell and cell["status"] == "ok" and cell["value"] is not None else math.nan
 
 
+def _any_value(series: dict[str, list[float]]) -> bool:
+    """Whether a plot would show anything (withheld values are NaN)."""
+    return any(not math.isnan(v) for values in series.values() for v in values)
+
+
 def _funnel_plot(headline: dict) -> str:
     plt = _plt()
     labels = [FUNNEL_LABELS[m] for m in FUNNEL_LABELS]
@@ -125,9 +130,8 @@ def build_report(pilot: dict) -> str:
     months = sorted(lv for lv in view.levels.get("month", []) if lv != S.NOT_REFERRED_MONTH)
     month_rows = [{"level": m, **view.row("month", m, ("referred", "attended", "confirmed", "attended_share",
                                                         "median_days_listed_to_visit"))} for m in months]
-    trend_plot = _line_plot(months, {
-        name: [_num(r[name]) for r in month_rows] for name in ("referred", "attended", "confirmed")
-    }, "people (by month first listed)") if months else None
+    trends = {name: [_num(r[name]) for r in month_rows] for name in ("referred", "attended", "confirmed")}
+    trend_plot = _line_plot(months, trends, "people (by month first listed)") if _any_value(trends) else None
 
     calibration = [{"bin": b, "range": f"{lo:.1f}-{hi:.1f}", "n": view.get("all", "all", f"calib_n_{b}"),
                     "predicted": view.get("all", "all", f"calib_predicted_{b}"),
@@ -141,11 +145,12 @@ def build_report(pilot: dict) -> str:
         lvls = sorted(view.levels.get(dim, []))
         equity[dim] = [{"level": lv, **view.row(dim, lv, ("population", "referred", "confirmed") + EQUITY_RATES)}
                        for lv in lvls]
-        if lvls:
-            equity_plots[dim] = _grouped_bars(lvls, {
-                "referred / flagged": [_num(r["referred_share"]) for r in equity[dim]],
-                "attended / referred": [_num(r["attended_share"]) for r in equity[dim]],
-            }, "share")
+        series = {
+            "referred / flagged": [_num(r["referred_share"]) for r in equity[dim]],
+            "attended / referred": [_num(r["attended_share"]) for r in equity[dim]],
+        }
+        if _any_value(series):
+            equity_plots[dim] = _grouped_bars(lvls, series, "share")
     practices = [{"level": lv, **view.row("practice", lv, ("population", "tested_share", "referred", "confirmed",
                                                           "share_of_expected_found"))}
                  for lv in sorted(view.levels.get("practice", []))]
@@ -182,7 +187,7 @@ def build_report(pilot: dict) -> str:
                                           "treatment_changed_share", "ldl_change_n", "ldl_change_mean_mmol",
                                           "median_days_flag_to_listed", "median_days_listed_to_visit")),
         cost=view.row("all", "all", ("referred", "attended", "cascade_tested", "cascade_contacted", "cost_dkk",
-                                     "new_cases", "cost_per_new_case_dkk", "expected_cases",
+                                     "new_cases", "cost_per_confirmed_case_dkk", "cost_per_new_case_dkk", "expected_cases",
                                      "share_of_expected_found", "already_diagnosed", "confirmed")),
     )
 
