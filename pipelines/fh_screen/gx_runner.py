@@ -14,6 +14,8 @@ returns.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import json
 import os
 from pathlib import Path
@@ -93,7 +95,10 @@ class SuiteRunner:
             )
         )
         try:
-            result = checkpoint.run(run_id=gx.RunIdentifier(run_name=run_name))
+            # An explicit run time: without one GX parses the run name ('2026-11-24_2026-11-24')
+            # as a date and can produce a -24 h offset that it then refuses to store.
+            run_id = gx.RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc))
+            result = checkpoint.run(run_id=run_id)
         finally:
             self.release()
         by_suite = {r.suite_name: r for r in result.run_results.values()}

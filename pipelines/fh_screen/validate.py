@@ -83,7 +83,9 @@ def _validate_tables(ctx: RunContext, tables: list[str], quality: Path) -> tuple
     from fh_screen.gx_runner import SuiteRunner, load_suite
 
     runner = SuiteRunner(ctx.db_path, quality)
-    run_name = f"{ctx.delivery_id or 'delivery'}-{ctx.as_of.isoformat()}"
+    # Words in the run name: GX tries to read a run name as a date, and two dates in a
+    # row ('2026-11-24-2026-11-24') parse to an impossible time zone that breaks Data Docs.
+    run_name = f"fh-screen delivery {ctx.delivery_id or 'unnamed'} run {ctx.as_of.isoformat()}"
     summary: dict[str, dict] = {}
     warnings: list[str] = []
     for phase in _phases(tables):
