@@ -116,7 +116,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from fh_screen.config import load_settings
     from fh_screen.ml.evaluate import evaluate, markdown_table
 
-    result = evaluate(args.out, load_settings(args.config), args.patients, args.seed, weeks=args.weeks)
+    result = evaluate(args.out, load_settings(args.config), args.patients, args.seed, weeks=args.weeks,
+                      truth_region=args.truth_region)
     print(markdown_table(result))
     return 0
 
@@ -214,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=99, help="seed of the held-out region")
     p.add_argument("--weeks", type=int, default=4, help="K = this many weeks of adult clinic capacity")
     p.add_argument("--config", type=Path, help="region settings YAML (clinic capacity, model artefact)")
+    p.add_argument("--truth-region", type=Path, help="a synthetic training region (folder with train.duckdb "
+                   "and region/ground_truth/) to compare with a model trained on ground truth")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("erase", help="remove one patient from the database and ledgers on request",

@@ -93,3 +93,23 @@ def test_expected_calibration_error():
     y = np.array([0] * 9 + [1] + [1] * 9 + [0])
     assert evaluate.expected_calibration_error(p, y) == pytest.approx(0.0)
     assert evaluate.expected_calibration_error(np.full(10, 0.5), np.zeros(10)) == pytest.approx(0.5)
+
+
+def test_compare_counts_carriers_found_by_each_ranking_at_k():
+    # six people; the model puts the two carriers with moderate LDL-C first, LDL-C does not
+    pool = pl.DataFrame({
+        "patient_id": [f"P{i}" for i in range(6)],
+        "fh_carrier": [0, 0, 1, 1, 0, 0],
+        "ldl_max_mmol": [9.0, 8.0, 5.0, 4.5, 4.0, 3.0],
+        "ldl_untreated_estimate_mmol": [9.0, 8.0, 5.0, 4.5, 4.0, 3.0],
+        "dlcn_points": [5, 5, 3, 1, 1, 0],
+        "lab_flag": [True, True, True, False, False, False],
+        "probability": [0.1, 0.05, 0.6, 0.5, 0.01, 0.0],
+    })
+    rows = {r["ranking"]: r for r in evaluate.compare(pool, k=2)}
+    assert rows["ML model probability"]["found@K"] == 2
+    assert rows["worklist ranking"]["found@K"] == 2
+    assert rows["top-K by highest LDL-C"]["found@K"] == 0
+    assert rows["top-K by highest LDL-C"]["found@2K"] == 2
+    assert rows["ML model probability"]["ppv@K/2"] == 1.0
+    assert rows["DLCN points (>= 6 first)"]["sensitivity@K"] == 0.0
