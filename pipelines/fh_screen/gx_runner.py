@@ -14,7 +14,7 @@ returns.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import json
 import os
@@ -74,7 +74,7 @@ class SuiteRunner:
         )
         self.release()  # add_sql tested the connection
 
-    def run(self, tables: list[str], run_name: str) -> dict[str, Any]:
+    def run(self, tables: list[str], run_name: str, run_time: datetime) -> dict[str, Any]:
         """One checkpoint over ``gx_<table>`` for each table; returns validation results by table."""
         gx = self._gx
         definitions = []
@@ -95,9 +95,9 @@ class SuiteRunner:
             )
         )
         try:
-            # An explicit run time: without one GX parses the run name ('2026-11-24_2026-11-24')
-            # as a date and can produce a -24 h offset that it then refuses to store.
-            run_id = gx.RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc))
+            # An explicit run time (the run date, so Data Docs paths are the same on a rerun):
+            # without one GX derives it from the run name.
+            run_id = gx.RunIdentifier(run_name=run_name, run_time=run_time)
             result = checkpoint.run(run_id=run_id)
         finally:
             self.release()

@@ -20,6 +20,7 @@ row of the delivery, from staging and from validation).
 from __future__ import annotations
 
 import io
+from datetime import datetime, time, timezone
 import json
 import os
 from contextlib import closing
@@ -86,6 +87,7 @@ def _validate_tables(ctx: RunContext, tables: list[str], quality: Path) -> tuple
     # Words in the run name: GX tries to read a run name as a date, and two dates in a
     # row ('2026-11-24-2026-11-24') parse to an impossible time zone that breaks Data Docs.
     run_name = f"fh-screen delivery {ctx.delivery_id or 'unnamed'} run {ctx.as_of.isoformat()}"
+    run_time = datetime.combine(ctx.as_of, time.min, tzinfo=timezone.utc)
     summary: dict[str, dict] = {}
     warnings: list[str] = []
     for phase in _phases(tables):
@@ -94,7 +96,7 @@ def _validate_tables(ctx: RunContext, tables: list[str], quality: Path) -> tuple
                 con.execute(db.sql("validate/known_patients"))
             for table in phase:
                 con.execute(db.sql(f"validate/{table}"))
-        results = runner.run(phase, run_name)
+        results = runner.run(phase, run_name, run_time)
         for table in phase:
             _raise_structural(table, results[table])
         with closing(ctx.connect()) as con:
