@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def record(manifest: dict, extract_dir: Path | None, work_dir: Path) -> dict:
 def write(entry: dict, work_dir: Path, db_path: Path) -> None:
     files.write_text(work_dir / "audit.json", json.dumps(entry, indent=2, sort_keys=True))
     log_path = db_path.with_name(db_path.name + ".audit.jsonl")
-    with log_path.open("a", encoding="utf-8") as handle:
+    # Created owner-only from the start (not chmod-ed after), appended, never rewritten.
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, files.FILE_MODE)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry, sort_keys=True) + "\n")
     log_path.chmod(files.FILE_MODE)
