@@ -50,7 +50,7 @@ def safe_name(text: str, fallback: str = "unnamed") -> str:
         suffix = match.group(0) if match else ""
         stem = cleaned[: len(cleaned) - len(suffix)]
         digest = hashlib.sha256(stem.encode("utf-8")).hexdigest()[:12]
-        cleaned = f"{stem[: MAX_NAME - len(suffix) - 13]}-{digest}{suffix}"
+        cleaned = f"{stem[: MAX_NAME - 9 - 13]}-{digest}{suffix}"   # same stem whatever the suffix
     return cleaned or fallback
 
 
