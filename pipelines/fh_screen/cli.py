@@ -58,6 +58,8 @@ def _print_summary(manifest: dict, out: Path) -> None:
             f"{name:16s} received {counts.get('received', 0):>9,}  loaded {counts.get('loaded', 0):>9,}"
             f"  quarantined {counts.get('quarantined', 0):>7,}"
         )
+    for warning in manifest.get("steps", {}).get("validate", {}).get("warnings", []):
+        print(f"warning: {warning}")
     print(f"outputs: {Path(out).resolve()}")
 
 

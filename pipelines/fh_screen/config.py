@@ -12,6 +12,7 @@ with ``--config`` or ``FH_SCREEN_CONFIG``, merged key by key.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +46,9 @@ class IngestSettings(_Frozen):
 class ValidationSettings(_Frozen):
     drift_min_volume_ratio: float = 0.5   # warn when a table has < 50% of the previous delivery's rows
     max_future_days: int = 0              # dates after the run date are rejected
+    earliest_birth_date: date = date(1900, 1, 1)  # older birth dates are placeholders or typos
+    unit_switch_min_share: float = 0.10   # warn when >= 10% of an analyte code's results come in a unit
+    unit_switch_max_previous_share: float = 0.01  # ... that was < 1% of that code's results before
 
 
 class Clinic(_Frozen):

@@ -36,6 +36,7 @@ def sql(name: str) -> str:
 def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the store; a writable one is made owner-only (it holds everyone's records)."""
     con = duckdb.connect(str(db_path), read_only=read_only)
+    con.execute("SET enable_progress_bar = false")  # quiet under Airflow, CI and cron
     if not read_only:
         con.execute(sql("schema"))
         if Path(db_path).is_file():

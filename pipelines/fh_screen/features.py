@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
+from functools import lru_cache
 
 import duckdb
 import polars as pl
@@ -111,7 +112,8 @@ def load_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> Inputs:
 
 
 def make_inputs(**tables: pl.DataFrame | list[dict]) -> Inputs:
-    """``Inputs`` from frames or row dicts, cast to ``INPUT_SCHEMAS``; tables not given are empty.
+    """``Inputs`` from frames or row dicts, cast to ``INPUT_SCHEMAS``; tables or columns not
+    given are empty (NULL); ``sample_date`` defaults to the day of ``sampled_at``.
 
     Lets tests and what-if analyses build features without a database.
     """
@@ -119,7 +121,8 @@ def make_inputs(**tables: pl.DataFrame | list[dict]) -> Inputs:
     for name, schema in INPUT_SCHEMAS.items():
         data = tables.get(name)
         if isinstance(data, pl.DataFrame):
-            frames[name] = data.select(pl.col(c).cast(t) for c, t in schema.items())
+            frames[name] = data.select(pl.col(c).cast(t) if c in data.columns else pl.lit(None, dtype=t).alias(c)
+                                       for c, t in schema.items())
         else:
             frames[name] = pl.DataFrame(data or [], schema=schema)
     labs = frames["lab_results"]
@@ -130,18 +133,27 @@ def make_inputs(**tables: pl.DataFrame | list[dict]) -> Inputs:
 def feature_frame(rows: list[dict], as_of: date) -> pl.DataFrame:
     """``patient_features`` rows from explicit values (spec tests, benchmarks, what-if).
 
-    Each row gives some columns (``age_years`` defaults to 45, ``sex`` to ``M``); every other
-    column takes the value a patient with no records gets, so rules see a complete schema.
+    Each row gives some columns (``patient_id`` defaults to ``P<i>``, ``age_years`` to 45,
+    ``sex`` to ``M``); every other column takes the value a patient with no records gets, so
+    rules see a complete schema. Age- and sex-derived flags follow the given values.
     """
-    patients = [
-        {"patient_id": r.get("patient_id", f"P{i}"), "sex": r.get("sex", "M"),
-         "birth_date": as_of.replace(year=as_of.year - r.get("age_years", 45))}
-        for i, r in enumerate(rows)
-    ]
-    base = build_features(make_inputs(patients=patients), as_of)
-    by_id = {b["patient_id"]: b for b in base.to_dicts()}
-    merged = [{**by_id[p["patient_id"]], **r, "patient_id": p["patient_id"]} for r, p in zip(rows, patients)]
-    return pl.DataFrame(merged, schema=base.schema)
+    blank_frame = _blank_frame(as_of)
+    blank = blank_frame.row(0, named=True)
+    out = []
+    for i, r in enumerate(rows):
+        row = {**blank, "patient_id": f"P{i}", **r}
+        age, sex = row["age_years"], row["sex"]
+        derived = {"is_child": age < 18, "sex_male": {"M": 1, "F": 0}.get(sex), "age_exact_years": float(age)}
+        row.update({k: v for k, v in derived.items() if k not in r})
+        out.append(row)
+    return pl.DataFrame(out, schema=blank_frame.schema)
+
+
+@lru_cache(maxsize=8)
+def _blank_frame(as_of: date) -> pl.DataFrame:
+    """Features of one patient with no records (cached: frames are immutable)."""
+    person = {"patient_id": "P0", "sex": "M", "birth_date": as_of.replace(year=as_of.year - 45)}
+    return build_features(make_inputs(patients=[person]), as_of)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -207,8 +219,9 @@ def lipid_samples(labs: pl.DataFrame, persons: pl.DataFrame, meds: pl.DataFrame)
         .last()
     )
     kinds = ("ldl_meas", "ldl_calc", "tc", "hdl", "tg")
+    # One row per kind and day remains, so max() of the masked value picks it (a fast aggregation).
     samples = last.group_by("patient_id", "sample_date").agg(
-        pl.col("value").filter(pl.col("kind") == k).first().alias(k) for k in kinds
+        pl.when(pl.col("kind") == k).then(pl.col("value")).max().alias(k) for k in kinds
     )
     eq_value, eq_name = lipids.derived_ldl(pl.col("tc"), pl.col("hdl"), pl.col("tg"))
     samples = samples.with_columns(
@@ -365,8 +378,8 @@ def _ldl_summary(samples: pl.DataFrame) -> pl.DataFrame:
         (pl.cov(years, pl.col("ldl")) / years.var()).alias("ldl_slope_mmol_per_year"),
         years.max().alias("ldl_span_years"),
         pl.col("treated").sum().cast(pl.Int32).alias("n_samples_treated"),
-        pl.col("ldl").filter(pl.col("age_at_sample") < 40).max().alias("ldl_max_age_lt40_mmol"),
-        pl.col("ldl").filter(pl.col("age_at_sample") >= 40).max().alias("ldl_max_age_ge40_mmol"),
+        pl.when(pl.col("age_at_sample") < 40).then(pl.col("ldl")).max().alias("ldl_max_age_lt40_mmol"),
+        pl.when(pl.col("age_at_sample") >= 40).then(pl.col("ldl")).max().alias("ldl_max_age_ge40_mmol"),
     ).with_columns(pl.col("ldl_slope_mmol_per_year").fill_nan(None))
     highest = _top(ldl, ["ldl", "sample_date"], [True, True], {
         "ldl": "ldl_max_mmol", "sample_date": "ldl_max_date", "age_at_sample": "ldl_max_age",
@@ -403,9 +416,9 @@ def _other_lipids(samples: pl.DataFrame, labs: pl.DataFrame) -> pl.DataFrame:
         "tc": "tc_max_untreated_mmol", "sample_date": "tc_max_untreated_date",
         "age_at_sample": "tc_max_untreated_age"})
     others = labs.filter(pl.col("analyte").is_in(["lpa", "lpa_molar", "apob"])).group_by("patient_id").agg(
-        pl.col("value").filter(pl.col("analyte") == "lpa").max().alias("lpa_max_mg_l"),
-        pl.col("value").filter(pl.col("analyte") == "lpa_molar").max().alias("lpa_molar_max_nmol_l"),
-        pl.col("value").filter(pl.col("analyte") == "apob").max().alias("apob_max_g_l"),
+        pl.when(pl.col("analyte") == "lpa").then(pl.col("value")).max().alias("lpa_max_mg_l"),
+        pl.when(pl.col("analyte") == "lpa_molar").then(pl.col("value")).max().alias("lpa_molar_max_nmol_l"),
+        pl.when(pl.col("analyte") == "apob").then(pl.col("value")).max().alias("apob_max_g_l"),
     )
     return out.join(top_tc, on="patient_id", how="left").join(top_tc_untreated, on="patient_id", how="left") \
         .join(others, on="patient_id", how="full", coalesce=True)
@@ -559,7 +572,7 @@ def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
         pl.col("premature_chd").fill_null(False).any().alias("fdr_premature_chd"),
         pl.col("chd60").fill_null(False).any().alias("fdr_chd_before_60"),
         pl.col("ldl_percentile").max().alias("fdr_ldl_pct_max"),
-        pl.col("ldl_percentile").filter((pl.col("relationship") == "child") & pl.col("is_child"))
+        pl.when((pl.col("relationship") == "child") & pl.col("is_child")).then(pl.col("ldl_percentile"))
         .max().alias("child_ldl_pct_max"),
         pl.col("ldl_likely").fill_null(False).any().alias("fdr_ldl_likely"),
         pl.col("tc_raised").fill_null(False).any().alias("fdr_tc_raised"),
@@ -579,7 +592,7 @@ def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
 # --------------------------------------------------------------------------- assembly
 
 _FALSE_IF_MISSING = (
-    "ldl_max_treated", "ldl_estimate_treated", "tc_max_treated", "lipid_lowering_ever", "lipid_lowering_now",
+    "lipid_lowering_ever", "lipid_lowering_now",
     "ezetimibe_ever", "pcsk9_ever", "fh_diagnosis", "fh_diagnosis_specific",
     *(f"fhx_{i}" for i in FAMILY_HISTORY_ITEMS), "fhx_any_recorded", "clinic_confirmed_fh",
     "clinic_dna_variant", "fdr_confirmed_fh", "sdr_confirmed_fh", "fdr_premature_chd", "fdr_chd_before_60",
@@ -635,11 +648,9 @@ def features_step(ctx) -> dict:
     """Pipeline step: rebuild ``patient_features`` for ``ctx.as_of`` (idempotent: replaced)."""
     con = ctx.connect()
     try:
-        present = ctx.present_tables
         for table in ("medications", "diagnoses", "relations", "family_history", "clinic_outcomes"):
-            rows = con.execute(f"SELECT count(*) FROM {db.checked_table(table)}").fetchone()[0]
-            if rows == 0 and (not present or table not in present):
-                ctx.feature_off(f"features.{table}", f"no {table} delivered; features from it are empty")
+            if con.execute(f"SELECT count(*) FROM {db.checked_table(table)}").fetchone()[0] == 0:
+                ctx.feature_off(f"features.{table}", f"no {table} rows: the features built from it are empty")
         frame = build_features(load_inputs(con, ctx.as_of), ctx.as_of)
         with db.transaction(con):
             db.replace_table(con, "patient_features", frame)

@@ -9,9 +9,12 @@ ambiguous, never guessed (and never read as 54).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Callable
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fh_screen.errors import UserError
 
@@ -40,18 +43,57 @@ _DOT_PLAIN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 DECIMAL_COMMA_VALUE = r"^\s*(<=|>=|<|>|≤|≥)?\s*[+-]?\d+,\d+\s*$"
 
 
-def clean(expr: pl.Expr) -> pl.Expr:
-    """Trimmed text; an empty or blank value is missing (NULL)."""
-    text = expr.str.strip_chars()
-    return pl.when(text.str.len_bytes() > 0).then(text)
+def clean(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Trimmed text in ``columns``; an empty or blank value is missing (NULL).
+
+    Trimming ten million values costs seconds, so it is done only for the columns that
+    have a value with surrounding white space or an empty value (a cheap check). The
+    number and date parsers trim for themselves, on the values that need it.
+    """
+    def needs(c: pl.Expr) -> pl.Expr:
+        return (
+            c.str.starts_with(" ") | c.str.ends_with(" ") | c.str.starts_with("\t")
+            | c.str.ends_with("\t") | (c.str.len_bytes() == 0)
+        ).any()
+
+    flags = frame.select(needs(pl.col(c)).alias(c) for c in columns).row(0, named=True)
+    dirty = [c for c in columns if flags[c]]
+    if not dirty:
+        return frame
+    stripped = [pl.col(c).str.strip_chars().alias(c) for c in dirty]
+    return frame.with_columns(stripped).with_columns(
+        pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c) for c in dirty
+    )
 
 
-def parse_number(text: pl.Expr, decimal: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+def parse_number(text: pl.Series, decimal: str) -> tuple[pl.Series, pl.Series, pl.Series]:
     """(value, censored, problem) from cleaned text such as ``5.4``, ``<0,1`` or ``>20``.
 
     ``censored`` is '<' or '>' when the lab reported a bound (the value is the bound).
     ``problem`` is NULL, or the rule code for text that is not a number in this dialect.
+    Plain numbers take one fast cast; only the rest go through the full grammar.
     """
+    if decimal == ",":
+        # "5.4" must not pass the fast path of a decimal-comma file: '.' may group thousands.
+        plain = text.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+        fast = pl.select(pl.when(~text.str.contains(".", literal=True)).then(plain)).to_series()
+    else:
+        fast = text.cast(pl.Float64, strict=False)
+    fast = pl.select(pl.when(fast.is_finite()).then(fast)).to_series().alias(text.name)
+    slow = (fast.is_null() & text.is_not_null()).arg_true()
+    censored = pl.repeat(None, len(text), dtype=pl.String, eager=True).alias(text.name)
+    problem = censored.clone()
+    if len(slow) == 0:
+        return fast, censored, problem
+    parts = pl.DataFrame({"t": text.gather(slow)}).select(
+        *(e.alias(n) for n, e in zip(("v", "c", "p"), _parse_number_exprs(pl.col("t"), decimal)))
+    )
+    return fast.scatter(slow, parts["v"]), censored.scatter(slow, parts["c"]), problem.scatter(slow, parts["p"])
+
+
+def _parse_number_exprs(text: pl.Expr, decimal: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """The full (slow) number grammar: censoring signs, decimal marks, thousands groups."""
+    raw, text = text, text.str.strip_chars()
     sign = text.str.extract(_CENSOR, 1)
     censored = sign.replace_strict(_CENSOR_SIGN, default=None, return_dtype=pl.String)
     body = text.str.replace(_CENSOR, "").str.strip_chars()
@@ -72,7 +114,7 @@ def parse_number(text: pl.Expr, decimal: str) -> tuple[pl.Expr, pl.Expr, pl.Expr
     ok = ok & cast.is_finite().fill_null(False)
     value = pl.when(ok).then(cast)
     problem = (
-        pl.when(text.is_null() | ok)
+        pl.when(raw.is_null() | ok)
         .then(pl.lit(None, dtype=pl.String))
         .when(ambiguous)
         .then(pl.lit(AMBIGUOUS_DECIMAL))
@@ -81,17 +123,33 @@ def parse_number(text: pl.Expr, decimal: str) -> tuple[pl.Expr, pl.Expr, pl.Expr
     return value, pl.when(ok).then(censored), problem
 
 
-def parse_date(text: pl.Expr) -> pl.Expr:
-    """ISO ``YYYY-MM-DD`` -> Date; anything else (including impossible dates) -> NULL."""
-    return text.str.to_date("%Y-%m-%d", strict=False)
+def parse_date(text: pl.Series) -> pl.Series:
+    """ISO ``YYYY-MM-DD`` -> Date; anything else (including impossible dates) -> NULL.
+
+    Arrow's ISO parser reads a clean column in one fast pass; a column with any bad
+    value is parsed again value by value with polars, where bad values become NULL.
+    """
+    try:
+        return pl.from_arrow(pc.cast(text.to_arrow(), pa.date32())).alias(text.name)
+    except pa.ArrowInvalid:
+        return text.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
 
 
-def parse_datetime(text: pl.Expr) -> pl.Expr:
-    """ISO date or date-time (``T`` or space, seconds and fraction optional) -> Datetime."""
-    s = text.str.replace("T", " ", literal=True).str.strip_suffix("Z")
-    n = s.str.len_bytes()
-    full = pl.when(n == 10).then(s + " 00:00:00").when(n == 16).then(s + ":00").otherwise(s)
-    return full.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
+def parse_datetime(text: pl.Series) -> pl.Series:
+    """ISO date or date-time (``T`` or space, minutes, seconds and fraction optional)."""
+    try:
+        return pl.from_arrow(pc.cast(text.to_arrow(), pa.timestamp("us"))).alias(text.name)
+    except pa.ArrowInvalid:
+        pass
+    s = text.str.strip_chars().str.replace("T", " ", literal=True).str.strip_suffix("Z")
+    return pl.select(
+        pl.coalesce(
+            s.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, cache=False, time_unit="us"),
+            s.str.to_datetime("%Y-%m-%d %H:%M", strict=False, cache=False, time_unit="us"),
+            s.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")),
+            s.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, cache=False, time_unit="us"),
+        )
+    ).to_series().alias(text.name)
 
 
 def normalise_icd10(text: pl.Expr) -> pl.Expr:
@@ -116,6 +174,30 @@ def unit_key(text: pl.Expr) -> pl.Expr:
     )
 
 
+def lookup_join(
+    frame: pl.DataFrame, columns: list[str], build: Callable[[pl.DataFrame], pl.DataFrame]
+) -> pl.DataFrame:
+    """Compute ``build`` once per distinct combination of ``columns`` and join it to every row.
+
+    ``build`` receives the distinct combinations (columns as delivered) and returns them
+    with added result columns, keeping its input columns. A 64-bit hash of the
+    combination is the join key (an integer join is several times cheaper than a join on
+    text); the joined text is compared with the row's own text, and if a hash collision
+    ever made them differ, the join is redone on the text itself.
+    """
+    hashed = frame.with_columns(pl.struct(columns).hash().alias("_h"))
+    distinct = hashed.select(*columns, "_h").unique(subset="_h", keep="any")
+    kept = {c: f"_k_{c}" for c in columns}
+    table = build(distinct.select(columns)).with_columns(distinct.get_column("_h")).rename(kept)
+    joined = hashed.join(table, on="_h", how="left", maintain_order="left")
+    exact = joined.select(pl.all_horizontal(pl.col(c).eq_missing(pl.col(k)) for c, k in kept.items()).all())
+    if exact.item():
+        return joined.drop("_h", *kept.values())
+    table = build(frame.select(columns).unique()).rename(kept)
+    return frame.join(table, left_on=columns, right_on=list(kept.values()), how="left",
+                      nulls_equal=True, maintain_order="left").drop(*kept.values(), strict=False)
+
+
 def decide_decimal(frame: pl.DataFrame, number_columns: list[str], delimiter: str | None) -> str:
     """The decimal mark of a CSV file whose dialect was not configured.
 
@@ -125,10 +207,11 @@ def decide_decimal(frame: pl.DataFrame, number_columns: list[str], delimiter: st
     """
     if delimiter == "," or not number_columns:
         return "."
-    found = frame.select(
-        pl.any_horizontal(pl.col(c).str.contains(DECIMAL_COMMA_VALUE).any() for c in number_columns)
-    ).item()
-    return "," if found else "."
+    for column in number_columns:
+        with_comma = frame.get_column(column).filter(frame.get_column(column).str.contains(",", literal=True))
+        if with_comma.str.contains(DECIMAL_COMMA_VALUE).any():
+            return ","
+    return "."
 
 
 @lru_cache(maxsize=1)

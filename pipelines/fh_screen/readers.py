@@ -141,10 +141,9 @@ def _read_csv(spec: TableSpec, path: Path, settings) -> Delivered:
     with path.open("rb") as handle:
         sample = handle.read(SNIFF_BYTES)
     encoding = _sniff_encoding(path, sample, settings.encoding)
-    head = sample if b"\n" in sample or len(sample) < SNIFF_BYTES else None
-    if head is None:
+    if b"\n" not in sample and len(sample) == SNIFF_BYTES:
         raise DeliveryError(f"{path.name}: header line is longer than {SNIFF_BYTES} bytes; not a CSV header")
-    header_text = head.decode(encoding if encoding != "utf-8-sig" else "utf-8", errors="replace")
+    header_text = sample.decode("utf-8" if encoding.startswith("utf-8") else encoding, errors="replace")
     names, delimiter = _header(path, spec, header_text, settings.delimiter)
     _check_columns(path, spec, names)
 

@@ -34,6 +34,7 @@ STEPS: list[tuple[str, str]] = [
     ("rules", "fh_screen.rules:rules_step"),
     ("score", "fh_screen.ml.score:score_step"),
     ("referrals", "fh_screen.referrals:referrals_step"),
+    ("cascade", "fh_screen.cascade:cascade_step"),
 ]
 
 MANIFEST = "run_manifest.json"

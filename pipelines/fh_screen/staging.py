@@ -1,9 +1,10 @@
 """One delivered table (text) -> typed staging rows + the rows that could not be parsed.
 
-Every check is a column expression, so a table is parsed in a few vectorised passes.
-Each rejected row gets the first rule it breaks, in the order the checks are listed.
-Duplicate keys within one delivery keep the last row (by position in the file); the
-earlier ones are quarantined so that received = staged + quarantined holds exactly.
+Values are parsed column by column (``normalise``), then every check is a column
+expression evaluated in one pass. Each rejected row gets the first rule it breaks, in
+the order the checks are listed. Duplicate keys within one delivery keep the last row
+(by position in the file); the earlier ones are quarantined, so that
+received = staged + quarantined holds exactly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from fh_screen.readers import EXTRA, ROW, Delivered
 RAW_MAX_CHARS = 1000   # a huge field is cut in quarantine.csv, not copied whole
 
 _KIND_WORDS = {DATE: "a date (YYYY-MM-DD)", DATETIME: "a date or date-time (ISO)", NUMBER: "a number"}
+_QUARANTINE_SCHEMA = {"row_number": pl.Int64, "row_key": pl.String, "rule": pl.String,
+                      "reason": pl.String, "raw": pl.String}
 
 
 @dataclass
@@ -37,10 +40,10 @@ class Staged:
 
 
 class _Checks:
-    """Ordered (condition, rule, reason) list folded into two columns: rule and reason."""
+    """Ordered (condition, rule, reason) list folded into two columns: _rule and _reason."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[pl.Expr, str, pl.Expr]] = []
+        self.items: list[tuple[pl.Expr, pl.Expr, pl.Expr]] = []
 
     def add(self, condition: pl.Expr, rule: str | pl.Expr, reason: str | pl.Expr) -> None:
         rule = pl.lit(rule) if isinstance(rule, str) else rule
@@ -58,11 +61,23 @@ class _Checks:
         ]
 
 
+@dataclass
+class _Parse:
+    """What the per-table functions hand back to ``stage_table``."""
+
+    parsed: dict[str, pl.Series]    # pre-computed columns (named _p_*, _q_*) added to the frame
+    typed: dict[str, pl.Expr]       # curated column -> expression over the frame
+    readable: dict[str, str]        # typed delivered column -> its parsed column (whole-column check)
+
+
 def stage_table(delivered: Delivered, extra_codes: dict[str, str]) -> Staged:
     """Parse one delivered table; raise DeliveryError if a whole column is unreadable."""
     spec = TABLES[delivered.table]
     raw = delivered.frame
-    text = raw.select(*(nz.clean(pl.col(c)).alias(c) for c in spec.column_names), ROW, EXTRA)
+    # Lab code, unit and status are trimmed once per distinct value (_lab_lookup), value and
+    # sampled_at by their parsers for the few values that need it: ten million rows stay cheap.
+    lookups = ("analyte", "unit", "status", "value", "sampled_at") if spec.name == "lab_results" else ()
+    text = nz.clean(raw, [c for c in spec.column_names if c not in lookups])
     numbers = [c.name for c in spec.columns if c.kind == NUMBER]
     decimal = delivered.decimal or nz.decide_decimal(text, numbers, delivered.delimiter)
 
@@ -70,22 +85,20 @@ def stage_table(delivered: Delivered, extra_codes: dict[str, str]) -> Staged:
     checks.add(pl.col(EXTRA).is_not_null(), nz.MALFORMED_ROW,
                "row has more fields than the header (an unquoted delimiter or decimal comma?)")
     if spec.name == "lab_results":
-        text, typed, readable = _lab_columns(text, checks, decimal, extra_codes)
+        text, parse = _lab_columns(text, checks, decimal, extra_codes)
     else:
-        typed, readable = _generic_columns(spec, checks, decimal)
-    # One context: every check sees the delivered text, not the typed replacement.
-    parsed = text.with_columns(
-        *(expr.alias(name) for name, expr in typed.items()),
+        parse = _generic_columns(spec, text, checks, decimal)
+    # One context: every check sees the delivered text, not its typed replacement.
+    frame = text.with_columns(**parse.parsed).with_columns(
+        *(expr.alias(name) for name, expr in parse.typed.items()),
         *checks.columns(),
-        *(pl.col(name).is_not_null().alias(f"_has_{name}") for name in readable),
-        *(expr.is_not_null().alias(f"_read_{name}") for name, expr in readable.items()),
     )
-    _refuse_unreadable_columns(delivered, spec, parsed, list(readable), decimal)
+    _refuse_unreadable_columns(delivered, spec, text, frame, parse.readable, decimal)
 
-    failed = parsed.filter(pl.col("_rule").is_not_null()).select(ROW, "_rule", "_reason")
-    good = parsed.filter(pl.col("_rule").is_null()).select(*CURATED_COLUMNS[spec.name], ROW)
-    key = pl.col(spec.key[0]) if len(spec.key) == 1 else pl.struct(spec.key)
-    last = good.select(key.is_last_distinct()).to_series()
+    ok = frame.get_column("_rule").is_null()
+    failed = frame.filter(~ok).select(ROW, "_rule", "_reason")
+    good = frame.filter(ok).select(*CURATED_COLUMNS[spec.name], ROW)
+    last = _last_per_key(good, spec.key)
     duplicates = good.filter(~last).select(
         ROW,
         pl.lit(nz.DUPLICATE_KEY).alias("_rule"),
@@ -96,99 +109,114 @@ def stage_table(delivered: Delivered, extra_codes: dict[str, str]) -> Staged:
     return Staged(spec.name, good, _quarantine_rows(spec, raw, rejected), decimal)
 
 
-def _generic_columns(
-    spec: TableSpec, checks: _Checks, decimal: str
-) -> tuple[dict[str, pl.Expr], dict[str, pl.Expr]]:
-    """(typed columns, parsed values of the typed columns for the whole-column check)."""
-    typed: dict[str, pl.Expr] = {}
-    readable: dict[str, pl.Expr] = {}
+def _generic_columns(spec: TableSpec, text: pl.DataFrame, checks: _Checks, decimal: str) -> _Parse:
+    out = _Parse({}, {}, {})
     for column in spec.columns:
         if column.required_value:
             checks.add(pl.col(column.name).is_null(), nz.MISSING_VALUE,
                        f"required value missing in column {column.name}")
     for column in spec.columns:
-        c = pl.col(column.name)
+        name, c = column.name, pl.col(column.name)
         if column.kind == DATE:
-            typed[column.name] = readable[column.name] = nz.parse_date(c)
-            checks.add(c.is_not_null() & typed[column.name].is_null(), nz.BAD_DATE,
-                       f"{column.name} is not a valid date in YYYY-MM-DD form")
+            out.parsed[f"_p_{name}"] = nz.parse_date(text.get_column(name))
+            checks.add(c.is_not_null() & pl.col(f"_p_{name}").is_null(), nz.BAD_DATE,
+                       f"{name} is not a valid date in YYYY-MM-DD form")
         elif column.kind == NUMBER:
-            value, _, problem = nz.parse_number(c, decimal)
-            typed[column.name] = readable[column.name] = value
-            checks.add(problem.is_not_null(), problem, _number_reason(column.name, problem, decimal))
+            value, _, problem = nz.parse_number(text.get_column(name), decimal)
+            out.parsed[f"_p_{name}"], out.parsed[f"_q_{name}"] = value, problem
+            checks.add(pl.col(f"_q_{name}").is_not_null(), pl.col(f"_q_{name}"),
+                       _number_reason(name, pl.col(f"_q_{name}"), decimal))
         elif column.kind == LOWER:
-            typed[column.name] = c.str.to_lowercase()
+            out.typed[name] = c.str.to_lowercase()
         elif column.kind == UPPER:
-            typed[column.name] = c.str.to_uppercase()
+            out.typed[name] = c.str.to_uppercase()
+        if column.kind in (DATE, NUMBER):
+            out.typed[name] = pl.col(f"_p_{name}")
+            out.readable[name] = f"_p_{name}"
     if spec.name == "patients":
-        typed["sex"] = pl.col("sex").str.to_uppercase().fill_null("U")
+        out.typed["sex"] = pl.col("sex").str.to_uppercase().fill_null("U")
     if spec.name == "diagnoses":
-        typed["icd10_code"] = nz.normalise_icd10(pl.col("icd10_code"))
-        typed["icd10_raw"] = pl.col("icd10_code")
-    return typed, readable
+        out.typed["icd10_code"] = nz.normalise_icd10(pl.col("icd10_code"))
+        out.typed["icd10_raw"] = pl.col("icd10_code")
+    return out
 
 
 def _lab_columns(
     text: pl.DataFrame, checks: _Checks, decimal: str, extra_codes: dict[str, str]
-) -> tuple[pl.DataFrame, dict[str, pl.Expr], dict[str, pl.Expr]]:
+) -> tuple[pl.DataFrame, _Parse]:
     """Lab rows: code map, unit conversion, censored values; cancellations need no value.
 
-    Codes and units are looked up once per distinct (code, unit) pair and joined back.
+    Code, unit and status have few distinct values, so they are normalised and looked up
+    once per distinct combination (``_lab_lookup``) and joined back to the rows.
     """
-    codes = nz.code_map(extra_codes).rename(
-        {"code_key": "_code_key", "analyte": "_analyte", "method": "_method", "canonical_unit": "_canonical_unit"}
+    text = nz.lookup_join(text, ["analyte", "unit", "status"], lambda d: _lab_lookup(d, extra_codes))
+    value, censored, problem = nz.parse_number(text.get_column("value"), decimal)
+    parsed = {
+        "_p_sampled_at": nz.parse_datetime(text.get_column("sampled_at")),
+        "_p_value": value,
+        "_p_censored": censored,
+        "_q_value": problem,
+    }
+    cancelled = pl.col("_cancelled")
+    converted = pl.when(pl.col("_factor").is_not_null()).then(
+        pl.col("_p_value") * pl.col("_factor") + pl.col("_offset")
     )
-    units = nz.unit_map().rename(
-        {"analyte": "_analyte", "unit_key": "_unit_key", "factor": "_factor", "offset": "_offset"}
-    )
-    pairs = (
-        text.select(pl.col("analyte").alias("_code"), pl.col("unit").alias("_unit"))
-        .unique()
-        .with_columns(
-            pl.col("_code").str.to_uppercase().alias("_code_key"),
-            nz.unit_key(pl.col("_unit")).alias("_unit_key"),
-        )
-        .join(codes, on="_code_key", how="left")
-        .join(units, on=["_analyte", "_unit_key"], how="left")
-        .drop("_code_key", "_unit_key")
-    )
-    text = text.join(pairs, left_on=["analyte", "unit"], right_on=["_code", "_unit"], how="left",
-                     nulls_equal=True, maintain_order="left")
-
-    status = pl.col("status").str.to_lowercase().fill_null("final")
-    cancelled = status == "cancelled"
-    value, censored, problem = nz.parse_number(pl.col("value"), decimal)
-    converted = pl.when(pl.col("_factor").is_not_null()).then(value * pl.col("_factor") + pl.col("_offset"))
-    sampled = nz.parse_datetime(pl.col("sampled_at"))
-
-    for name in ("result_id", "patient_id", "sampled_at", "analyte"):
+    for name in ("result_id", "patient_id", "sampled_at"):
         checks.add(pl.col(name).is_null(), nz.MISSING_VALUE, f"required value missing in column {name}")
-    for name in ("value", "unit"):
-        checks.add(pl.col(name).is_null() & ~cancelled, nz.MISSING_VALUE,
-                   f"required value missing in column {name}")
-    checks.add(sampled.is_null(), nz.BAD_DATE, "sampled_at is not a valid ISO date or date-time")
+    checks.add(pl.col("_code").is_null(), nz.MISSING_VALUE, "required value missing in column analyte")
+    checks.add(pl.col("value").is_null() & ~cancelled, nz.MISSING_VALUE, "required value missing in column value")
+    checks.add(pl.col("_unit").is_null() & ~cancelled, nz.MISSING_VALUE, "required value missing in column unit")
+    checks.add(pl.col("_p_sampled_at").is_null(), nz.BAD_DATE, "sampled_at is not a valid ISO date or date-time")
     checks.add(pl.col("_analyte").is_null(), nz.UNKNOWN_CODE,
                "analyte code is not in the code map (reference/analyte_codes.csv or ingest.extra_codes)")
-    checks.add(problem.is_not_null() & ~cancelled, problem, _number_reason("value", problem, decimal))
-    checks.add(
-        pl.col("_factor").is_null() & ~cancelled,
-        nz.UNIT_MISMATCH,
-        pl.format("unit '{}' does not fit analyte {} (no conversion to {})",
-                  pl.col("unit").str.slice(0, 40), pl.col("_analyte"), pl.col("_canonical_unit")),
-    )
+    checks.add(pl.col("_q_value").is_not_null() & ~cancelled, pl.col("_q_value"),
+               _number_reason("value", pl.col("_q_value"), decimal))
+    checks.add(pl.col("_factor").is_null() & ~cancelled, nz.UNIT_MISMATCH, pl.col("_unit_reason"))
     typed = {
-        "sampled_at": sampled,
-        "code": pl.col("analyte"),
+        "sampled_at": pl.col("_p_sampled_at"),
+        "code": pl.col("_code"),
         "analyte": pl.col("_analyte"),
         "method": pl.col("_method"),
         "value": converted,
         "unit": pl.col("_canonical_unit"),
-        "censored": pl.when(converted.is_not_null()).then(censored),
+        "censored": pl.when(converted.is_not_null()).then(pl.col("_p_censored")),
         "value_raw": pl.col("value").fill_null(""),
         "unit_raw": pl.col("unit").fill_null(""),
-        "status": status,
+        "status": pl.col("_status"),
     }
-    return text, typed, {"sampled_at": sampled, "value": value}
+    return text, _Parse(parsed, typed, {"sampled_at": "_p_sampled_at", "value": "_p_value"})
+
+
+def _lab_lookup(distinct: pl.DataFrame, extra_codes: dict[str, str]) -> pl.DataFrame:
+    """Per distinct (analyte code, unit, status): canonical analyte, method, unit, factor."""
+    codes = nz.code_map(extra_codes).rename(
+        {"analyte": "_analyte", "method": "_method", "canonical_unit": "_canonical_unit"}
+    )
+    units = nz.unit_map().rename({"analyte": "_analyte", "factor": "_factor", "offset": "_offset"})
+    code = pl.col("analyte").str.strip_chars()
+    unit = pl.col("unit").str.strip_chars()
+    status = pl.col("status").str.strip_chars().str.to_lowercase()
+    out = (
+        distinct.with_columns(
+            pl.when(code.str.len_bytes() > 0).then(code).alias("_code"),
+            pl.when(unit.str.len_bytes() > 0).then(unit).alias("_unit"),
+            pl.when(status.str.len_bytes() > 0).then(status).otherwise(pl.lit("final")).alias("_status"),
+        )
+        .with_columns(
+            pl.col("_code").str.to_uppercase().alias("code_key"),
+            nz.unit_key(pl.col("_unit")).alias("unit_key"),
+            (pl.col("_status") == "cancelled").alias("_cancelled"),
+        )
+        .join(codes, on="code_key", how="left", maintain_order="left")
+        .join(units, on=["_analyte", "unit_key"], how="left", maintain_order="left")
+        .with_columns(
+            pl.format("unit '{}' does not fit analyte {} (no conversion to {})",
+                      pl.col("_unit").str.slice(0, 40), pl.col("_analyte"), pl.col("_canonical_unit"))
+            .alias("_unit_reason")
+        )
+        .drop("code_key", "unit_key")
+    )
+    return out
 
 
 def _number_reason(name: str, problem: pl.Expr, decimal: str) -> pl.Expr:
@@ -201,18 +229,27 @@ def _number_reason(name: str, problem: pl.Expr, decimal: str) -> pl.Expr:
     )
 
 
+def _last_per_key(good: pl.DataFrame, key: tuple[str, ...]) -> pl.Series:
+    """True for the last row of each key. A 64-bit hash, sorted, finds whether any key
+    repeats at all (the common answer is no); only then are the keys compared exactly."""
+    key_expr = pl.col(key[0]) if len(key) == 1 else pl.struct(key)
+    hashes = good.select(key_expr.hash().sort()).to_series()
+    if good.height < 2 or not (hashes.slice(1) == hashes.slice(0, len(hashes) - 1)).any():
+        return pl.repeat(True, good.height, eager=True)
+    return good.select(key_expr.is_last_distinct()).to_series()
+
+
 def _refuse_unreadable_columns(
-    delivered: Delivered, spec: TableSpec, parsed: pl.DataFrame, names: list[str], decimal: str
+    delivered: Delivered, spec: TableSpec, text: pl.DataFrame, frame: pl.DataFrame,
+    readable: dict[str, str], decimal: str,
 ) -> None:
     """A typed column of which not one delivered value could be read is a structural error."""
-    if not names:
+    if not readable or frame.height == 0:
         return
-    counts = parsed.select(
-        *(pl.col(f"_has_{n}").sum().alias(f"has_{n}") for n in names),
-        *(pl.col(f"_read_{n}").sum().alias(f"read_{n}") for n in names),
-    ).row(0, named=True)
-    for name in names:
-        if counts[f"has_{name}"] and not counts[f"read_{name}"]:
+    has = text.select(pl.col(n).is_not_null().any().alias(n) for n in readable).row(0, named=True)
+    read = frame.select(pl.col(p).is_not_null().any().alias(n) for n, p in readable.items()).row(0, named=True)
+    for name in readable:
+        if has[name] and not read[name]:
             kind = spec.column(name).kind
             mark = f" with decimal mark '{decimal}'" if kind == NUMBER else ""
             raise DeliveryError(
@@ -222,10 +259,7 @@ def _refuse_unreadable_columns(
 
 def _quarantine_rows(spec: TableSpec, raw: pl.DataFrame, rejected: pl.DataFrame) -> pl.DataFrame:
     if rejected.height == 0:
-        return pl.DataFrame(
-            schema={"row_number": pl.Int64, "row_key": pl.String, "rule": pl.String,
-                    "reason": pl.String, "raw": pl.String}
-        )
+        return pl.DataFrame(schema=_QUARANTINE_SCHEMA)
     rows = raw.join(rejected, on=ROW, how="inner").sort(ROW)
     delivered = [pl.col(c).str.slice(0, RAW_MAX_CHARS).alias(c) for c in spec.column_names]
     return rows.with_columns(delivered).select(

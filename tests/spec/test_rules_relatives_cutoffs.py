@@ -33,6 +33,11 @@ def test_table_edges(sex, age, ldl, expected):
     assert category(ldl, age, sex) == expected
 
 
+@pytest.mark.parametrize("ldl, expected", [(4.79, "uncertain"), (4.8, "likely"), (3.99, "unlikely"), (4.0, "uncertain")])
+def test_table_edges_in_mg_dl(ldl, expected):
+    assert category(ldl * 38.67 * 0.025860, 40, "M") == expected
+
+
 def test_age_band_edge_14_to_15_men():
     assert category(3.05, 14, "M") == "unlikely"
     assert category(3.05, 15, "M") == "uncertain"

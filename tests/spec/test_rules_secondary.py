@@ -73,3 +73,12 @@ def test_no_secondary_cause_and_not_flagged_routes_nowhere():
     r = score(feature_frame([{"ldl_untreated_estimate_mmol": 3.0, "ldl_max_age_ge40_mmol": 3.0,
                               "sec_tsh_max_miu_l": 12.0}], AS_OF)).row(0, named=True)
     assert r["secondary_cause"] is not None and r["route"] == "none"
+
+
+TG_MG_DL = 0.011290  # reference/unit_conversions.csv: triglycerides mg/dL -> mmol/L (/ 88.57)
+
+
+@pytest.mark.parametrize("mmol, found", [(3.99, False), (4.0, False), (4.01, True)])
+def test_triglyceride_threshold_in_mg_dl(mmol, found):
+    r = run(sec_tg_max_mmol=mmol * 88.57 * TG_MG_DL, sec_tg_date=D)
+    assert (r["secondary_cause"] is not None) is found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import polars as pl
 
@@ -19,16 +20,32 @@ def reported(col: str | pl.Expr) -> pl.Expr:
 
 
 @dataclass(frozen=True)
+class Param:
+    """A reason parameter: a raw value and how to show it.
+
+    Formatting is deferred so that ``results.score`` formats only the rows where the reason
+    applies (a few per patient), not a million values per parameter.
+    """
+
+    expr: pl.Expr
+    fmt: Callable[[pl.Expr], pl.Expr]
+
+
+@dataclass(frozen=True)
 class Reason:
     """A reason (or missing-information) item: shown where ``when`` is true.
 
-    ``params`` are display strings (see ``fmt_*``); ``fh_screen.rules.explain`` renders the
-    same item in English and Danish from its template.
+    ``params`` are :class:`Param` (numbers, dates) or string expressions; they become display
+    strings and ``fh_screen.rules.explain`` renders the item in English and Danish.
     """
 
     when: pl.Expr
     code: str
-    params: dict[str, pl.Expr] = field(default_factory=dict)
+    params: dict[str, "Param | pl.Expr"] = field(default_factory=dict)
+
+    def shown(self) -> dict[str, pl.Expr]:
+        """The params as display strings (evaluate on rows where ``when`` holds)."""
+        return {k: p.fmt(p.expr) if isinstance(p, Param) else p for k, p in self.params.items()}
 
 
 @dataclass(frozen=True)
@@ -39,31 +56,32 @@ class Criterion:
     code: str
 
 
-def fmt_fixed(col: str | pl.Expr, decimals: int = 1) -> pl.Expr:
-    """A number with a fixed number of decimals as text (7.9, 15.3, 1.938)."""
-    expr = pl.col(col) if isinstance(col, str) else col
-    if decimals == 0:
-        return expr.round(0).cast(pl.Int64).cast(pl.Utf8)
-    text = expr.round(decimals).cast(pl.Utf8)
-    # polars prints 7.0 as "7.0" and 1.9 at 3 decimals as "1.9": pad to the fixed width.
-    frac = text.str.extract(r"\.(\d+)$").fill_null("")
-    return text + pl.lit("0").repeat_by(pl.lit(decimals) - frac.str.len_chars()).list.join("")
+def _col(col: str | pl.Expr) -> pl.Expr:
+    return pl.col(col) if isinstance(col, str) else col
 
 
-def fmt_number(col: str | pl.Expr) -> pl.Expr:
+def fmt_mmol(col: str | pl.Expr) -> Param:
+    """A concentration with one decimal (7.9, 15.3, 8.0): polars prints a value rounded to one
+    decimal with exactly one decimal."""
+    return Param(_col(col), lambda e: e.round(1).cast(pl.Utf8))
+
+
+def fmt_factor(col: str | pl.Expr) -> Param:
+    """A correction factor with up to three decimals (1.938, 1.43)."""
+    return Param(_col(col), lambda e: e.round(3).cast(pl.Utf8))
+
+
+def fmt_number(col: str | pl.Expr) -> Param:
     """A number with up to one decimal, without a trailing .0 (TSH 14, TSH 4.6)."""
-    expr = pl.col(col) if isinstance(col, str) else col
-    return expr.round(1).cast(pl.Utf8).str.replace(r"\.0$", "")
+    return Param(_col(col), lambda e: e.round(1).cast(pl.Utf8).str.replace(r"\.0$", ""))
 
 
-def fmt_date(col: str | pl.Expr) -> pl.Expr:
-    expr = pl.col(col) if isinstance(col, str) else col
-    return expr.cast(pl.Date).cast(pl.Utf8)
+def fmt_date(col: str | pl.Expr) -> Param:
+    return Param(_col(col), lambda e: e.cast(pl.Date).cast(pl.Utf8))
 
 
-def fmt_int(col: str | pl.Expr) -> pl.Expr:
-    expr = pl.col(col) if isinstance(col, str) else col
-    return expr.cast(pl.Int64).cast(pl.Utf8)
+def fmt_int(col: str | pl.Expr) -> Param:
+    return Param(_col(col), lambda e: e.cast(pl.Int64).cast(pl.Utf8))
 
 
 def premature_age(sex: pl.Expr, ages: dict[str, int]) -> pl.Expr:

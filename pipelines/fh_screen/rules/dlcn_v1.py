@@ -28,7 +28,7 @@ from __future__ import annotations
 import polars as pl
 
 from fh_screen.rules import reference
-from fh_screen.rules.common import Criterion, Reason, fmt_fixed, fmt_int, premature_age, reported
+from fh_screen.rules.common import Criterion, Reason, fmt_mmol, fmt_int, premature_age, reported
 
 RULE = reference.load("dlcn_v1")
 NAME, VERSION = RULE["name"], RULE["version"]
@@ -128,21 +128,27 @@ def _band_text(item: dict) -> str:
     return f"{item['lower']:.1f}-{item['upper'] - 0.1:.1f}"
 
 
-def reasons() -> list[Reason]:
-    """The score, then the counted item of each group (highest points first)."""
-    scored = pl.col("dlcn_status") == "scored"
-    out = [
-        Reason(scored, "dlcn_score", {"points": fmt_int("dlcn_points"), "category": pl.col("dlcn_category")}),
+def status_reasons() -> list[Reason]:
+    """The score and category, or why there is none."""
+    return [
+        Reason(pl.col("dlcn_status") == "scored", "dlcn_score",
+               {"points": fmt_int("dlcn_points"), "category": pl.col("dlcn_category")}),
         Reason(pl.col("dlcn_status") == "out_of_scope", "dlcn_out_of_scope", {"age": fmt_int("age_years")}),
         Reason(pl.col("dlcn_status") == "not_calculable", "dlcn_not_calculable"),
     ]
+
+
+def item_reasons() -> list[Reason]:
+    """The counted item of each group, in table order."""
+    scored = pl.col("dlcn_status") == "scored"
+    out = []
     for group in TABLE:
         for item, counted in _counted(group):
             params = {"points": pl.lit(str(item["points"]))}
             code = f"dlcn_{item['code']}"
             if group == "ldl":
                 code = "dlcn_ldl_band"
-                params |= {"estimate": fmt_fixed("ldl_untreated_estimate_mmol", 1), "band": pl.lit(_band_text(item))}
+                params |= {"estimate": fmt_mmol("ldl_untreated_estimate_mmol"), "band": pl.lit(_band_text(item))}
             elif group == "dna":
                 params |= {"gene": pl.col("clinic_gene").fill_null("gene not stated")}
             out.append(Reason(scored & counted, code, params))

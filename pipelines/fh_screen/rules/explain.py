@@ -187,21 +187,23 @@ VALUES_DA: dict[str, str] = {
     "antiretroviral combination": "antiretroviral kombination", "androgen": "androgen",
     "lipid-raising drug": "lægemiddel der kan hæve kolesterol",
 }
+# English display of the categorical params ``column`` and ``outcome`` (others show as given).
 VALUES_EN: dict[str, str] = {
     "first_degree": "first-degree relative with FH", "second_degree": "second-degree relative with FH",
     "general": "general-population cut-off", "not_fh": "not FH", "fh_genetic": "genetic FH",
     "fh_clinical": "clinical FH",
 }
+EN_MAPPED_PARAMS = ("column", "outcome")
 _FIELD = re.compile(r"\{(\w+)\}")
 _NUMBER = re.compile(r"^-?\d+\.\d+$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 LANGS = ("da", "en")
 
 
-def _localise(value: object, lang: str) -> str:
+def _localise(name: str, value: object, lang: str) -> str:
     text = "" if value is None else str(value)
     if lang == "en":
-        return VALUES_EN.get(text, text)
+        return VALUES_EN.get(text, text) if name in EN_MAPPED_PARAMS else text
     if _NUMBER.match(text):
         return text.replace(".", ",")
     if m := _DATE.match(text):
@@ -230,7 +232,7 @@ def render(items: Iterable[dict | str] | str, lang: str = "en") -> list[str]:
     out = []
     for item in _items(items):
         template = TEMPLATES[item["code"]][lang]
-        params = {k: _localise(v, lang) for k, v in (item.get("params") or {}).items()}
+        params = {k: _localise(k, v, lang) for k, v in (item.get("params") or {}).items()}
         out.append(template.format(**params))
     return out
 
@@ -244,7 +246,8 @@ def text_expr(code: str, params: dict[str, pl.Expr] | None = None) -> pl.Expr:
     for m in _FIELD.finditer(template):
         if m.start() > pos:
             pieces.append(pl.lit(template[pos:m.start()]))
-        pieces.append(params[m[1]].replace(VALUES_EN).fill_null(""))
+        value = params[m[1]].replace(VALUES_EN) if m[1] in EN_MAPPED_PARAMS else params[m[1]]
+        pieces.append(value.fill_null(""))
         pos = m.end()
     if pos < len(template):
         pieces.append(pl.lit(template[pos:]))

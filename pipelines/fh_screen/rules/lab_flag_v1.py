@@ -21,7 +21,7 @@ from __future__ import annotations
 import polars as pl
 
 from fh_screen.rules import reference
-from fh_screen.rules.common import Criterion, Reason, fmt_fixed, reported
+from fh_screen.rules.common import Criterion, Reason, fmt_mmol, reported
 
 RULE = reference.load("lab_flag_v1")
 NAME, VERSION = RULE["name"], RULE["version"]
@@ -44,10 +44,10 @@ def reasons() -> list[Reason]:
     t = RULE["ldl_above"]
     return [
         Reason(pl.col("lab_flag_under40"), "lab_flag", {
-            "ldl": fmt_fixed("ldl_max_age_lt40_mmol", 1), "threshold": pl.lit(f"{t['under_age_split']:.1f}"),
+            "ldl": fmt_mmol("ldl_max_age_lt40_mmol"), "threshold": pl.lit(f"{t['under_age_split']:.1f}"),
             "age_band": pl.lit("under 40")}),
         Reason(pl.col("lab_flag_from40") & ~pl.col("lab_flag_under40"), "lab_flag", {
-            "ldl": fmt_fixed("ldl_max_age_ge40_mmol", 1), "threshold": pl.lit(f"{t['from_age_split']:.1f}"),
+            "ldl": fmt_mmol("ldl_max_age_ge40_mmol"), "threshold": pl.lit(f"{t['from_age_split']:.1f}"),
             "age_band": pl.lit("40 and over")}),
     ]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import polars as pl
 
 from fh_screen.rules import reference
-from fh_screen.rules.common import Criterion, Reason, fmt_fixed, fmt_int, reported
+from fh_screen.rules.common import Criterion, Reason, fmt_mmol, fmt_int, reported
 
 RULE = reference.load("medped_v1")
 NAME, VERSION = RULE["name"], RULE["version"]
@@ -52,8 +52,8 @@ def evaluate(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 def reasons() -> list[Reason]:
     return [Reason(pl.col("medped") == "met", "medped_met", {
-        "tc": fmt_fixed("tc_max_untreated_mmol", 1), "age": fmt_int("tc_max_untreated_age"),
-        "cutoff": fmt_fixed("medped_cutoff_mmol", 1), "column": pl.col("medped_column")})]
+        "tc": fmt_mmol("tc_max_untreated_mmol"), "age": fmt_int("tc_max_untreated_age"),
+        "cutoff": fmt_mmol("medped_cutoff_mmol"), "column": pl.col("medped_column")})]
 
 
 def criteria() -> list[Criterion]:

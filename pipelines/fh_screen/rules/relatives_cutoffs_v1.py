@@ -21,7 +21,7 @@ from __future__ import annotations
 import polars as pl
 
 from fh_screen.rules import reference
-from fh_screen.rules.common import Criterion, Reason, fmt_fixed, reported
+from fh_screen.rules.common import Criterion, Reason, fmt_mmol, reported
 
 RULE = reference.load("relatives_cutoffs_v1")
 NAME, VERSION = RULE["name"], RULE["version"]
@@ -55,7 +55,7 @@ def reasons() -> list[Reason]:
     return [
         Reason(pl.col("fdr_confirmed_fh").fill_null(False), "relative_confirmed_fh"),
         Reason(cat.is_in(["likely", "uncertain"]), "relative_cutoff", {
-            "ldl": fmt_fixed("ldl_untreated_estimate_mmol", 1), "category": cat}),
+            "ldl": fmt_mmol("ldl_untreated_estimate_mmol"), "category": cat}),
     ]
 
 

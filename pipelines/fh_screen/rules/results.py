@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from fh_screen.rules import (
@@ -29,7 +30,7 @@ from fh_screen.rules import (
     simon_broome_v1,
     versions,
 )
-from fh_screen.rules.common import Criterion, Reason, fmt_date, fmt_fixed, fmt_int
+from fh_screen.rules.common import Criterion, Reason, fmt_date, fmt_factor, fmt_int, fmt_mmol
 
 CONTRACT_COLUMNS = (
     "patient_id", "age_years", "sex", "practice_id", "is_child", "ldl_max_mmol", "ldl_max_date", "ldl_max_age",
@@ -58,16 +59,16 @@ class Policy:
 def _ldl_reasons() -> list[Reason]:
     treated = pl.col("ldl_estimate_treated").fill_null(False)
     has = pl.col("ldl_untreated_estimate_mmol").is_not_null()
-    at_index = {"ldl": fmt_fixed("ldl_estimate_measured_mmol", 1), "date": fmt_date("ldl_estimate_date"),
+    at_index = {"ldl": fmt_mmol("ldl_estimate_measured_mmol"), "date": fmt_date("ldl_estimate_date"),
                 "age": fmt_int("ldl_estimate_age")}
     return [
         Reason(has & ~treated, "ldl_untreated", at_index),
         Reason(has & treated, "ldl_treated", at_index | {
-            "regimen": pl.col("ldl_estimate_regimen"), "estimate": fmt_fixed("ldl_untreated_estimate_mmol", 1),
-            "factor": pl.col("ldl_correction_factor").round(3).cast(pl.Utf8),
+            "regimen": pl.col("ldl_estimate_regimen"), "estimate": fmt_mmol("ldl_untreated_estimate_mmol"),
+            "factor": fmt_factor("ldl_correction_factor"),
             "provenance": pl.col("ldl_correction_source")}),
         Reason(has & (pl.col("ldl_max_date") != pl.col("ldl_estimate_date")), "ldl_highest_measured", {
-            "ldl": fmt_fixed("ldl_max_mmol", 1), "date": fmt_date("ldl_max_date"), "age": fmt_int("ldl_max_age")}),
+            "ldl": fmt_mmol("ldl_max_mmol"), "date": fmt_date("ldl_max_date"), "age": fmt_int("ldl_max_age")}),
         Reason(pl.col("ldl_estimate_source").is_in(["sampson", "friedewald"]), "ldl_equation",
                {"equation": pl.col("ldl_estimate_source")}),
     ]
@@ -83,12 +84,11 @@ def _ldl_missing() -> list[Reason]:
 
 
 def _reason_list() -> list[Reason]:
-    dlcn = dlcn_v1.reasons()
     return [
         *exclusions_v1.reasons(),
-        *dlcn[:3],
+        *dlcn_v1.status_reasons(),
         *_ldl_reasons(),
-        *dlcn[3:],
+        *dlcn_v1.item_reasons(),
         *simon_broome_v1.reasons(),
         *medped_v1.reasons(),
         *lab_flag_v1.reasons(),
@@ -103,11 +103,6 @@ def _criteria_list() -> list[Criterion]:
         *dlcn_v1.criteria(), *simon_broome_v1.criteria(), *medped_v1.criteria(), *lab_flag_v1.criteria(),
         *relatives_cutoffs_v1.criteria(), *secondary_v1.criteria(), *exclusions_v1.criteria(),
     ]
-
-
-def _collect(exprs: list[pl.Expr]) -> pl.Expr:
-    """Non-null entries of ``exprs`` as a list, in order."""
-    return pl.concat_list(exprs).list.drop_nulls()
 
 
 def _route(policy: Policy) -> pl.Expr:
@@ -137,24 +132,71 @@ def evaluate(features: pl.DataFrame | pl.LazyFrame, policy: Policy = Policy()) -
     return lf.with_columns(_route(policy).alias("route"))
 
 
+def _items(scored: pl.LazyFrame, kinds: dict[str, list[Reason]]) -> pl.DataFrame:
+    """One row per patient row and reason that applies: kind, order, English text, JSON item.
+
+    Long format on purpose: each reason is filtered to the patients it applies to before its
+    text is built, so the cost follows the few reasons per patient, not reasons x patients.
+    """
+    parts, order = [], 0
+    for kind, reasons in kinds.items():
+        for reason in reasons:
+            order += 1
+            params = reason.shown()
+            parts.append(scored.filter(reason.when).select(
+                "_row", pl.lit(kind).alias("kind"), pl.lit(order, dtype=pl.Int32).alias("order"),
+                explain.text_expr(reason.code, params).alias("text"),
+                explain.json_expr(reason.code, params).alias("json")))
+    return pl.concat(parts).collect(engine="streaming")
+
+
+def _per_row(items: pl.DataFrame, kind: str, *aggs: pl.Expr) -> pl.DataFrame:
+    """Items of one kind as lists per patient row, in item order (sorted integer keys + list
+    aggregation is polars' fast path; ``str.join`` inside ``agg`` is ~10x slower)."""
+    return (items.filter(pl.col("kind") == kind).sort("_row", "order")
+            .group_by("_row", maintain_order=True).agg(*aggs))
+
+
+def _code_sets(scored: pl.DataFrame, items: list[Reason | Criterion], codes: str, text: str | None) -> list[pl.Series]:
+    """Parameter-free items per patient, built once per distinct combination.
+
+    The items that apply are packed into a bit mask per patient (numpy); few distinct
+    combinations exist, so their code lists and texts are built per combination (hundreds)
+    and gathered back to the patients, never per patient.
+    """
+    if len(items) > 64:
+        raise ValueError("more than 64 parameter-free items do not fit one mask")
+    bits = scored.select(item.when.fill_null(False).alias(f"b{i}") for i, item in enumerate(items)).to_numpy()
+    packed = np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
+    packed = np.ascontiguousarray(np.pad(packed, ((0, 0), (0, 8 - packed.shape[1]))))
+    masks, rows = np.unique(packed.view("<u8").ravel(), return_inverse=True)
+    chosen = [[item.code for i, item in enumerate(items) if int(m) >> i & 1] for m in masks]
+    out = [pl.Series(codes, chosen, dtype=pl.List(pl.Utf8)).gather(rows)]
+    if text:
+        texts = ["; ".join(explain.render(c, "en")) or None for c in chosen]
+        out.append(pl.Series(text, texts, dtype=pl.Utf8).gather(rows))
+    return out
+
+
 def score(features: pl.DataFrame | pl.LazyFrame, policy: Policy = Policy()) -> pl.DataFrame:
     """``rule_results``: one row per patient with the contract columns plus ``EXTRA_COLUMNS``."""
-    reasons = _reason_list()
-    missing = [*_ldl_missing(), *dlcn_v1.missing(), *secondary_v1.missing()]
-    secondary = secondary_v1.reasons()
-    text = lambda r: pl.when(r.when).then(explain.text_expr(r.code, r.params))  # noqa: E731
+    scored = evaluate(features, policy).collect().with_row_index("_row")
+    items = _items(scored.lazy(), {"reason": _reason_list(), "secondary": secondary_v1.reasons()})
+    reasons = _per_row(items, "reason", pl.col("text"), pl.col("json")).select(
+        "_row", pl.format("[{}]", pl.col("json").list.join(",")).alias("reason_items"),
+        pl.col("text").list.join("; ").alias("reasons"))
+    secondary = _per_row(items, "secondary", pl.col("text")).select(
+        "_row", pl.col("text").list.join("; ").alias("secondary_cause"))
+    sets = [*_code_sets(scored, [*_ldl_missing(), *dlcn_v1.missing(), *secondary_v1.missing()],
+                        "missing_items", "missing_information"),
+            *_code_sets(scored, _criteria_list(), "criteria", None)]
     label = " ".join(f"{name} {v['version']}" for name, v in versions().items())
-    lf = evaluate(features, policy).with_columns(
-        _collect([pl.when(c.when).then(pl.lit(c.code)) for c in _criteria_list()]).alias("criteria"),
-        pl.concat_str([pl.lit("["), _collect([pl.when(r.when).then(explain.json_expr(r.code, r.params))
-                                              for r in reasons]).list.join(","), pl.lit("]")]).alias("reason_items"),
-        _collect([text(r) for r in reasons]).list.join("; ").alias("reasons"),
-        _collect([pl.when(m.when).then(pl.lit(m.code)) for m in missing]).alias("missing_items"),
-        _collect([text(m) for m in missing]).list.join("; ").alias("missing_information"),
-        _collect([text(r) for r in secondary]).list.join("; ").alias("secondary_cause"),
-        pl.col("ldl_max_source").alias("ldl_source"),
-        pl.lit(label).alias("rule_versions"),
-    ).with_columns(  # "nothing found" is NULL, never an empty string
-        pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in ("secondary_cause", "missing_information")
-    )
-    return lf.select(*CONTRACT_COLUMNS, *EXTRA_COLUMNS).collect()
+    added = {"criteria", "reason_items", "reasons", "missing_items", "missing_information", "secondary_cause",
+             "ldl_source", "rule_versions"}
+    out = scored.select("_row", *[c for c in (*CONTRACT_COLUMNS, *EXTRA_COLUMNS) if c not in added],
+                        pl.col("ldl_max_source").alias("ldl_source"), pl.lit(label).alias("rule_versions"),
+                        *sets)
+    for part in (reasons, secondary):
+        out = out.join(part, on="_row", how="left")
+    # Patients without an item have NULL text, never an empty string.
+    return out.sort("_row").select(*CONTRACT_COLUMNS, *EXTRA_COLUMNS)

@@ -22,7 +22,7 @@ def run_step(ctx) -> dict:
     finally:
         con.close()
     ctx.manifest["rules"] = versions()
-    counts = lambda col: {str(k): int(v) for k, v in results[col].value_counts().iter_rows()}  # noqa: E731
+    counts = lambda col: {k or "none": int(v) for k, v in results[col].value_counts().iter_rows()}  # noqa: E731
     return {
         "patients": results.height,
         "dlcn_category": counts("dlcn_category"),

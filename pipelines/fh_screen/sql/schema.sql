@@ -2,6 +2,9 @@
 -- Layers: stg_* (one delivery, parsed, replaced each run) -> curated tables below
 -- (all deliveries, corrections applied) -> derived tables written by later steps.
 -- Units are canonical (see reference/unit_conversions.csv); personal data columns are marked [PD].
+-- Keys marked "unique (loader)" are kept unique by the ingest step (duplicates within a delivery
+-- are quarantined; a later delivery replaces the row) rather than by a PRIMARY KEY: DuckDB's
+-- index makes deleting and re-inserting a million keyed rows take minutes instead of seconds.
 
 CREATE TABLE IF NOT EXISTS deliveries (
   delivery_id   VARCHAR PRIMARY KEY,   -- folder name of the delivery
@@ -11,7 +14,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 
 CREATE TABLE IF NOT EXISTS patients (
-  patient_id      VARCHAR PRIMARY KEY, -- [PD] pseudonymous id
+  patient_id      VARCHAR NOT NULL,    -- [PD] pseudonymous id; unique (loader)
   birth_date      DATE NOT NULL,       -- [PD]
   sex             VARCHAR NOT NULL,    -- F / M / U
   practice_id     VARCHAR,             -- GP practice; NULL = no GP
@@ -22,7 +25,7 @@ CREATE TABLE IF NOT EXISTS patients (
 );
 
 CREATE TABLE IF NOT EXISTS lab_results (
-  result_id       VARCHAR PRIMARY KEY,
+  result_id       VARCHAR NOT NULL,    -- unique (loader); a later delivery's row replaces it
   patient_id      VARCHAR NOT NULL,    -- [PD]
   sampled_at      TIMESTAMP NOT NULL,
   analyte         VARCHAR NOT NULL,    -- canonical: ldl tc hdl tg tsh albumin alat alp ggt creatinine egfr hba1c uacr lpa lpa_molar apob
@@ -77,7 +80,7 @@ CREATE TABLE IF NOT EXISTS clinic_outcomes (
 );
 
 CREATE TABLE IF NOT EXISTS contacts (
-  patient_id    VARCHAR PRIMARY KEY,
+  patient_id    VARCHAR NOT NULL,      -- unique (loader)
   full_name     VARCHAR,               -- [PD]
   address       VARCHAR,               -- [PD]
   postcode      VARCHAR,               -- [PD]

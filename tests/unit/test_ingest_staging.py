@@ -1,0 +1,162 @@
+"""From delivered text to staged rows and quarantined rows, table by table (no database)."""
+
+import json
+import math
+from datetime import date, datetime
+
+import pytest
+
+from fh_screen import normalise as nz
+from fh_screen.config import IngestSettings
+from fh_screen.contract import CURATED_COLUMNS
+from fh_screen.errors import DeliveryError
+from fh_screen.readers import read_table
+from fh_screen.staging import stage_table
+
+LAB = "result_id,patient_id,sampled_at,analyte,value,unit,status,ordering_practice_id"
+
+
+def stage(tmp_path, table, text, encoding="utf-8", extra_codes=None, **settings):
+    path = tmp_path / f"{table}.csv"
+    path.write_bytes(text.encode(encoding))
+    staged = stage_table(read_table(table, path, IngestSettings(**settings)), extra_codes or {})
+    received = text.strip("\n").count("\n")
+    assert staged.good.height + staged.bad.height == received      # nothing lost, nothing twice
+    return staged
+
+
+def lab_rows(staged):
+    return {r["result_id"]: r for r in staged.good.iter_rows(named=True)}
+
+
+def rules(staged):
+    return dict(zip(staged.bad["row_number"].to_list(), staged.bad["rule"].to_list()))
+
+
+def test_staged_columns_match_the_curated_schema(tmp_path):
+    staged = stage(tmp_path, "lab_results", f"{LAB}\nR1,7,2024-01-01,NPU01568,5.4,mmol/L,,\n")
+    assert staged.good.columns == CURATED_COLUMNS["lab_results"] + ["_row"]
+
+
+def test_lab_values_codes_and_units(tmp_path):
+    text = "\n".join([
+        LAB,
+        "R1,007,2024-01-01 08:00:00,NPU01568,5.4,mmol/L,,P1",
+        "R2,007,2024-01-01,13457-7,193.35,mg/dL,final,P1",
+        "R3,007,2024-01-01,NPU03577,<0.1,mIU/L,final,",
+        "R4,007,2024-01-01,npu04094,177.14,MG/DL,final,",
+        "R5,007,2024-01-01,NPU18016,1,mg/dl,final,",
+        "R6,007,2024-01-01,NPU27300,6.5,%,final,",
+    ])
+    got = lab_rows(stage(tmp_path, "lab_results", text))
+    assert got["R1"]["sampled_at"] == datetime(2024, 1, 1, 8)
+    assert (got["R1"]["analyte"], got["R1"]["method"], got["R1"]["value"], got["R1"]["unit"]) == ("ldl", "measured", 5.4, "mmol/L")
+    assert got["R1"]["patient_id"] == "007" and got["R1"]["status"] == "final"
+    assert (got["R2"]["analyte"], got["R2"]["method"]) == ("ldl", "calculated")
+    assert math.isclose(got["R2"]["value"], 5.0, rel_tol=1e-9)
+    assert (got["R2"]["value_raw"], got["R2"]["unit_raw"], got["R2"]["code"]) == ("193.35", "mg/dL", "13457-7")
+    assert (got["R3"]["value"], got["R3"]["censored"], got["R3"]["unit"]) == (0.1, "<", "mIU/L")
+    assert got["R1"]["censored"] is None
+    assert got["R4"]["analyte"] == "tg" and math.isclose(got["R4"]["value"], 2.0, rel_tol=1e-9)
+    assert got["R5"]["unit"] == "umol/L" and math.isclose(got["R5"]["value"], 88.4)
+    assert math.isclose(got["R6"]["value"], 10.929 * (6.5 - 2.15))
+
+
+def test_lab_rows_that_cannot_be_parsed_are_quarantined_with_a_rule(tmp_path):
+    text = "\n".join([
+        LAB,
+        "R1,7,2024-01-01,NPU01568,5.4,mmol/L,,",          # fine
+        "R2,7,2024-01-01,NPU99999,5.4,mmol/L,,",          # unknown code
+        "R3,7,2024-01-01,NPU01568,5.4,mg,,",              # unit does not fit
+        "R4,7,2024-01-01,NPU03577,2,mmol/L,,",            # TSH in mmol/L
+        "R5,7,2024-01-01,NPU01568,high,mmol/L,,",         # not a number
+        'R6,7,2024-01-01,NPU01568,"5,4",mmol/L,,',        # decimal comma in a comma file
+        "R7,7,01/02/2024,NPU01568,5.4,mmol/L,,",          # not an ISO date
+        "R8,,2024-01-01,NPU01568,5.4,mmol/L,,",           # no patient
+        "R9,7,2024-01-01,NPU01568,,mmol/L,,",             # no value
+        "R10,7,2024-01-01,NPU01568,5,4,mmol/L,final,P1",  # unquoted decimal comma: a field too many
+        "R11,7,2024-01-01,NPU01568,5,4,mmol/L,,",         # same, the extra field empty: unit '4' does not fit
+    ])
+    staged = stage(tmp_path, "lab_results", text)
+    assert list(lab_rows(staged)) == ["R1"]
+    assert rules(staged) == {
+        2: nz.UNKNOWN_CODE, 3: nz.UNIT_MISMATCH, 4: nz.UNIT_MISMATCH, 5: nz.UNPARSEABLE,
+        6: nz.AMBIGUOUS_DECIMAL, 7: nz.BAD_DATE, 8: nz.MISSING_VALUE, 9: nz.MISSING_VALUE,
+        10: nz.MALFORMED_ROW, 11: nz.UNIT_MISMATCH,
+    }
+    row = staged.bad.row(1, named=True)
+    assert row["row_key"] == "R3"
+    assert row["reason"] == "unit 'mg' does not fit analyte ldl (no conversion to mmol/L)"
+    assert json.loads(row["raw"])["unit"] == "mg"
+    for reason in staged.bad["reason"]:
+        assert "7," not in reason and reason            # plain language, no patient id
+
+
+def test_a_decimal_comma_value_is_never_read_as_54(tmp_path):
+    staged = stage(tmp_path, "lab_results", f'{LAB}\nR1,7,2024-01-01,NPU01568,"5,4",mmol/L,,\nR2,7,2024-01-01,NPU01568,5.4,mmol/L,,\n')
+    assert [r["value"] for r in staged.good.iter_rows(named=True)] == [5.4]
+    assert rules(staged) == {1: nz.AMBIGUOUS_DECIMAL}
+
+
+def test_danish_lab_file(tmp_path):
+    text = LAB.replace(",", ";") + "\r\nR1;7;2024-01-01;NPU01568;5,4;mmol/L;;\r\nR2;7;2024-01-01;NPU01568;<0,1;mmol/L;;\r\nR3;7;2024-01-01;NPU01568;5.4;mmol/L;;\r\n"
+    staged = stage(tmp_path, "lab_results", text, encoding="cp1252")
+    got = lab_rows(staged)
+    assert staged.decimal == ","
+    assert (got["R1"]["value"], got["R2"]["value"], got["R2"]["censored"]) == (5.4, 0.1, "<")
+    assert rules(staged) == {3: nz.AMBIGUOUS_DECIMAL}
+
+
+def test_cancellation_needs_no_value_or_unit(tmp_path):
+    staged = stage(tmp_path, "lab_results", f"{LAB}\nR1,7,2024-01-01,NPU01568,,,Cancelled,\nR2,7,2024-01-01,NPU01568,,,final,\n")
+    got = lab_rows(staged)
+    assert (got["R1"]["status"], got["R1"]["value"], got["R1"]["unit"]) == ("cancelled", None, "mmol/L")
+    assert rules(staged) == {2: nz.MISSING_VALUE}
+
+
+def test_local_codes_from_settings(tmp_path):
+    staged = stage(tmp_path, "lab_results", f"{LAB}\nR1,7,2024-01-01,AAB00101,5.4,mmol/L,,\n",
+                   extra_codes={"AAB00101": "NPU01568"})
+    assert lab_rows(staged)["R1"]["analyte"] == "ldl"
+
+
+def test_duplicate_key_keeps_the_last_row(tmp_path):
+    text = f"{LAB}\nR1,7,2024-01-01,NPU01568,5.4,mmol/L,,\nR2,7,2024-01-01,NPU01568,3.0,mmol/L,,\nR1,7,2024-01-01,NPU01568,5.6,mmol/L,corrected,\n"
+    staged = stage(tmp_path, "lab_results", text)
+    assert lab_rows(staged)["R1"]["value"] == 5.6
+    assert rules(staged) == {1: nz.DUPLICATE_KEY}
+
+
+def test_duplicates_on_a_natural_key(tmp_path):
+    text = "patient_id,atc_code,dispensed_on,strength_mg\n1,C10AA05,2024-01-01,40\n1,c10aa05,2024-01-01,40.0\n1,C10AA05,2024-01-01,\n1,C10AA05,2024-01-01,\n"
+    staged = stage(tmp_path, "medications", text)
+    assert rules(staged) == {1: nz.DUPLICATE_KEY, 3: nz.DUPLICATE_KEY}
+    assert staged.good["_row"].to_list() == [2, 4]
+
+
+def test_patients_dates_and_sex(tmp_path):
+    text = "patient_id,birth_date,sex,practice_id,deceased_date\n 007 ,1970-01-01,f,,\n8,1970-01-01,,P1,2024-02-30\n9,1970-01-01,M,P1,2024-02-29\n"
+    staged = stage(tmp_path, "patients", text)
+    got = {r["patient_id"]: r for r in staged.good.iter_rows(named=True)}
+    assert got["007"]["sex"] == "F" and got["007"]["practice_id"] is None
+    assert got["9"]["deceased_date"] == date(2024, 2, 29)
+    assert rules(staged) == {2: nz.BAD_DATE}
+
+
+def test_diagnoses_keep_raw_and_normalised_code(tmp_path):
+    staged = stage(tmp_path, "diagnoses", "patient_id,icd10_code,diagnosed_on\n1,DE780B,2024-01-01\n1,I21.9,2024-01-01\n")
+    assert staged.good.select("icd10_code", "icd10_raw").rows() == [("E780B", "DE780B"), ("I219", "I21.9")]
+
+
+def test_a_whole_column_unreadable_is_structural(tmp_path):
+    with pytest.raises(DeliveryError) as err:
+        stage(tmp_path, "patients", "patient_id,birth_date,sex\n1,01.02.1970,F\n2,03.04.1980,M\n")
+    assert str(err.value) == "patients.csv: column birth_date: no value could be read as a date (YYYY-MM-DD)"
+    with pytest.raises(DeliveryError, match=r"^lab_results\.csv: column value: no value could be read as a number with decimal mark '\.'$"):
+        stage(tmp_path, "lab_results", f'{LAB}\nR1,7,2024-01-01,NPU01568,"5,4",mmol/L,,\nR2,7,2024-01-01,NPU01568,"6,1",mmol/L,,\n')
+
+
+def test_a_huge_field_is_quarantined_and_cut(tmp_path):
+    staged = stage(tmp_path, "lab_results", f"{LAB}\nR1,7,2024-01-01,NPU01568,{'x' * 2_000_000},mmol/L,,\nR2,7,2024-01-01,NPU01568,5.4,mmol/L,,\n")
+    assert rules(staged) == {1: nz.UNPARSEABLE}
+    assert len(json.loads(staged.bad["raw"][0])["value"]) == 1000
