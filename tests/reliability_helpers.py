@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,13 @@ NIGHT1 = date(2026, 11, 23)
 NIGHT2 = date(2026, 11, 24)
 # Values that legitimately differ between two correct runs, and nothing else.
 VOLATILE_COLUMNS = {("deliveries", "loaded_at")}
+# Great Expectations Data Docs (under quality/) stamp the validation time into folder names,
+# image URLs and the index; these stamps are replaced before comparing.
+DATA_DOCS_STAMPS = [
+    (re.compile(rb"\d{8}T\d{6}\.\d+Z"), b"<time>"),
+    (re.compile(rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(Z| UTC)"), b"<time>"),
+    (re.compile(rb"'_run_time_sort': [\d.]+"), b"'_run_time_sort': <time>"),
+]
 
 
 def available_steps() -> list[tuple[str, str]]:
@@ -67,10 +75,12 @@ def db_snapshot(db_path: Path) -> dict[str, list[tuple]]:
 
 
 def out_snapshot(out: Path) -> dict[str, object]:
-    """Every file under ``out`` by content. Normalised: step timings (keys ``seconds`` or
-    ``*_seconds``) and finished_at in run_manifest.json; recorded_at and the hash of
-    run_manifest.json in audit.json. Everything else must match byte for byte."""
+    """Every file under ``out`` by content. Normalised: step timings (keys containing
+    ``seconds``) and finished_at in run_manifest.json; validation-time stamps in Data Docs
+    under quality/; recorded_at and the hashes of those normalised files in audit.json.
+    Everything else must match byte for byte."""
     snap: dict[str, object] = {}
+    stamped: set[str] = {run.MANIFEST}
     for path in sorted(out.rglob("*")):
         if not path.is_file():
             continue
@@ -79,16 +89,27 @@ def out_snapshot(out: Path) -> dict[str, object]:
             data = json.loads(path.read_text(encoding="utf-8"))
             data.pop("finished_at", None)
             for report in data.get("steps", {}).values():
-                for key in [k for k in report if k == "seconds" or k.endswith("_seconds")]:
+                for key in [k for k in report if "seconds" in k]:
                     del report[key]
             snap[rel] = data
         elif rel == "audit.json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-            data.pop("recorded_at", None)
-            data.get("outputs", {}).pop(run.MANIFEST, None)
-            snap[rel] = data
+            continue
+        elif rel.startswith("quality/"):
+            content = path.read_bytes()
+            for pattern, replacement in DATA_DOCS_STAMPS:
+                content = pattern.sub(replacement, content)
+            key = DATA_DOCS_STAMPS[0][0].sub(b"<time>", rel.encode()).decode()
+            snap[key] = content
+            if key != rel or content != path.read_bytes():
+                stamped.add(rel)
         else:
             snap[rel] = path.read_bytes()
+    if (out / "audit.json").is_file():
+        data = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+        data.pop("recorded_at", None)
+        for rel in stamped:
+            data.get("outputs", {}).pop(rel, None)
+        snap["audit.json"] = data
     return snap
 
 
