@@ -28,13 +28,14 @@ PYTHON = sys.executable
 NIGHT1 = date(2026, 11, 23)
 NIGHT2 = date(2026, 11, 24)
 # Values that legitimately differ between two correct runs, and nothing else.
-VOLATILE_COLUMNS = {("deliveries", "loaded_at")}
+VOLATILE_COLUMNS = {("deliveries", "loaded_at"), ("delivery_stats", "recorded_at")}
 # Great Expectations Data Docs (under quality/) stamp the validation time into folder names,
-# image URLs and the index; these stamps are replaced before comparing.
+# image URLs and the index, and random UUIDs into element ids; these are replaced before comparing.
 DATA_DOCS_STAMPS = [
     (re.compile(rb"\d{8}T\d{6}\.\d+Z"), b"<time>"),
     (re.compile(rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(Z| UTC)"), b"<time>"),
     (re.compile(rb"'_run_time_sort': [\d.]+"), b"'_run_time_sort': <time>"),
+    (re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), b"<uuid>"),
 ]
 
 
@@ -107,8 +108,8 @@ def out_snapshot(out: Path) -> dict[str, object]:
     if (out / "audit.json").is_file():
         data = json.loads((out / "audit.json").read_text(encoding="utf-8"))
         data.pop("recorded_at", None)
-        for rel in stamped:
-            data.get("outputs", {}).pop(rel, None)
+        for key in [k for k in data.get("outputs", {}) if k in stamped or k.startswith("quality/")]:
+            del data["outputs"][key]
         snap["audit.json"] = data
     return snap
 

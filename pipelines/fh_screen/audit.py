@@ -35,6 +35,27 @@ def hash_tree(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     }
 
 
+def output_digests(work_dir: Path) -> dict[str, object]:
+    """Outputs by hash without their names below the top level.
+
+    Letters and other files in sub-folders may be named after a patient, and the audit
+    log is kept longer than the outputs, so a sub-folder is recorded as its file count and
+    one sha256 over its files' sorted content hashes; top-level files keep their names.
+    """
+    top: dict[str, object] = {}
+    folders: dict[str, list[str]] = {}
+    for rel, digest in hash_tree(work_dir, skip=("audit.json",)).items():
+        parent = str(Path(rel).parent)
+        if parent == ".":
+            top[rel] = digest
+        else:
+            folders.setdefault(parent + "/", []).append(digest)
+    for folder, digests in folders.items():
+        combined = hashlib.sha256("".join(sorted(digests)).encode("ascii")).hexdigest()
+        top[folder] = {"files": len(digests), "sha256": combined}
+    return top
+
+
 def record(manifest: dict, extract_dir: Path | None, work_dir: Path) -> dict:
     return {
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -45,7 +66,7 @@ def record(manifest: dict, extract_dir: Path | None, work_dir: Path) -> dict:
         "model": manifest.get("model", {}),
         "tables": manifest.get("tables", {}),
         "inputs": hash_tree(extract_dir) if extract_dir else {},
-        "outputs": hash_tree(work_dir, skip=("audit.json",)),
+        "outputs": output_digests(work_dir),
     }
 
 

@@ -65,7 +65,8 @@ def test_markup_from_a_delivery_is_escaped_in_html(published):
     for text in MARKUP:
         assert text not in everything, f"raw markup in HTML: {text!r}"
         assert str(escape(text)) in everything, f"{text!r} was not rendered (escaped) at all"
-    assert "<script>" not in everything and "onerror=alert" not in everything.replace("onerror=alert(1)&gt;", "")
+    ours = "\n".join(t for p, t in pages.items() if "quality" not in p.parts)   # Data Docs carry their own scripts
+    assert "<script>" not in ours and "onerror=" not in ours.replace("onerror=alert(1)&gt;", "")
 
 
 def test_markup_from_a_delivery_is_plain_text_in_pdf(published):

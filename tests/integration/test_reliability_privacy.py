@@ -128,8 +128,12 @@ def test_every_run_leaves_an_audit_record(region, whole_run):
     record = json.loads((out / "audit.json").read_text(encoding="utf-8"))
     sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()
     assert record["inputs"] == {p.name: sha(p) for p in sorted(extract.iterdir()) if p.is_file()}
-    outputs = {str(p.relative_to(out)): sha(p) for p in sorted(out.rglob("*")) if p.is_file() and p.name != "audit.json"}
-    assert record["outputs"] == outputs and "referrals.csv" in outputs
+    top = {p.name: sha(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != "audit.json"}
+    assert {k: v for k, v in record["outputs"].items() if not k.endswith("/")} == top and "referrals.csv" in top
+    for folder, entry in ((k, v) for k, v in record["outputs"].items() if k.endswith("/")):
+        inside = [p for p in (out / folder).iterdir() if p.is_file()]
+        digest = hashlib.sha256("".join(sorted(sha(p) for p in inside)).encode()).hexdigest()
+        assert entry == {"files": len(inside), "sha256": digest}, folder
     assert record["as_of"] == NIGHT1.isoformat() and record["code_version"] and record["recorded_at"]
     assert record["rules"], "rule versions missing"
     assert record["tables"]["patients"]["received"] == N_PATIENTS
