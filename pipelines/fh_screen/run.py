@@ -35,6 +35,7 @@ STEPS: list[tuple[str, str]] = [
     ("score", "fh_screen.ml.score:score_step"),
     ("referrals", "fh_screen.referrals:referrals_step"),
     ("cascade", "fh_screen.cascade:cascade_step"),
+    ("metrics", "fh_screen.metrics:metrics_step"),
 ]
 
 MANIFEST = "run_manifest.json"
