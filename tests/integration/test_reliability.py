@@ -101,9 +101,12 @@ def test_kill_at_step_boundary_then_rerun(reference, tmp_path, steps, monkeypatc
         # The next step fails midway (after writing, before commit): no partial rows.
         before = db_snapshot(db_path)
         ctx = run.prepare(MINI_NEXT, db_path, out, NIGHT2, cfg)
-        with failing_commit(), pytest.raises(Killed):
-            for name in NAMES[: position + 1] if after is None else [NAMES[position]]:
-                run.execute_step(ctx, name)
+        with failing_commit():
+            try:   # a step that writes nothing to the store opens no transaction and completes
+                for name in NAMES[: position + 1] if after is None else [NAMES[position]]:
+                    run.execute_step(ctx, name)
+            except Killed:
+                pass
         assert db_snapshot(db_path) == before, f"step {NAMES[position]} left rows of a failed transaction"
         assert out_snapshot(out) == reference["night1_out"]
 
@@ -125,10 +128,11 @@ def test_stale_work_folder_is_never_published(reference, tmp_path, steps):
 
 def test_hard_kills_in_real_processes_then_rerun(reference, tmp_path):
     """Two real processes die with os._exit: one at a step boundary through the CLI's
-    fault hook, one inside the last step's transaction before COMMIT. Reruns converge."""
+    fault hook, one inside the first transaction after that boundary, before COMMIT.
+    Reruns converge."""
     cfg_file = tmp_path / "settings.yaml"
     cfg_file.write_text("model:\n  enabled: false\n", encoding="utf-8")
-    middle, last = NAMES[len(NAMES) // 2], NAMES[-1]
+    middle, later = NAMES[len(NAMES) // 2], NAMES[len(NAMES) // 2 + 1:]
     steps_code = f"import fh_screen.run as r; r.STEPS = {STEPS!r}\n"
     a_db, a_out = copy_state(*reference["night1"], tmp_path / "boundary")
     b_db, b_out = copy_state(*reference["night1"], tmp_path / "in_transaction")
@@ -150,7 +154,7 @@ def test_hard_kills_in_real_processes_then_rerun(reference, tmp_path):
             def dying(con):
                 with real(con):
                     yield con
-                    if r.ACTIVE == {last!r}:
+                    if r.ACTIVE in {later!r}:
                         os._exit(71)
             db.transaction = dying
             real_step = r.step_function
