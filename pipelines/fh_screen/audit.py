@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +35,27 @@ def hash_tree(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     }
 
 
+def output_digests(work_dir: Path) -> dict[str, object]:
+    """Outputs by hash without their names below the top level.
+
+    Letters and other files in sub-folders may be named after a patient, and the audit
+    log is kept longer than the outputs, so a sub-folder is recorded as its file count and
+    one sha256 over its files' sorted content hashes; top-level files keep their names.
+    """
+    top: dict[str, object] = {}
+    folders: dict[str, list[str]] = {}
+    for rel, digest in hash_tree(work_dir, skip=("audit.json",)).items():
+        parent = str(Path(rel).parent)
+        if parent == ".":
+            top[rel] = digest
+        else:
+            folders.setdefault(parent + "/", []).append(digest)
+    for folder, digests in folders.items():
+        combined = hashlib.sha256("".join(sorted(digests)).encode("ascii")).hexdigest()
+        top[folder] = {"files": len(digests), "sha256": combined}
+    return top
+
+
 def record(manifest: dict, extract_dir: Path | None, work_dir: Path) -> dict:
     return {
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -44,13 +66,15 @@ def record(manifest: dict, extract_dir: Path | None, work_dir: Path) -> dict:
         "model": manifest.get("model", {}),
         "tables": manifest.get("tables", {}),
         "inputs": hash_tree(extract_dir) if extract_dir else {},
-        "outputs": hash_tree(work_dir, skip=("audit.json",)),
+        "outputs": output_digests(work_dir),
     }
 
 
 def write(entry: dict, work_dir: Path, db_path: Path) -> None:
     files.write_text(work_dir / "audit.json", json.dumps(entry, indent=2, sort_keys=True))
     log_path = db_path.with_name(db_path.name + ".audit.jsonl")
-    with log_path.open("a", encoding="utf-8") as handle:
+    # Created owner-only from the start (not chmod-ed after), appended, never rewritten.
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, files.FILE_MODE)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry, sort_keys=True) + "\n")
     log_path.chmod(files.FILE_MODE)

@@ -88,6 +88,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_metrics_merge(args: argparse.Namespace) -> int:
+    """National view: add regional aggregates, then suppress once (see fh_screen.metrics.federated)."""
+    from fh_screen.metrics import federated
+    from fh_screen.metrics.step import write_outputs
+
+    merged = federated.merge_files(args.inputs)
+    document = write_outputs(Path(args.out), merged)
+    regions = ", ".join(r["region_id"] for r in merged["regions"])
+    print(f"merged {len(merged['regions'])} regions ({regions}); "
+          f"{document['disclosure']['counts_withheld']} counts withheld")
+    print(f"outputs: {Path(args.out).resolve()}")
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from fh_screen.ml.train import train
 
@@ -102,7 +116,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from fh_screen.config import load_settings
     from fh_screen.ml.evaluate import evaluate, markdown_table
 
-    result = evaluate(args.out, load_settings(args.config), args.patients, args.seed, weeks=args.weeks)
+    result = evaluate(args.out, load_settings(args.config), args.patients, args.seed, weeks=args.weeks,
+                      truth_region=args.truth_region)
     print(markdown_table(result))
     return 0
 
@@ -169,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_run)
 
+    p = sub.add_parser("metrics", help="pilot metrics across regions",
+                       description="Pilot metrics for evaluators across regions.")
+    metrics_sub = p.add_subparsers(dest="metrics_command", required=True, metavar="ACTION")
+    m = metrics_sub.add_parser("merge", help="add regional aggregates into a national view",
+                               description="Add regional metrics/aggregates.json files (aggregate-only, "
+                               "schema-checked) and write the national aggregates.json, the suppressed "
+                               "pilot_metrics.json and report.html under --out.")
+    m.add_argument("--inputs", type=Path, nargs="+", required=True,
+                   help="regional aggregates.json files or run output folders")
+    m.add_argument("--out", type=Path, required=True, help="folder for the national outputs")
+    m.set_defaults(func=_cmd_metrics_merge)
+
     p = sub.add_parser("train", help="train the scorers on a region's store",
                        description="Fit the baseline and boosted scorers on patient_features and the "
                        "practice labels (clinic-confirmed cases and FH diagnoses) in --db, and save one "
@@ -188,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=99, help="seed of the held-out region")
     p.add_argument("--weeks", type=int, default=4, help="K = this many weeks of adult clinic capacity")
     p.add_argument("--config", type=Path, help="region settings YAML (clinic capacity, model artefact)")
+    p.add_argument("--truth-region", type=Path, help="a synthetic training region (folder with train.duckdb "
+                   "and region/ground_truth/) to compare with a model trained on ground truth")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("erase", help="remove one patient from the database and ledgers on request",

@@ -6,6 +6,7 @@ come only from the whitelist below, never from input.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -33,10 +34,13 @@ def sql(name: str) -> str:
 
 
 def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the store; a writable one is made owner-only (it holds everyone's records)."""
     con = duckdb.connect(str(db_path), read_only=read_only)
     con.execute("SET enable_progress_bar = false")  # quiet under Airflow, CI and cron
     if not read_only:
         con.execute(sql("schema"))
+        if Path(db_path).is_file():
+            os.chmod(db_path, 0o600)
     return con
 
 

@@ -7,6 +7,7 @@ never sees half a file; the run publishes its whole output folder the same way.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -15,17 +16,41 @@ from pathlib import Path
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_NAME = 80
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 
 
 def ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    os.chmod(path, DIR_MODE)
+    """Create ``path`` and any missing parents as 0700.
+
+    Folders that already exist keep their mode: the parent of ``--out`` may be ``/tmp``
+    or a home folder, which a run must never lock other users out of.
+    """
+    missing = []
+    folder = Path(path)
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=DIR_MODE, exist_ok=True)
+        os.chmod(folder, DIR_MODE)
     return path
 
 
 def safe_name(text: str, fallback: str = "unnamed") -> str:
-    """A file-name component from an id: no separators, no leading dots, bounded length."""
-    cleaned = _SAFE.sub("_", str(text)).strip("._")[:80]
+    """A file-name component from an id: no separators, no leading dots, bounded length.
+
+    A name longer than ``MAX_NAME`` keeps its start and its extension and gets a hash of
+    the rest, so two long ids that share a start, or ``x.html`` and ``x.pdf`` of one long
+    id, never collide into one file.
+    """
+    cleaned = _SAFE.sub("_", str(text)).strip("._")
+    if len(cleaned) > MAX_NAME:
+        match = _SUFFIX.search(cleaned)
+        suffix = match.group(0) if match else ""
+        stem = cleaned[: len(cleaned) - len(suffix)]
+        digest = hashlib.sha256(stem.encode("utf-8")).hexdigest()[:12]
+        cleaned = f"{stem[: MAX_NAME - 9 - 13]}-{digest}{suffix}"   # same stem whatever the suffix
     return cleaned or fallback
 
 

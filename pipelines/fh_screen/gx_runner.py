@@ -14,6 +14,8 @@ returns.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import json
 import os
 from pathlib import Path
@@ -72,7 +74,7 @@ class SuiteRunner:
         )
         self.release()  # add_sql tested the connection
 
-    def run(self, tables: list[str], run_name: str) -> dict[str, Any]:
+    def run(self, tables: list[str], run_name: str, run_time: datetime) -> dict[str, Any]:
         """One checkpoint over ``gx_<table>`` for each table; returns validation results by table."""
         gx = self._gx
         definitions = []
@@ -93,7 +95,10 @@ class SuiteRunner:
             )
         )
         try:
-            result = checkpoint.run(run_id=gx.RunIdentifier(run_name=run_name))
+            # An explicit run time (the run date, so Data Docs paths are the same on a rerun):
+            # without one GX derives it from the run name.
+            run_id = gx.RunIdentifier(run_name=run_name, run_time=run_time)
+            result = checkpoint.run(run_id=run_id)
         finally:
             self.release()
         by_suite = {r.suite_name: r for r in result.run_results.values()}

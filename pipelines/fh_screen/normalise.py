@@ -108,7 +108,11 @@ def _parse_number_exprs(text: pl.Expr, decimal: str) -> tuple[pl.Expr, pl.Expr, 
         ok = body.str.contains(_DOT_PLAIN)
         number = body
         ambiguous = body.str.contains(_HAS_COMMA_NUMBER)
-    value = pl.when(ok).then(number.cast(pl.Float64, strict=False))
+    # The patterns' \d also matches non-ASCII digits ('٣', '５') that do not cast, and an
+    # exponent can overflow to inf: such text is a problem, never a silent NULL or inf.
+    cast = number.cast(pl.Float64, strict=False)
+    ok = ok & cast.is_finite().fill_null(False)
+    value = pl.when(ok).then(cast)
     problem = (
         pl.when(raw.is_null() | ok)
         .then(pl.lit(None, dtype=pl.String))

@@ -131,7 +131,10 @@ def _header(path: Path, spec: TableSpec, text: str, configured: str) -> tuple[li
     candidates = DELIMITERS if configured == "auto" else (configured,)
 
     def names(delimiter: str) -> list[str]:
-        return [n.strip().lower() for n in next(csv.reader([line], delimiter=delimiter))]
+        try:
+            return [n.strip().lower() for n in next(csv.reader([line], delimiter=delimiter))]
+        except csv.Error:   # e.g. a stray carriage return inside the header line
+            raise DeliveryError(f"{path.name}: header line cannot be read as CSV") from None
 
     delimiter = max(candidates, key=lambda d: (len(known & set(names(d))), line.count(d)))
     return names(delimiter), delimiter

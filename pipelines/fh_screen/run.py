@@ -9,6 +9,7 @@ keeps a second run off the same database.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from datetime import date, datetime, timezone
@@ -34,9 +35,15 @@ STEPS: list[tuple[str, str]] = [
     ("score", "fh_screen.ml.score:score_step"),
     ("referrals", "fh_screen.referrals:referrals_step"),
     ("cascade", "fh_screen.cascade:cascade_step"),
+    ("metrics", "fh_screen.metrics:metrics_step"),
 ]
 
 MANIFEST = "run_manifest.json"
+# Fault-injection hook for crash tests and recovery drills: with FH_SCREEN_FAIL_AFTER=<step>
+# the process ends abruptly (os._exit, no clean-up, like a kill) right after that step has
+# committed and saved its manifest. Unset in normal operation.
+FAIL_AFTER_ENV = "FH_SCREEN_FAIL_AFTER"
+FAIL_EXIT = 70
 
 
 class RunLocked(RuntimeError):
@@ -68,7 +75,7 @@ def prepare(
     settings = settings or load_settings()
     out_dir = Path(out_dir).resolve()
     work = work_dir_for(out_dir)
-    files.ensure_dir(out_dir.parent)
+    files.ensure_dir(out_dir.parent)   # creates missing folders only; an existing parent keeps its mode
     files.ensure_dir(work)
     ctx = RunContext(
         settings=settings,
@@ -114,6 +121,8 @@ def execute_step(ctx: RunContext, name: str) -> dict:
     ctx.manifest["steps"][name] = report
     save_manifest(ctx)
     log.info("step %s done in %.2f s", name, report["seconds"])
+    if os.environ.get(FAIL_AFTER_ENV) == name:
+        os._exit(FAIL_EXIT)
     return report
 
 
@@ -146,6 +155,9 @@ def run(
     """The whole nightly job on one delivery, exactly what the Airflow DAG runs."""
     try:
         with lock_for(Path(db_path), lock_timeout):
+            # A killed earlier run may have left files in the work folder; a fresh run must
+            # not publish them (the Airflow DAG does the same in its first task).
+            shutil.rmtree(work_dir_for(Path(out_dir).resolve()), ignore_errors=True)
             ctx = prepare(extract_dir, db_path, out_dir, as_of, settings)
             ctx.manifest["steps"] = {}
             for name, _ in STEPS:

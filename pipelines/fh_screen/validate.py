@@ -20,6 +20,7 @@ row of the delivery, from staging and from validation).
 from __future__ import annotations
 
 import io
+from datetime import datetime, time, timezone
 import json
 import os
 from contextlib import closing
@@ -83,7 +84,10 @@ def _validate_tables(ctx: RunContext, tables: list[str], quality: Path) -> tuple
     from fh_screen.gx_runner import SuiteRunner, load_suite
 
     runner = SuiteRunner(ctx.db_path, quality)
-    run_name = f"{ctx.delivery_id or 'delivery'}-{ctx.as_of.isoformat()}"
+    # Words in the run name: GX tries to read a run name as a date, and two dates in a
+    # row ('2026-11-24-2026-11-24') parse to an impossible time zone that breaks Data Docs.
+    run_name = f"fh-screen delivery {ctx.delivery_id or 'unnamed'} run {ctx.as_of.isoformat()}"
+    run_time = datetime.combine(ctx.as_of, time.min, tzinfo=timezone.utc)
     summary: dict[str, dict] = {}
     warnings: list[str] = []
     for phase in _phases(tables):
@@ -92,7 +96,7 @@ def _validate_tables(ctx: RunContext, tables: list[str], quality: Path) -> tuple
                 con.execute(db.sql("validate/known_patients"))
             for table in phase:
                 con.execute(db.sql(f"validate/{table}"))
-        results = runner.run(phase, run_name)
+        results = runner.run(phase, run_name, run_time)
         for table in phase:
             _raise_structural(table, results[table])
         with closing(ctx.connect()) as con:

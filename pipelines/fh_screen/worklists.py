@@ -255,7 +255,7 @@ def _lab_rows(row: dict, labs: dict, lang: str) -> list[dict]:
     if row.get("ldl_untreated_estimate_mmol") is not None:
         rows.append({"test": words["ldl_untreated"],
                      "value": f"{num(row['ldl_untreated_estimate_mmol'], lang)} mmol/L ({words['estimate']})",
-                     "date": _iso(row.get("ldl_max_date"))})
+                     "date": _iso(row.get("ldl_estimate_date") or row.get("ldl_max_date"))})
     for analyte, key in (("ldl", "ldl_latest"), ("tc", "tc"), ("hdl", "hdl"), ("tg", "tg")):
         if labs.get(analyte):
             day, value, censored = labs[analyte][-1]

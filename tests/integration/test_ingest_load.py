@@ -133,12 +133,36 @@ def test_danish_dialect_loads_the_same_values(tmp_path):
 
 
 def test_absent_optional_tables_are_reported(tmp_path):
-    ctx = ingest_delivery(FIXTURES / "mini_next", tmp_path / "fh.duckdb", tmp_path / "out")
+    ctx = prepare(FIXTURES / "mini_next", tmp_path / "fh.duckdb", tmp_path / "out", AS_OF)
+    ingest.stage_step(ctx)
     assert ctx.present_tables == {"patients", "lab_results"}
     assert set(ctx.manifest["tables_absent"]) == set(TABLES) - {"patients", "lab_results"}
     con = duckdb.connect(str(tmp_path / "fh.duckdb"), read_only=True)
     staged = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'stg_%'").fetchall()}
     assert staged == {"stg_patients", "stg_lab_results"}
+
+
+def schema_of(path: Path) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(
+            "SELECT table_name, sql FROM duckdb_tables() WHERE NOT starts_with(table_name, 'stg_') ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_curated_tables_keep_the_schema_after_first_and_later_loads(tmp_path):
+    fresh = tmp_path / "fresh.duckdb"
+    db.connect(fresh).close()
+    dbp = tmp_path / "fh.duckdb"
+    ingest_delivery(FIXTURES / "mini", dbp, tmp_path / "out")          # empty tables: staged tables adopted
+    assert schema_of(dbp) == schema_of(fresh)
+    ingest_delivery(FIXTURES / "mini_next", dbp, tmp_path / "out")     # later: delete + insert
+    assert schema_of(dbp) == schema_of(fresh)
+    con = duckdb.connect(str(dbp))
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO lab_results (result_id) VALUES (NULL)")
 
 
 def test_staging_tables_have_the_curated_types(tmp_path):

@@ -18,6 +18,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from fh_screen import run as run_module
 from fh_screen.cli import main
 
 AS_OF = "2026-11-23"
@@ -39,6 +40,15 @@ LABS = [
     {"result_id": "R4", "patient_id": "000103", "sampled_at": "2025-09-09", "analyte": "NPU03577",
      "value": "2.1", "unit": "mIU/L", "status": "corrected", "ordering_practice_id": ""},
 ]
+
+
+@pytest.fixture(autouse=True)
+def _data_steps_only(monkeypatch):
+    """The corpus is about what a delivery does to the data: run stage, validate and load
+    (the later steps need a trained model and are tested with their own fixtures)."""
+    steps = [s for s in run_module.STEPS if s[0] in ("stage", "validate", "load")]
+    assert [s[0] for s in steps] == ["stage", "validate", "load"]
+    monkeypatch.setattr(run_module, "STEPS", steps)
 
 
 def _csv(rows: list[dict], columns: list[str] | None = None, delimiter: str = ",", newline: str = "\n") -> str:

@@ -30,7 +30,7 @@ def toy_features(n: int, seed: int) -> pl.DataFrame:
 
 
 def test_pu_model_ranks_unlabelled_carriers_above_non_carriers():
-    table = toy_features(4000, seed=1)
+    table = toy_features(2000, seed=1)
     estimator, meta = train.fit(table, "fh_baseline", seed=3)
     p = estimator.predict_proba(spec.matrix(table, spec.names()))[:, 1]
     unlabelled = table["labelled"].to_numpy() == 0
@@ -41,7 +41,7 @@ def test_pu_model_ranks_unlabelled_carriers_above_non_carriers():
 
 
 def test_rescaling_by_labelling_rate_raises_probabilities():
-    table = toy_features(3000, seed=2)
+    table = toy_features(1500, seed=2)
     X, s = spec.matrix(table, spec.names()), table["labelled"].to_numpy()
     pu = model.PositiveUnlabelled(model.baseline(0), random_state=0, pu=True).fit(X, s)
     plain = model.PositiveUnlabelled(model.baseline(0), random_state=0, pu=False).fit(X, s)
@@ -50,7 +50,7 @@ def test_rescaling_by_labelling_rate_raises_probabilities():
 
 
 def test_same_seed_same_model_hash_and_other_seed_differs(tmp_path):
-    table = toy_features(2000, seed=3)
+    table = toy_features(600, seed=3)
     a, _ = train.fit(table, "fh_gbm", seed=5)
     b, _ = train.fit(table, "fh_gbm", seed=5)
     c, _ = train.fit(table, "fh_gbm", seed=6)
@@ -59,7 +59,7 @@ def test_same_seed_same_model_hash_and_other_seed_differs(tmp_path):
 
 
 def test_artefact_round_trip_and_refusals(tmp_path):
-    table = toy_features(1500, seed=4)
+    table = toy_features(800, seed=4)
     estimator, meta = train.fit(table, "fh_baseline", seed=1)
     meta["version"] = "test"
     saved = artefact.save(tmp_path / "m", estimator, meta)
@@ -93,3 +93,41 @@ def test_expected_calibration_error():
     y = np.array([0] * 9 + [1] + [1] * 9 + [0])
     assert evaluate.expected_calibration_error(p, y) == pytest.approx(0.0)
     assert evaluate.expected_calibration_error(np.full(10, 0.5), np.zeros(10)) == pytest.approx(0.5)
+
+
+def test_compare_counts_carriers_found_by_each_ranking_at_k():
+    # six people; the model puts the two carriers with moderate LDL-C first, LDL-C does not
+    pool = pl.DataFrame({
+        "patient_id": [f"P{i}" for i in range(6)],
+        "fh_carrier": [0, 0, 1, 1, 0, 0],
+        "ldl_max_mmol": [9.0, 8.0, 5.0, 4.5, 4.0, 3.0],
+        "ldl_untreated_estimate_mmol": [9.0, 8.0, 5.0, 4.5, 4.0, 3.0],
+        "dlcn_points": [5, 5, 3, 1, 1, 0],
+        "lab_flag": [True, True, True, False, False, False],
+        "probability": [0.1, 0.05, 0.6, 0.5, 0.01, 0.0],
+    })
+    rows = {r["ranking"]: r for r in evaluate.compare(pool, k=2)}
+    assert rows["ML model probability"]["found@K"] == 2
+    assert rows["worklist ranking"]["found@K"] == 2
+    assert rows["top-K by highest LDL-C"]["found@K"] == 0
+    assert rows["top-K by highest LDL-C"]["found@2K"] == 2
+    assert rows["ML model probability"]["ppv@K/2"] == 1.0
+    assert rows["DLCN points (>= 6 first)"]["sensitivity@K"] == 0.0
+
+
+def test_score_frame_explains_only_the_most_probable_in_plain_language(monkeypatch):
+    from fh_screen.ml import score
+
+    table = toy_features(800, seed=6).with_columns(is_deceased=pl.lit(False), is_moved_out=pl.lit(False))
+    estimator, meta = train.fit(table, "fh_baseline", seed=1)
+    meta["version"] = "test"
+    monkeypatch.setattr(score, "EXPLAIN_AT_MOST", 5)
+    scored = score.score_frame(table, estimator, meta)
+    assert scored.height == 800 and scored["probability"].is_between(0, 1).all()
+    explained = scored.filter(pl.col("reasons") != "")
+    assert 1 <= explained.height <= 5
+    top = scored.sort("probability", descending=True).head(explained.height)
+    assert set(explained["patient_id"]) == set(top["patient_id"])
+    # reasons name the inputs in words, not column names
+    assert not any("_" in text for text in explained["reasons"])
+    assert all(json.loads(items) for items in explained["reason_items"])

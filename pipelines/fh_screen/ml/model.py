@@ -20,7 +20,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -66,20 +66,20 @@ class PositiveUnlabelled(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.pu = pu
 
-    def _calibrated(self):
-        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-        return CalibratedClassifierCV(clone(self.estimator), method="sigmoid", cv=folds)
-
     def fit(self, X, s):
+        """One calibrated fit over ``cv`` folds; each fold's model, applied to the fold it
+        did not train on, gives the held-out g(x) from which c is estimated."""
         s = np.asarray(s).astype(int)
         self.classes_ = np.array([0, 1])
+        folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(X, s))
+        self.model_ = CalibratedClassifierCV(clone(self.estimator), method="sigmoid", cv=folds).fit(X, s)
         if self.pu:
-            folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-            held_out = cross_val_predict(self._calibrated(), X, s, cv=folds, method="predict_proba")[:, 1]
+            held_out = np.empty(len(s))
+            for (_, test), fold_model in zip(folds, self.model_.calibrated_classifiers_):
+                held_out[test] = fold_model.predict_proba(X[test])[:, 1]
             self.labelling_rate_ = float(np.clip(held_out[s == 1].mean(), 1e-6, 1.0))
         else:
             self.labelling_rate_ = 1.0
-        self.model_ = self._calibrated().fit(X, s)
         return self
 
     def predict_proba(self, X):

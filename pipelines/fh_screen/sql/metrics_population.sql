@@ -1,0 +1,18 @@
+-- Pilot metrics: everyone in the register with whether they were resident at the run date
+-- and whether they ever had a (non-cancelled) lipid result. Bound: $as_of.
+SELECT
+  p.patient_id,
+  p.sex,
+  p.practice_id,
+  date_diff('year', p.birth_date, $as_of::DATE)
+    - CASE WHEN strftime(p.birth_date, '%m-%d') > strftime($as_of::DATE, '%m-%d') THEN 1 ELSE 0 END AS age_years,
+  (p.deceased_date IS NULL OR p.deceased_date > $as_of::DATE)
+    AND (p.moved_out_date IS NULL OR p.moved_out_date > $as_of::DATE) AS resident,
+  EXISTS (
+    SELECT 1 FROM lab_results l
+    WHERE l.patient_id = p.patient_id
+      AND l.analyte IN ('ldl', 'tc', 'hdl', 'tg')
+      AND l.status <> 'cancelled'
+      AND CAST(l.sampled_at AS DATE) <= $as_of::DATE
+  ) AS tested
+FROM patients p
