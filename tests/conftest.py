@@ -14,4 +14,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One OpenMP thread per test process: gradient boosting's thread pool spins badly when
+# the cores are shared, and the tests' data sets are small.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(DAGS))

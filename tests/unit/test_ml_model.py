@@ -113,3 +113,21 @@ def test_compare_counts_carriers_found_by_each_ranking_at_k():
     assert rows["top-K by highest LDL-C"]["found@2K"] == 2
     assert rows["ML model probability"]["ppv@K/2"] == 1.0
     assert rows["DLCN points (>= 6 first)"]["sensitivity@K"] == 0.0
+
+
+def test_score_frame_explains_only_the_most_probable_in_plain_language(monkeypatch):
+    from fh_screen.ml import score
+
+    table = toy_features(800, seed=6).with_columns(is_deceased=pl.lit(False), is_moved_out=pl.lit(False))
+    estimator, meta = train.fit(table, "fh_baseline", seed=1)
+    meta["version"] = "test"
+    monkeypatch.setattr(score, "EXPLAIN_AT_MOST", 5)
+    scored = score.score_frame(table, estimator, meta)
+    assert scored.height == 800 and scored["probability"].is_between(0, 1).all()
+    explained = scored.filter(pl.col("reasons") != "")
+    assert 1 <= explained.height <= 5
+    top = scored.sort("probability", descending=True).head(explained.height)
+    assert set(explained["patient_id"]) == set(top["patient_id"])
+    # reasons name the inputs in words, not column names
+    assert not any("_" in text for text in explained["reasons"])
+    assert all(json.loads(items) for items in explained["reason_items"])

@@ -9,7 +9,8 @@ from fh_screen import db
 from fh_screen.context import RunContext, log
 from fh_screen.ml import artefact, explain, spec, train
 
-EXPLAIN_ABOVE = 0.05   # probability above which a patient gets model reasons
+EXPLAIN_ABOVE = 0.05   # probability above which a patient gets model reasons ...
+EXPLAIN_AT_MOST = 1000  # ... among the most probable (explaining costs one prediction per input)
 
 
 def score_frame(features: pl.DataFrame, estimator, meta: dict) -> pl.DataFrame:
@@ -20,7 +21,8 @@ def score_frame(features: pl.DataFrame, estimator, meta: dict) -> pl.DataFrame:
     probability = estimator.predict_proba(X)[:, 1] if X.shape[0] else np.zeros(0)
     texts = np.full(X.shape[0], "", dtype=object)
     items = np.full(X.shape[0], "[]", dtype=object)
-    chosen = np.flatnonzero(probability >= EXPLAIN_ABOVE)
+    ranked = np.argsort(-probability, kind="stable")[:EXPLAIN_AT_MOST]
+    chosen = np.sort(ranked[probability[ranked] >= EXPLAIN_ABOVE])
     if chosen.size:
         reference = np.array([meta["reference_values"][c] for c in columns])
         t, it = explain.reasons(estimator, X[chosen], reference)
@@ -59,4 +61,4 @@ def score_step(ctx: RunContext) -> dict:
     if meta:
         ctx.manifest["model"] = {k: meta[k] for k in ("name", "version", "model_hash", "file_sha256", "labels")}
     log.info("scored %d people", scores.height)
-    return {"scored": scores.height, "explained": int((scores["probability"] >= EXPLAIN_ABOVE).sum())}
+    return {"scored": scores.height, "explained": int((scores["reasons"] != "").sum())}
