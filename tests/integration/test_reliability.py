@@ -120,8 +120,9 @@ def test_stale_work_folder_is_never_published(reference, tmp_path, steps):
     """Leftovers of a killed run of other data must not slip into the next publish."""
     db_path, out = copy_state(*reference["night1"], tmp_path)
     work = run.work_dir_for(out.resolve())
-    (work / "worklists").mkdir(parents=True)
-    (work / "worklists" / "P9999.html").write_text("from a killed run of another delivery")
+    (work / "letters").mkdir(parents=True)
+    (work / "letters" / "index_P9999.html").write_text("from a killed run of another delivery")
+    (work / "P9999-list.csv").write_text("from a killed run of another delivery")
     run_night(MINI_NEXT, db_path, out, NIGHT2, reference["cfg"])
     assert out_snapshot(out) == reference["night2_out"]
 
