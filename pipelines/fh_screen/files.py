@@ -40,18 +40,21 @@ def ensure_dir(path: Path) -> Path:
 def safe_name(text: str, fallback: str = "unnamed") -> str:
     """A file-name component from an id: no separators, no leading dots, bounded length.
 
-    A name longer than ``MAX_NAME`` keeps its start and its extension and gets a hash of
-    the rest, so two long ids that share a start, or ``x.html`` and ``x.pdf`` of one long
-    id, never collide into one file.
+    The extension is kept apart from the stem, so ``x.html`` and ``x.pdf`` of one id never
+    collide. A stem longer than ``MAX_NAME`` keeps its start and gets a hash of the whole,
+    so two long ids that share a start differ; a stem with nothing usable left becomes
+    ``fallback`` plus a hash of the original text, so two such ids differ too.
     """
-    cleaned = _SAFE.sub("_", str(text)).strip("._")
-    if len(cleaned) > MAX_NAME:
-        match = _SUFFIX.search(cleaned)
-        suffix = match.group(0) if match else ""
-        stem = cleaned[: len(cleaned) - len(suffix)]
-        digest = hashlib.sha256(stem.encode("utf-8")).hexdigest()[:12]
-        cleaned = f"{stem[: MAX_NAME - 9 - 13]}-{digest}{suffix}"   # same stem whatever the suffix
-    return cleaned or fallback
+    cleaned = _SAFE.sub("_", str(text))
+    match = _SUFFIX.search(cleaned)
+    suffix = match.group(0) if match else ""
+    stem = cleaned[: len(cleaned) - len(suffix)].strip("._")
+    digest = hashlib.sha256(str(text).encode("utf-8")).hexdigest()[:12]
+    if not stem:
+        stem = f"{fallback}-{digest}" if str(text) else fallback
+    elif len(stem) + len(suffix) > MAX_NAME:
+        stem = f"{stem[: MAX_NAME - 9 - 13]}-{hashlib.sha256(stem.encode('utf-8')).hexdigest()[:12]}"
+    return stem + suffix
 
 
 def child_path(folder: Path, name: str) -> Path:
