@@ -56,7 +56,7 @@ def output_digests(work_dir: Path) -> dict[str, object]:
     return top
 
 
-def record(manifest: dict, extract_dir: Path | None, work_dir: Path) -> dict:
+def record(manifest: dict, work_dir: Path) -> dict:
     return {
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run_id": manifest.get("run_id"),
@@ -65,7 +65,7 @@ def record(manifest: dict, extract_dir: Path | None, work_dir: Path) -> dict:
         "rules": manifest.get("rules", {}),
         "model": manifest.get("model", {}),
         "tables": manifest.get("tables", {}),
-        "inputs": hash_tree(extract_dir) if extract_dir else {},
+        "inputs": manifest.get("input_hashes", {}),   # hashed once, by the stage step
         "outputs": output_digests(work_dir),
     }
 

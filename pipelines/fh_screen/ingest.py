@@ -36,7 +36,7 @@ from fh_screen import db, files
 from fh_screen.context import RunContext, log
 from fh_screen.contract import CURATED_COLUMNS, TABLES
 from fh_screen.errors import DeliveryError
-from fh_screen.readers import content_hash, find_tables, read_table
+from fh_screen.readers import content_hash, file_hashes, find_tables, read_table
 from fh_screen.staging import Staged, stage_table
 
 
@@ -54,7 +54,7 @@ def stage_step(ctx: RunContext) -> dict:
     staged: dict[str, Staged] = {}
     reports: dict[str, dict] = {}
     with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(content_hash, ctx.extract_dir)   # hashing overlaps with reading
+        hashing = pool.submit(file_hashes, ctx.extract_dir)   # hashing overlaps with reading
         for table, path in paths.items():
             with clock("read"):
                 delivered = read_table(table, path, ctx.settings.ingest)
@@ -68,7 +68,8 @@ def stage_step(ctx: RunContext) -> dict:
                 "ignored_columns": list(delivered.ignored_columns),
             }
             del delivered                                       # the text copy is not needed any more
-        ctx.manifest["content_hash"] = digest.result()
+        ctx.manifest["input_hashes"] = hashing.result()
+        ctx.manifest["content_hash"] = content_hash(ctx.extract_dir, ctx.manifest["input_hashes"])
 
     ctx.delivery_id = ctx.extract_dir.name
     ctx.run_id = f"{ctx.as_of.isoformat()}_{ctx.delivery_id}"

@@ -64,15 +64,27 @@ def find_tables(extract_dir: Path) -> dict[str, Path]:
     return {table: paths[0] for table, paths in sorted(by_name.items())}
 
 
-def content_hash(extract_dir: Path) -> str:
-    """sha256 over the sorted names and bytes of the delivery's files, streamed."""
-    digest = hashlib.sha256()
+def file_hashes(extract_dir: Path) -> dict[str, str]:
+    """File name -> sha256 for each delivered file (hidden files skipped), streamed once.
+
+    The run's audit record takes its input hashes from here, so a delivery is read for
+    hashing only once per run."""
+    hashes = {}
     for path in sorted(p for p in extract_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
-        digest.update(path.name.encode("utf-8") + b"\0")
+        digest = hashlib.sha256()
         with path.open("rb") as handle:
             while chunk := handle.read(HASH_CHUNK):
                 digest.update(chunk)
-        digest.update(b"\0")
+        hashes[path.name] = digest.hexdigest()
+    return hashes
+
+
+def content_hash(extract_dir: Path, hashes: dict[str, str] | None = None) -> str:
+    """One sha256 over the delivery's sorted file names and their content hashes."""
+    hashes = file_hashes(extract_dir) if hashes is None else hashes
+    digest = hashlib.sha256()
+    for name, file_digest in sorted(hashes.items()):
+        digest.update(f"{name}\0{file_digest}\0".encode("utf-8"))
     return digest.hexdigest()
 
 

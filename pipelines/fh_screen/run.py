@@ -131,7 +131,7 @@ def publish(ctx: RunContext) -> Path:
     ctx.manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     files.write_text(ctx.work_dir / "settings.json", ctx.settings.model_dump_json(indent=2))
     save_manifest(ctx)
-    audit.write(audit.record(ctx.manifest, ctx.extract_dir, ctx.work_dir), ctx.work_dir, ctx.db_path)
+    audit.write(audit.record(ctx.manifest, ctx.work_dir), ctx.work_dir, ctx.db_path)
     old = ctx.out_dir.parent / f".{ctx.out_dir.name}.old"
     if old.exists():
         shutil.rmtree(old)
