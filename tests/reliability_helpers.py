@@ -76,8 +76,8 @@ def db_snapshot(db_path: Path) -> dict[str, list[tuple]]:
 
 
 def out_snapshot(out: Path) -> dict[str, object]:
-    """Every file under ``out`` by content. Normalised: step timings (keys containing
-    ``seconds``) and finished_at in run_manifest.json; validation-time stamps in Data Docs
+    """Every file under ``out`` by content. Normalised: step measurements (keys containing
+    ``seconds`` or ``peak_rss``) and finished_at in run_manifest.json; validation-time stamps in Data Docs
     under quality/; recorded_at and the hashes of those normalised files in audit.json.
     Everything else must match byte for byte."""
     snap: dict[str, object] = {}
@@ -90,7 +90,7 @@ def out_snapshot(out: Path) -> dict[str, object]:
             data = json.loads(path.read_text(encoding="utf-8"))
             data.pop("finished_at", None)
             for report in data.get("steps", {}).values():
-                for key in [k for k in report if "seconds" in k]:
+                for key in [k for k in report if "seconds" in k or "peak_rss" in k]:
                     del report[key]
             snap[rel] = data
         elif rel == "audit.json":

@@ -32,6 +32,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 from markupsafe import Markup
@@ -309,26 +310,34 @@ def render_letter(kind: str, lang: str, **context) -> str:
     return render.render_html(f"letters/{kind}.{lang}.html.j2", lang=lang, **context)
 
 
-def _document(pages: list[str], title: str, lang: str) -> tuple[str, bytes]:
+class Document(NamedTuple):
+    """One letter as HTML preview and PDF, with the PDF's page count (for the run report)."""
+
+    html: str
+    pdf: bytes
+    pages: int
+
+
+def _document(pages: list[str], title: str, lang: str) -> Document:
     html = render.render_html("letters/preview.html.j2", lang=lang, title=title, pages=[Markup(p) for p in pages])
-    return html, render.pdf_from_html(pages, title)
+    return Document(html, *render.pdf_from_html(pages, title))
 
 
-def _write(folder: Path, pdf_name: str, document: tuple[str, bytes]) -> int:
-    html, pdf = document
+def _write(folder: Path, pdf_name: str, document: Document) -> int:
     stem = Path(pdf_name).name
-    files.write_bytes(files.child_path(folder, stem), pdf)
-    files.write_text(files.child_path(folder, stem[: -len(".pdf")] + ".html"), html)
-    return 2
+    files.write_bytes(files.child_path(folder, stem), document.pdf)
+    files.write_text(files.child_path(folder, stem[: -len(".pdf")] + ".html"), document.html)
+    return document.pages
 
 
-def render_all(plan: LetterPlan, folder: Path, settings: Settings, as_of: date) -> int:
-    """Render the letters first sent on ``as_of`` (PDF + HTML preview); returns files written."""
+def render_all(plan: LetterPlan, folder: Path, settings: Settings, as_of: date) -> dict[str, int]:
+    """Render the letters first sent on ``as_of`` (PDF + HTML preview); returns the number
+    of PDF files and of PDF pages written (each PDF has an HTML preview beside it)."""
     files.ensure_dir(folder)
-    written = 0
+    pdfs = pages = 0
     todays = plan.letters.filter(pl.col("sent_on") == as_of).sort(["index_patient_id", "recipient_id"])
     children_clinic = paediatric_clinic_name(settings)
-    family_docs: dict[str, tuple[str, bytes]] = {}
+    family_docs: dict[str, Document] = {}
     for letter in todays.iter_rows(named=True):
         lang = letter["language"]
         postcode = letter["contact_postcode"] or letter["patient_postcode"]
@@ -353,13 +362,15 @@ def render_all(plan: LetterPlan, folder: Path, settings: Settings, as_of: date) 
             # a child index case with no parent on record: to the child's parents or guardians
             to_guardians = for_child and letter["recipient_id"] == letter["index_patient_id"]
             index_page = render_letter("index", lang, for_child=for_child, to_guardians=to_guardians, **context)
-            pages = [index_page, family_page]
-            written += _write(folder, letter["file"], _document(pages, _TITLES["index"][lang], lang))
+            index_pages = [index_page, family_page]
+            pages += _write(folder, letter["file"], _document(index_pages, _TITLES["index"][lang], lang))
             family_pdf = letter_file("family", letter["index_patient_id"])
-            written += _write(folder, family_pdf, family_docs[family_page])
+            pages += _write(folder, family_pdf, family_docs[family_page])
+            pdfs += 2
         else:
             page = render_letter(
                 "relative", lang, about_self=letter["about_self"], n_children=letter["n_children"], **context
             )
-            written += _write(folder, letter["file"], _document([page], _TITLES["relative"][lang], lang))
-    return written
+            pages += _write(folder, letter["file"], _document([page], _TITLES["relative"][lang], lang))
+            pdfs += 1
+    return {"letter_pdfs": pdfs, "letter_pdf_pages": pages}

@@ -52,7 +52,6 @@ Decisions (documented here because GPs, clinics and evaluators rely on them):
 from __future__ import annotations
 
 import shutil
-import time
 from datetime import date, timedelta
 
 import polars as pl
@@ -480,11 +479,8 @@ def referrals_step(ctx: RunContext) -> dict:
         out = ctx.work_dir / "worklists"
         if out.exists():
             shutil.rmtree(out)  # a rerun must not leave last attempt's practices behind
-        started = time.perf_counter()
         files.write_text(ctx.work_dir / "referrals.csv", referrals_table(planned).write_csv())
-        rendered = worklists.write_all(con, planned, ctx)
-        report["render_seconds"] = round(time.perf_counter() - started, 3)
-        report.update(rendered)
+        report.update(worklists.write_all(con, planned, ctx))
     finally:
         con.close()
     log.info("referrals: %d listed, %d queued", report["events"].get(LISTED, 0), report["events"].get(QUEUED, 0))

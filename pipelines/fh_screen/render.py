@@ -40,8 +40,9 @@ def latin1(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
-def pdf_from_html(pages: list[str], title: str) -> bytes:
-    """One PDF; each HTML fragment starts a new page (fpdf2 breaks long ones itself)."""
+def pdf_from_html(pages: list[str], title: str) -> tuple[bytes, int]:
+    """One PDF and its page count; each HTML fragment starts a new page (fpdf2 breaks long
+    ones itself, so there may be more pages than fragments)."""
     pdf = FPDF(format="A4")
     pdf.set_title(latin1(title))
     pdf.set_creator("fh-screen")
@@ -51,4 +52,4 @@ def pdf_from_html(pages: list[str], title: str) -> bytes:
         pdf.add_page()
         pdf.set_font("helvetica", size=10)
         pdf.write_html(latin1(fragment))
-    return bytes(pdf.output())
+    return bytes(pdf.output()), pdf.pages_count

@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -413,7 +414,9 @@ def csv_text(practice: PracticeList, rows: list[dict]) -> str:
 
 
 def write_all(con, planned: pl.DataFrame, ctx: RunContext) -> dict:
-    """Write every practice's HTML/PDF/CSV and every clinic's FHIR bundle; return counts."""
+    """Write every practice's HTML/PDF/CSV and every clinic's FHIR bundle; return counts and
+    the seconds spent rendering HTML and PDF (reported apart: the nightly data work and the
+    document rendering scale differently)."""
     from fh_screen import referral_fhir, worklist_pdf
 
     listed = planned.filter(pl.col("event") != "queued")
@@ -424,14 +427,18 @@ def write_all(con, planned: pl.DataFrame, ctx: RunContext) -> dict:
     rows_by_practice = {
         pid: group.to_dicts() for (pid,), group in listed.group_by(["practice_id"], maintain_order=True)
     }
-    pages = 0
+    pages, rendering = 0, 0.0
     for practice in practices:
         stem = stems[practice.practice_id]
-        files.write_text(files.child_path(folder, f"{stem}.html"), html(practice))
+        started = time.perf_counter()
+        page = html(practice)
         pdf_bytes, n_pages = worklist_pdf.pdf(practice)
+        rendering += time.perf_counter() - started
         pages += n_pages
+        files.write_text(files.child_path(folder, f"{stem}.html"), page)
         files.write_bytes(files.child_path(folder, f"{stem}.pdf"), pdf_bytes)
         files.write_text(files.child_path(folder, f"{stem}.csv"), csv_text(practice, rows_by_practice[practice.practice_id]))
     bundles = referral_fhir.write_bundles(listed, planned.height, practices, ctx, folder)
-    return {"practices": len(practices), "pdf_pages": pages, "fhir_bundles": bundles}
+    return {"practices": len(practices), "pdf_pages": pages, "fhir_bundles": bundles,
+            "render_seconds": round(rendering, 3)}
 

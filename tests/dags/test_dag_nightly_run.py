@@ -46,10 +46,12 @@ def airflow_db():
 
 
 def _without_timings(value):
-    """``value`` without timings: keys naming ``seconds`` at any depth (``seconds``,
-    ``render_seconds``, ``seconds_by_phase``, ``cpu_seconds_by_phase``)."""
+    """``value`` without measurements: keys naming ``seconds`` or ``peak_rss`` at any depth
+    (``seconds``, ``render_seconds``, ``cpu_seconds_by_phase``, ``peak_rss_mib``)."""
     if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if "seconds" not in k}
+        return {
+            k: _without_timings(v) for k, v in value.items() if "seconds" not in k and "peak_rss" not in k
+        }
     if isinstance(value, list):
         return [_without_timings(v) for v in value]
     return value
@@ -58,8 +60,8 @@ def _without_timings(value):
 def normalised(rel: str, data: bytes):
     """What is compared for one output file (see docs/airflow.md, "Same outputs as the CLI").
 
-    * ``run_manifest.json``: without ``finished_at`` and the steps' timings (every key naming
-      ``seconds``).
+    * ``run_manifest.json``: without ``finished_at`` and the steps' measurements (every key
+      naming ``seconds`` or ``peak_rss``).
     * ``quality/**.html`` (Data Docs): Great Expectations' times and random element ids masked.
     * ``audit.json``: without ``recorded_at`` and without the hashes of the files and Data Docs folders above.
     Every other file is compared byte for byte.
