@@ -17,16 +17,24 @@ LAB = "result_id,patient_id,sampled_at,analyte,value,unit,status,ordering_practi
 
 
 def stage(tmp_path, table, text, encoding="utf-8", extra_codes=None, **settings):
+    """Stage ``text``; every case is also staged two rows at a time, which must give the
+    same rows, quarantine and decimal mark as staging the file in one batch."""
     path = tmp_path / f"{table}.csv"
     path.write_bytes(text.encode(encoding))
-    staged = stage_table(read_table(table, path, IngestSettings(**settings)), extra_codes or {})
+    delivered = read_table(table, path, IngestSettings(**settings))
+    (tmp_path / "whole").mkdir(exist_ok=True), (tmp_path / "pairs").mkdir(exist_ok=True)
+    staged = stage_table(delivered, extra_codes or {}, tmp_path / "whole")
     received = text.strip("\n").count("\n")
-    assert staged.good.height + staged.bad.height == received      # nothing lost, nothing twice
+    assert staged.rows == staged.good().height
+    assert staged.rows + staged.bad.height == received              # nothing lost, nothing twice
+    in_pairs = stage_table(delivered, extra_codes or {}, tmp_path / "pairs", batch_rows=2)
+    assert in_pairs.good().equals(staged.good()) and in_pairs.bad.equals(staged.bad)
+    assert in_pairs.decimal == staged.decimal
     return staged
 
 
 def lab_rows(staged):
-    return {r["result_id"]: r for r in staged.good.iter_rows(named=True)}
+    return {r["result_id"]: r for r in staged.good().iter_rows(named=True)}
 
 
 def rules(staged):
@@ -35,7 +43,7 @@ def rules(staged):
 
 def test_staged_columns_match_the_curated_schema(tmp_path):
     staged = stage(tmp_path, "lab_results", f"{LAB}\nR1,7,2024-01-01,NPU01568,5.4,mmol/L,,\n")
-    assert staged.good.columns == CURATED_COLUMNS["lab_results"] + ["_row"]
+    assert staged.good().columns == CURATED_COLUMNS["lab_results"] + ["_row"]
 
 
 def test_lab_values_codes_and_units(tmp_path):
@@ -94,7 +102,7 @@ def test_lab_rows_that_cannot_be_parsed_are_quarantined_with_a_rule(tmp_path):
 
 def test_a_decimal_comma_value_is_never_read_as_54(tmp_path):
     staged = stage(tmp_path, "lab_results", f'{LAB}\nR1,7,2024-01-01,NPU01568,"5,4",mmol/L,,\nR2,7,2024-01-01,NPU01568,5.4,mmol/L,,\n')
-    assert [r["value"] for r in staged.good.iter_rows(named=True)] == [5.4]
+    assert [r["value"] for r in staged.good().iter_rows(named=True)] == [5.4]
     assert rules(staged) == {1: nz.AMBIGUOUS_DECIMAL}
 
 
@@ -131,13 +139,13 @@ def test_duplicates_on_a_natural_key(tmp_path):
     text = "patient_id,atc_code,dispensed_on,strength_mg\n1,C10AA05,2024-01-01,40\n1,c10aa05,2024-01-01,40.0\n1,C10AA05,2024-01-01,\n1,C10AA05,2024-01-01,\n"
     staged = stage(tmp_path, "medications", text)
     assert rules(staged) == {1: nz.DUPLICATE_KEY, 3: nz.DUPLICATE_KEY}
-    assert staged.good["_row"].to_list() == [2, 4]
+    assert staged.good()["_row"].to_list() == [2, 4]
 
 
 def test_patients_dates_and_sex(tmp_path):
     text = "patient_id,birth_date,sex,practice_id,deceased_date\n 007 ,1970-01-01,f,,\n8,1970-01-01,,P1,2024-02-30\n9,1970-01-01,M,P1,2024-02-29\n"
     staged = stage(tmp_path, "patients", text)
-    got = {r["patient_id"]: r for r in staged.good.iter_rows(named=True)}
+    got = {r["patient_id"]: r for r in staged.good().iter_rows(named=True)}
     assert got["007"]["sex"] == "F" and got["007"]["practice_id"] is None
     assert got["9"]["deceased_date"] == date(2024, 2, 29)
     assert rules(staged) == {2: nz.BAD_DATE}
@@ -145,7 +153,7 @@ def test_patients_dates_and_sex(tmp_path):
 
 def test_diagnoses_keep_raw_and_normalised_code(tmp_path):
     staged = stage(tmp_path, "diagnoses", "patient_id,icd10_code,diagnosed_on\n1,DE780B,2024-01-01\n1,I21.9,2024-01-01\n")
-    assert staged.good.select("icd10_code", "icd10_raw").rows() == [("E780B", "DE780B"), ("I219", "I21.9")]
+    assert staged.good().select("icd10_code", "icd10_raw").rows() == [("E780B", "DE780B"), ("I219", "I21.9")]
 
 
 def test_a_whole_column_unreadable_is_structural(tmp_path):
@@ -154,6 +162,19 @@ def test_a_whole_column_unreadable_is_structural(tmp_path):
     assert str(err.value) == "patients.csv: column birth_date: no value could be read as a date (YYYY-MM-DD)"
     with pytest.raises(DeliveryError, match=r"^lab_results\.csv: column value: no value could be read as a number with decimal mark '\.'$"):
         stage(tmp_path, "lab_results", f'{LAB}\nR1,7,2024-01-01,NPU01568,"5,4",mmol/L,,\nR2,7,2024-01-01,NPU01568,"6,1",mmol/L,,\n')
+
+
+def test_a_column_is_unreadable_only_if_no_batch_could_read_a_value(tmp_path):
+    unreadable = [f"P{i},01.02.1970,F" for i in range(5)]
+    text = "patient_id,birth_date,sex\n" + "\n".join(unreadable + ["P9,1980-04-03,M"]) + "\n"
+    staged = stage(tmp_path, "patients", text)                   # the last batch reads one date
+    assert staged.good()["patient_id"].to_list() == ["P9"]
+    assert set(rules(staged).values()) == {nz.BAD_DATE}
+    path = tmp_path / "patients.csv"
+    path.write_text("patient_id,birth_date,sex\n" + "\n".join(unreadable) + "\n", encoding="utf-8")
+    with pytest.raises(DeliveryError, match="column birth_date: no value could be read"):
+        stage_table(read_table("patients", path, IngestSettings()), {}, tmp_path, batch_rows=2)
+    assert not list(tmp_path.glob("*.parquet"))                   # no part is left behind
 
 
 def test_a_huge_field_is_quarantined_and_cut(tmp_path):
