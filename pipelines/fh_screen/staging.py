@@ -50,6 +50,10 @@ class _Checks:
         reason = pl.lit(reason) if isinstance(reason, str) else reason
         self.items.append((condition.fill_null(False), rule, reason))
 
+    def any_failed(self) -> pl.Expr:
+        """True for a row that breaks at least one check."""
+        return pl.any_horizontal(condition for condition, _, _ in self.items).alias("_bad")
+
     def columns(self) -> list[pl.Expr]:
         rule = reason = None
         for condition, r, why in self.items:
@@ -89,22 +93,22 @@ def stage_table(delivered: Delivered, extra_codes: dict[str, str]) -> Staged:
     else:
         parse = _generic_columns(spec, text, checks, decimal)
     # One context: every check sees the delivered text, not its typed replacement.
-    frame = text.with_columns(**parse.parsed).with_columns(
-        *(expr.alias(name) for name, expr in parse.typed.items()),
-        *checks.columns(),
-    )
+    frame = text.with_columns(**parse.parsed)
     _refuse_unreadable_columns(delivered, spec, text, frame, parse.readable, decimal)
-
-    ok = frame.get_column("_rule").is_null()
-    failed = frame.filter(~ok).select(ROW, "_rule", "_reason")
-    good = frame.filter(ok).select(*CURATED_COLUMNS[spec.name], ROW)
-    last = _last_per_key(good, spec.key)
-    duplicates = good.filter(~last).select(
+    # Nearly every row passes: the rule and reason chains are built for the failing rows
+    # only, and the ten million good rows are filtered once, after the duplicate check.
+    bad = frame.select(checks.any_failed()).to_series()
+    failed = frame.filter(bad).select(ROW, *checks.columns())
+    good = frame.select(
+        *(parse.typed.get(c, pl.col(c)).alias(c) for c in CURATED_COLUMNS[spec.name]), ROW
+    )
+    repeated = _repeated_keys(good, spec.key, ~bad)
+    duplicates = good.filter(repeated).select(
         ROW,
         pl.lit(nz.DUPLICATE_KEY).alias("_rule"),
         pl.lit("the same key appears again later in this delivery; the later row is kept").alias("_reason"),
     )
-    good = good.filter(last)
+    good = good.filter(~bad & ~repeated)
     rejected = pl.concat([failed, duplicates]).sort(ROW)
     return Staged(spec.name, good, _quarantine_rows(spec, raw, rejected), decimal)
 
@@ -229,14 +233,22 @@ def _number_reason(name: str, problem: pl.Expr, decimal: str) -> pl.Expr:
     )
 
 
-def _last_per_key(good: pl.DataFrame, key: tuple[str, ...]) -> pl.Series:
-    """True for the last row of each key. A 64-bit hash, sorted, finds whether any key
-    repeats at all (the common answer is no); only then are the keys compared exactly."""
+def _repeated_keys(good: pl.DataFrame, key: tuple[str, ...], ok: pl.Series) -> pl.Series:
+    """True for a passing row (``ok``) whose key appears again in a later passing row.
+
+    A 64-bit hash of the key, sorted, finds whether any key repeats at all (the common
+    answer is no, or a handful); only the rows whose hash repeats are compared exactly,
+    instead of hashing every key text into a table."""
     key_expr = pl.col(key[0]) if len(key) == 1 else pl.struct(key)
-    hashes = good.select(key_expr.hash().sort()).to_series()
-    if good.height < 2 or not (hashes.slice(1) == hashes.slice(0, len(hashes) - 1)).any():
-        return pl.repeat(True, good.height, eager=True)
-    return good.select(key_expr.is_last_distinct()).to_series()
+    hashes = good.select(key_expr.hash()).to_series()
+    ordered = hashes.filter(ok).sort()
+    same = ordered.slice(1) == ordered.slice(0, max(len(ordered) - 1, 0))
+    repeated = pl.repeat(False, good.height, eager=True)
+    if not same.any():
+        return repeated
+    candidates = (ok & hashes.is_in(ordered.slice(1).filter(same).implode())).arg_true()
+    exact = good.select(key_expr).to_series().gather(candidates).is_last_distinct()
+    return repeated.scatter(candidates, ~exact)
 
 
 def _refuse_unreadable_columns(
@@ -260,7 +272,8 @@ def _refuse_unreadable_columns(
 def _quarantine_rows(spec: TableSpec, raw: pl.DataFrame, rejected: pl.DataFrame) -> pl.DataFrame:
     if rejected.height == 0:
         return pl.DataFrame(schema=_QUARANTINE_SCHEMA)
-    rows = raw.join(rejected, on=ROW, how="inner").sort(ROW)
+    # _row is the 1-based position in ``raw`` (readers._conform): a gather, not a join.
+    rows = raw.gather(rejected.get_column(ROW) - 1).with_columns(rejected.select("_rule", "_reason"))
     delivered = [pl.col(c).str.slice(0, RAW_MAX_CHARS).alias(c) for c in spec.column_names]
     return rows.with_columns(delivered).select(
         pl.col(ROW).alias("row_number"),
