@@ -49,6 +49,18 @@ def test_rescaling_by_labelling_rate_raises_probabilities():
     assert pu.predict_proba(X)[:, 1].sum() > plain.predict_proba(X)[:, 1].sum()
 
 
+def test_binned_prediction_is_bit_identical_to_scikit_learn(monkeypatch):
+    table = toy_features(1200, seed=6)
+    estimator, _ = train.fit(table, "fh_gbm", seed=2)
+    X = spec.matrix(table, spec.names())
+    X[::7, 2] = np.nan                       # missing inputs go through the imputer
+    X[::11, 0] = X[:, 0].max() + 100         # beyond every bin edge
+    monkeypatch.setattr(model, "BLOCK_ROWS", 100)
+    fast = model.calibrated_positive(estimator.model_, X)
+    assert model._boosted_folds(estimator.model_) is not None
+    assert np.array_equal(fast.view(np.uint64), estimator.model_.predict_proba(X)[:, 1].view(np.uint64))
+
+
 def test_same_seed_same_model_hash_and_other_seed_differs(tmp_path):
     table = toy_features(600, seed=3)
     a, _ = train.fit(table, "fh_gbm", seed=5)

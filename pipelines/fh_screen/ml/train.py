@@ -20,8 +20,12 @@ from fh_screen.ml import artefact, labels, model, spec
 MODELS = {"fh_baseline": model.baseline, "fh_gbm": model.boosted}
 
 
+ELIGIBILITY_COLUMNS = ("ldl_max_mmol", "is_deceased", "is_moved_out")
+
+
 def eligible(features: pl.DataFrame) -> pl.DataFrame:
-    """People the scorer is for: alive, in the region, with at least one LDL-C value."""
+    """People the scorer is for: alive, in the region, with at least one LDL-C value
+    (reads ``ELIGIBILITY_COLUMNS``)."""
     return features.filter(
         pl.col("ldl_max_mmol").is_not_null() & ~pl.col("is_deceased") & ~pl.col("is_moved_out")
     )

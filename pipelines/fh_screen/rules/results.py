@@ -30,7 +30,7 @@ from fh_screen.rules import (
     simon_broome_v1,
     versions,
 )
-from fh_screen.rules.common import Criterion, Reason, fmt_date, fmt_factor, fmt_int, fmt_mmol
+from fh_screen.rules.common import Criterion, Param, Reason, fmt_date, fmt_factor, fmt_int, fmt_mmol
 
 CONTRACT_COLUMNS = (
     "patient_id", "age_years", "sex", "practice_id", "is_child", "ldl_max_mmol", "ldl_max_date", "ldl_max_age",
@@ -45,6 +45,10 @@ EXTRA_COLUMNS = (
     "dlcn_ldl_points", "dlcn_dna_points", "medped_column", "medped_cutoff_mmol", "lab_flag_threshold_exceeded",
     "secondary_probable", "relative_cutoff_category", "rule_versions",
 )
+
+# Output columns that score builds rather than copies from the evaluated features.
+ADDED_COLUMNS = frozenset({"criteria", "reason_items", "reasons", "missing_items", "missing_information",
+                           "secondary_cause", "ldl_source", "rule_versions"})
 
 
 @dataclass(frozen=True)
@@ -178,22 +182,35 @@ def _code_sets(scored: pl.DataFrame, items: list[Reason | Criterion], codes: str
     return out
 
 
+def _used_columns(reasons: list[Reason], items: list[Reason | Criterion]) -> list[str]:
+    """The evaluated columns the output and its items read, in output order then first use.
+
+    Collecting only these lets polars push the projection down to the source (a lazy DuckDB
+    scan then reads 82 of patient_features' 129 columns) and skip unused rule columns.
+    """
+    exprs = [r.when for r in reasons] + [item.when for item in items]
+    exprs += [p.expr if isinstance(p, Param) else p for r in reasons for p in r.params.values()]
+    names = [c for c in (*CONTRACT_COLUMNS, *EXTRA_COLUMNS) if c not in ADDED_COLUMNS] + ["ldl_max_source"]
+    names += [name for e in exprs for name in e.meta.root_names()]
+    return list(dict.fromkeys(names))
+
+
 def score(features: pl.DataFrame | pl.LazyFrame, policy: Policy = Policy()) -> pl.DataFrame:
     """``rule_results``: one row per patient with the contract columns plus ``EXTRA_COLUMNS``."""
-    scored = evaluate(features, policy).collect().with_row_index("_row")
-    items = _items(scored.lazy(), {"reason": _reason_list(), "secondary": secondary_v1.reasons()})
+    kinds = {"reason": _reason_list(), "secondary": secondary_v1.reasons()}
+    missing, criteria = [*_ldl_missing(), *dlcn_v1.missing(), *secondary_v1.missing()], _criteria_list()
+    used = _used_columns([reason for reasons in kinds.values() for reason in reasons], [*missing, *criteria])
+    scored = evaluate(features, policy).select(used).collect().with_row_index("_row")
+    items = _items(scored.lazy(), kinds)
     reasons = _per_row(items, "reason", pl.col("text"), pl.col("json")).select(
         "_row", pl.format("[{}]", pl.col("json").list.join(",")).alias("reason_items"),
         pl.col("text").list.join("; ").alias("reasons"))
     secondary = _per_row(items, "secondary", pl.col("text")).select(
         "_row", pl.col("text").list.join("; ").alias("secondary_cause"))
-    sets = [*_code_sets(scored, [*_ldl_missing(), *dlcn_v1.missing(), *secondary_v1.missing()],
-                        "missing_items", "missing_information"),
-            *_code_sets(scored, _criteria_list(), "criteria", None)]
+    sets = [*_code_sets(scored, missing, "missing_items", "missing_information"),
+            *_code_sets(scored, criteria, "criteria", None)]
     label = " ".join(f"{name} {v['version']}" for name, v in versions().items())
-    added = {"criteria", "reason_items", "reasons", "missing_items", "missing_information", "secondary_cause",
-             "ldl_source", "rule_versions"}
-    out = scored.select("_row", *[c for c in (*CONTRACT_COLUMNS, *EXTRA_COLUMNS) if c not in added],
+    out = scored.select("_row", *[c for c in (*CONTRACT_COLUMNS, *EXTRA_COLUMNS) if c not in ADDED_COLUMNS],
                         pl.col("ldl_max_source").alias("ldl_source"), pl.lit(label).alias("rule_versions"),
                         *sets)
     for part in (reasons, secondary):

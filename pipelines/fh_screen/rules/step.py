@@ -15,7 +15,8 @@ def run_step(ctx) -> dict:
     """Score every patient as of ``ctx.as_of``; replaces ``rule_results`` (idempotent)."""
     con = ctx.connect()
     try:
-        features = con.execute("SELECT * FROM patient_features").pl()
+        # Lazy, so that DuckDB reads only the columns the rules use (see results.score).
+        features = con.sql("SELECT * FROM patient_features").pl(lazy=True)
         results = score(features, policy_from(ctx.settings))
         with db.transaction(con):
             db.replace_table(con, "rule_results", results)
