@@ -22,6 +22,7 @@ Decisions (clinical numbers live in ``reference/rules/*.yaml`` and reference CSV
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from functools import lru_cache
@@ -659,17 +660,21 @@ def _completeness() -> list[pl.Expr]:
 
 
 def features_step(ctx) -> dict:
-    """Pipeline step: rebuild ``patient_features`` for ``ctx.as_of`` (idempotent: replaced)."""
-    con = ctx.connect()
-    try:
+    """Pipeline step: rebuild ``patient_features`` for ``ctx.as_of`` (idempotent: replaced).
+
+    The connection that read the inputs is closed before the features are built: DuckDB's
+    cache of the pages it read (about 0.3 GB for 10M lab rows) would otherwise stay in
+    memory beside the build's working set, the run's peak.
+    """
+    with closing(ctx.connect()) as con:
         for table in ("medications", "diagnoses", "relations", "family_history", "clinic_outcomes"):
             if con.execute(f"SELECT count(*) FROM {db.checked_table(table)}").fetchone()[0] == 0:
                 ctx.feature_off(f"features.{table}", f"no {table} rows: the features built from it are empty")
-        frame = build_features(load_inputs(con, ctx.as_of), ctx.as_of)
-        with db.transaction(con):
-            db.replace_table(con, "patient_features", frame)
-    finally:
-        con.close()
+        inputs = load_inputs(con, ctx.as_of)
+    frame = build_features(inputs, ctx.as_of)
+    del inputs
+    with closing(ctx.connect()) as con, db.transaction(con):
+        db.replace_table(con, "patient_features", frame)
     return {
         "patients": frame.height,
         "with_ldl": int(frame["ldl_untreated_estimate_mmol"].is_not_null().sum()),
