@@ -80,7 +80,7 @@ INPUT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "patients": {"patient_id": pl.Utf8, "birth_date": pl.Date, "sex": pl.Utf8, "practice_id": pl.Utf8,
                  "postcode": pl.Utf8, "deceased_date": pl.Date, "moved_out_date": pl.Date},
     "lab_results": {"patient_id": pl.Utf8, "result_id": pl.Utf8, "sampled_at": pl.Datetime("us"),
-                    "sample_date": pl.Date, "analyte": pl.Utf8, "method": pl.Utf8, "value": pl.Float64},
+                    "sample_date": pl.Date, "analyte": pl.Categorical, "method": pl.Categorical, "value": pl.Float64},
     "medications": {"patient_id": pl.Utf8, "atc_code": pl.Utf8, "dispensed_on": pl.Date, "strength_mg": pl.Float64},
     "diagnoses": {"patient_id": pl.Utf8, "icd10_code": pl.Utf8, "diagnosed_on": pl.Date},
     "relations": {"patient_id": pl.Utf8, "relative_id": pl.Utf8, "relationship": pl.Utf8},

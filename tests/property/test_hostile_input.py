@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -39,15 +40,25 @@ UNITS = pl.read_csv(nz.REFERENCE / "unit_conversions.csv", infer_schema=False)
 CODES = pl.read_csv(nz.REFERENCE / "analyte_codes.csv", infer_schema=False)
 
 
+@dataclass
+class StagedRows:
+    good: pl.DataFrame
+    bad: pl.DataFrame
+
+
 def stage_bytes(table: str, data: bytes, suffix: str = ".csv"):
-    """Read and stage ``data`` as the delivered file of ``table``: (received, staged) or the error."""
+    """Read and stage ``data`` as the delivered file of ``table``: (received, staged rows) or
+    the error. Staging must leave no Parquet part behind when it refuses a file."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{table}{suffix}"
+        path, scratch = Path(tmp) / f"{table}{suffix}", Path(tmp) / "scratch"
         path.write_bytes(data)
+        scratch.mkdir()
         try:
             delivered = read_table(table, path, INGEST)
-            return delivered.frame.height, stage_table(delivered, INGEST.extra_codes)
+            staged = stage_table(delivered, INGEST.extra_codes, scratch)
+            return delivered.frame.height, StagedRows(staged.good(), staged.bad)
         except DeliveryError as exc:
+            assert not list(scratch.iterdir())
             return None, exc
 
 
@@ -180,11 +191,12 @@ MEMORY_PROBE = textwrap.dedent("""
     from fh_screen.readers import read_table
     from fh_screen.staging import stage_table
     ingest = load_settings().ingest
-    stage_table(read_table("lab_results", Path(sys.argv[2]), ingest), {})   # warm up, small file
+    scratch = Path(sys.argv[3])
+    stage_table(read_table("lab_results", Path(sys.argv[2]), ingest), {}, scratch).remove_parts()  # warm up
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
-        staged = stage_table(read_table("lab_results", Path(sys.argv[1]), ingest), {})
-        outcome = {"rows": staged.good.height + staged.bad.height, "bad": staged.bad.height,
+        staged = stage_table(read_table("lab_results", Path(sys.argv[1]), ingest), {}, scratch)
+        outcome = {"rows": staged.rows + staged.bad.height, "bad": staged.bad.height,
                    "raw_chars": max((len(r) for r in staged.bad["raw"]), default=0)}
     except DeliveryError as exc:
         outcome = {"error": str(exc)}
@@ -200,7 +212,7 @@ def _probe(tmp_path: Path, content: bytes) -> dict:
     small.parent.mkdir()
     small.write_bytes(csv_bytes(TABLES["lab_results"].column_names,
                                 [["R1", "P1", "2025-01-01", "NPU01568", "5.4", "mmol/L", "final", ""]]))
-    result = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(big), str(small)], capture_output=True,
+    result = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(big), str(small), str(tmp_path)], capture_output=True,
                             env={"PYTHONPATH": str(ROOT / "pipelines"), "PATH": "/usr/bin:/bin"}, timeout=600)
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     return json.loads(result.stdout)
