@@ -300,6 +300,16 @@ def _read(con, query: str, params: list | None = None) -> pl.DataFrame:
     return con.execute(query, params or []).pl()
 
 
+def _latest_ldl(con, people: pl.Series, as_of: date) -> pl.DataFrame:
+    """``sql/cascade_ldl.sql`` for ``people`` only: the relatives are a few thousand of a
+    region's patients, and only their latest LDL-C is ever looked at."""
+    con.register("_cascade_people", people.unique().to_frame("patient_id"))
+    try:
+        return _read(con, db.sql("cascade_ldl"), [as_of])
+    finally:
+        con.unregister("_cascade_people")
+
+
 def _insert(con, table: str, frame: pl.DataFrame) -> None:
     """Append ``frame`` to one of this step's own tables, matching columns by name."""
     if table not in ("cascade_ledger", "cascade_letters"):
@@ -373,7 +383,6 @@ def cascade_step(ctx: RunContext) -> dict:
         contacts = _read(con, _QUERIES["contacts"])
         outcomes = _read(con, db.sql("cascade_outcomes"), [ctx.as_of])
         fh_dx = _read(con, db.sql("cascade_fh_diagnosis"), [ctx.as_of])
-        ldl = _read(con, db.sql("cascade_ldl"), [ctx.as_of])
         previous = _read(con, "SELECT * FROM cascade_ledger")
         sent_before = _read(con, "SELECT * FROM cascade_letters WHERE sent_on <> $1", [ctx.as_of]).rename(
             {"patient_id": "recipient_id"}
@@ -385,14 +394,16 @@ def cascade_step(ctx: RunContext) -> dict:
             ctx.feature_off("cascade_direct_letters", "no contacts delivered: relatives cannot be addressed")
 
         index = index_cases(outcomes, fh_dx, patients, settings.include_existing_diagnosis_as_index)
-        rel = family.relatives(relations, index["index_patient_id"], index["index_patient_id"])
+        links = family.parent_child(relations)
+        rel = family.relatives(relations, index["index_patient_id"], index["index_patient_id"], links)
+        ldl = _latest_ldl(con, rel["relative_id"], ctx.as_of)
         rows = relative_status(rel, patients, outcomes, fh_dx, ldl, ctx.as_of)
         rows = pl.concat([rows, index_only_rows(index, rows)], how="vertical_relaxed")
 
         plan = cascade_letters.plan(
             index=index,
             rows=rows,
-            links=family.parent_child(relations),
+            links=links,
             patients=patients,
             contacts=contacts,
             settings=ctx.settings,
