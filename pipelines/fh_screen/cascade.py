@@ -71,10 +71,12 @@ LEDGER_COLUMNS = [
 # Fields whose change marks a ledger row as updated on this run.
 _TRACKED = ["relationship", "degree", "status", "letter", "letter_sent_on", "closed_on", "result", "result_date"]
 
+# contacts: of the people registered as _cascade_people only (see _read_for).
 _QUERIES = {
     "patients": "SELECT patient_id, birth_date, sex, postcode, deceased_date, moved_out_date FROM patients",
     "relations": "SELECT patient_id, relative_id, relationship FROM relations",
-    "contacts": "SELECT patient_id, full_name, address, postcode, city, language FROM contacts",
+    "contacts": "SELECT patient_id, full_name, address, postcode, city, language FROM contacts "
+    "WHERE patient_id IN (SELECT patient_id FROM _cascade_people)",
 }
 
 
@@ -300,6 +302,24 @@ def _read(con, query: str, params: list | None = None) -> pl.DataFrame:
     return con.execute(query, params or []).pl()
 
 
+def _read_for(con, people: pl.Series, query: str, params: list | None = None) -> pl.DataFrame:
+    """``query`` with ``people`` registered as ``_cascade_people``, for queries that need a
+    few thousand families' rows out of a region-wide table (reading and converting the
+    whole table would cost most of the step)."""
+    con.register("_cascade_people", people.unique().to_frame("patient_id"))
+    try:
+        return _read(con, query, params)
+    finally:
+        con.unregister("_cascade_people")
+
+
+def _possible_recipients(index: pl.DataFrame, rel: pl.DataFrame, links: pl.DataFrame) -> pl.Series:
+    """Everyone a letter could go to: index cases, their relatives and the parents of both."""
+    family = pl.concat([index["index_patient_id"], rel["relative_id"]])
+    parents = links.filter(pl.col("child_id").is_in(family.implode()))["parent_id"]
+    return pl.concat([family, parents])
+
+
 def _insert(con, table: str, frame: pl.DataFrame) -> None:
     """Append ``frame`` to one of this step's own tables, matching columns by name."""
     if table not in ("cascade_ledger", "cascade_letters"):
@@ -370,10 +390,9 @@ def cascade_step(ctx: RunContext) -> dict:
         con.execute(db.sql("cascade_ledger"))
         patients = _read(con, _QUERIES["patients"])
         relations = _read(con, _QUERIES["relations"])
-        contacts = _read(con, _QUERIES["contacts"])
+        has_contacts = con.execute("SELECT count(*) FROM contacts").fetchone()[0] > 0
         outcomes = _read(con, db.sql("cascade_outcomes"), [ctx.as_of])
         fh_dx = _read(con, db.sql("cascade_fh_diagnosis"), [ctx.as_of])
-        ldl = _read(con, db.sql("cascade_ldl"), [ctx.as_of])
         previous = _read(con, "SELECT * FROM cascade_ledger")
         sent_before = _read(con, "SELECT * FROM cascade_letters WHERE sent_on <> $1", [ctx.as_of]).rename(
             {"patient_id": "recipient_id"}
@@ -381,18 +400,21 @@ def cascade_step(ctx: RunContext) -> dict:
 
         if relations.height == 0:
             ctx.feature_off("cascade_relatives", "no relations delivered: only index-case letters are written")
-        if settings.direct_contact and contacts.height == 0:
+        if settings.direct_contact and not has_contacts:
             ctx.feature_off("cascade_direct_letters", "no contacts delivered: relatives cannot be addressed")
 
         index = index_cases(outcomes, fh_dx, patients, settings.include_existing_diagnosis_as_index)
-        rel = family.relatives(relations, index["index_patient_id"], index["index_patient_id"])
+        links = family.parent_child(relations)
+        rel = family.relatives(relations, index["index_patient_id"], index["index_patient_id"], links)
+        ldl = _read_for(con, rel["relative_id"], db.sql("cascade_ldl"), [ctx.as_of])
+        contacts = _read_for(con, _possible_recipients(index, rel, links), _QUERIES["contacts"])
         rows = relative_status(rel, patients, outcomes, fh_dx, ldl, ctx.as_of)
         rows = pl.concat([rows, index_only_rows(index, rows)], how="vertical_relaxed")
 
         plan = cascade_letters.plan(
             index=index,
             rows=rows,
-            links=family.parent_child(relations),
+            links=links,
             patients=patients,
             contacts=contacts,
             settings=ctx.settings,

@@ -76,15 +76,25 @@ def parent_child(relations: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def sibling_pairs(relations: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
-    """Ordered sibling pairs (a_id, b_id, kind) with kind ``full`` or ``half``, both directions."""
+def sibling_pairs(relations: pl.DataFrame, links: pl.DataFrame, among: pl.Series | None = None) -> pl.DataFrame:
+    """Ordered sibling pairs (a_id, b_id, kind) with kind ``full`` or ``half``, both directions.
+
+    ``among`` keeps only the pairs whose ``a_id`` is in it (each pair is still judged on
+    everybody's links): the cascade needs the siblings of its index cases, and pairing
+    every child of every parent in a region costs far more than the rest of the step.
+    """
     explicit = relations.filter(pl.col("relationship") == "sibling").select(
         pl.col("patient_id").alias("a_id"), pl.col("relative_id").alias("b_id")
     )
     reverse = explicit.select(pl.col("b_id").alias("a_id"), pl.col("a_id").alias("b_id"))
     explicit = pl.concat([explicit, reverse])
+    a_links = links
+    if among is not None:
+        wanted = among.implode()
+        explicit = explicit.filter(pl.col("a_id").is_in(wanted))
+        a_links = links.filter(pl.col("child_id").is_in(wanted))
     shared = (
-        links.rename({"child_id": "a_id"})
+        a_links.rename({"child_id": "a_id"})
         .join(links.rename({"child_id": "b_id"}), on="parent_id")
         .filter(pl.col("a_id") != pl.col("b_id"))
         .group_by(["a_id", "b_id"])
@@ -116,7 +126,9 @@ def sibling_pairs(relations: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
     ).sort(["a_id", "b_id"])
 
 
-def relatives(relations: pl.DataFrame, index_ids: pl.Series, confirmed: pl.Series) -> pl.DataFrame:
+def relatives(
+    relations: pl.DataFrame, index_ids: pl.Series, confirmed: pl.Series, links: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """First-degree relatives of every index case, and second-degree ones via confirmed links.
 
     Args:
@@ -124,6 +136,8 @@ def relatives(relations: pl.DataFrame, index_ids: pl.Series, confirmed: pl.Serie
         index_ids: the index cases.
         confirmed: people confirmed to have FH (normally the index cases themselves); a
             first-degree relative in this set opens the second degree behind them.
+        links: ``parent_child(relations)`` when the caller already has it (it is the
+            costly part of a region-wide relations table).
 
     Returns:
         One row per (index_patient_id, relative_id): relationship, degree and ``via_id``
@@ -131,8 +145,9 @@ def relatives(relations: pl.DataFrame, index_ids: pl.Series, confirmed: pl.Serie
     """
     index = pl.DataFrame({"index_patient_id": index_ids.cast(pl.Utf8).unique()})
     confirmed_ids = confirmed.cast(pl.Utf8).unique().implode()
-    links = parent_child(relations)
-    sibs = sibling_pairs(relations, links)
+    links = parent_child(relations) if links is None else links
+    # Siblings are stepped from only: from an index case, or from a confirmed relative.
+    sibs = sibling_pairs(relations, links, among=pl.concat([index_ids.cast(pl.Utf8), confirmed.cast(pl.Utf8)]))
 
     def edge(frame: pl.DataFrame, src: str, dst: str, label: str) -> pl.DataFrame:
         return frame.select(pl.col(src).alias("from_id"), pl.col(dst).alias("to_id"), pl.lit(label).alias("relationship"))

@@ -433,12 +433,55 @@ def referrals_table(planned: pl.DataFrame) -> pl.DataFrame:
 # --- the step --------------------------------------------------------------------------
 
 
-def _table(con, name: str, query: str) -> pl.DataFrame | None:
-    """A table as polars, or None when it does not exist (optional inputs)."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()[0]
-    return con.sql(query).pl() if exists else None
+# rule_results columns the plan reads for every patient (selection, ranking, clinic, events).
+# The wide rest (reasons, missing information, LDL details ...) only reaches the worklists,
+# so it is read for the listed patients alone: converting it for a whole region costs more
+# than the plan itself.
+PLAN_RULE_COLUMNS = (
+    "patient_id", "age_years", "practice_id", "is_child", "ldl_max_mmol", "ldl_untreated_estimate_mmol",
+    "dlcn_points", "dlcn_category", "lab_flag", "secondary_cause", "route", "excluded_reason", "postcode",
+)
+# model_scores columns ``with_probability`` uses; the per-patient reason texts are not shown.
+PLAN_SCORE_COLUMNS = ("patient_id", "probability", "model_name", "model_version")
+
+
+def _columns(con, name: str) -> list[str]:
+    """The table's columns in table order; empty when it does not exist (optional inputs)."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [name]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _table(con, name: str, wanted: tuple[str, ...]) -> pl.DataFrame | None:
+    """The ``wanted`` columns the table has, in table order, or None when it does not exist.
+
+    Tolerant of absent columns (a rule_results without ``postcode`` takes it from
+    ``patients``), so every store plans exactly as it did when the whole table was read.
+    """
+    columns = [c for c in _columns(con, name) if c in wanted]
+    return con.sql(f"SELECT {', '.join(columns)} FROM {name}").pl() if columns else None
+
+
+def with_listed_details(con, planned: pl.DataFrame, rule_columns: list[str]) -> pl.DataFrame:
+    """``planned`` with every rule_results column, filled for the listed patients only.
+
+    Queued patients are on no list tonight, so their texts would never be shown; the
+    columns come back in rule_results order, as if the whole table had been planned on.
+    """
+    rest = [c for c in rule_columns if c not in planned.columns]
+    if not rest:
+        return planned
+    con.register("_listed", planned.filter(pl.col("event") != QUEUED).select("patient_id"))
+    try:
+        details = con.sql(
+            f"SELECT patient_id, {', '.join(rest)} FROM rule_results "
+            "WHERE patient_id IN (SELECT patient_id FROM _listed)"
+        ).pl()
+    finally:
+        con.unregister("_listed")
+    joined = planned.join(details, on="patient_id", how="left")
+    return joined.select(*rule_columns, *[c for c in planned.columns if c not in rule_columns])
 
 
 def referrals_step(ctx: RunContext) -> dict:
@@ -448,11 +491,11 @@ def referrals_step(ctx: RunContext) -> dict:
     con = ctx.connect()
     try:
         con.execute(db.sql("referrals_schema"))
-        rule_results = _table(con, "rule_results", "SELECT * FROM rule_results")
+        rule_results = _table(con, "rule_results", PLAN_RULE_COLUMNS)
         if rule_results is None:
             ctx.feature_off("referrals", "rule_results table missing: the rules step did not run")
             return {"skipped": "no rule_results"}
-        model_scores = _table(con, "model_scores", "SELECT * FROM model_scores")
+        model_scores = _table(con, "model_scores", PLAN_SCORE_COLUMNS)
         if model_scores is None or model_scores.height == 0:
             ctx.feature_off("referral_probability", "no model scores: ranking falls back to the rules")
         patients = con.sql(
@@ -463,6 +506,7 @@ def referrals_step(ctx: RunContext) -> dict:
         planned, report = plan_referrals(
             rule_results, model_scores, patients, outcomes, prior, ctx.settings, ctx.as_of
         )
+        planned = with_listed_details(con, planned, _columns(con, "rule_results"))
         tonight = events_frame(planned, ctx.as_of)
         with db.transaction(con):
             con.execute("DELETE FROM referral_events WHERE as_of = ?", [ctx.as_of])

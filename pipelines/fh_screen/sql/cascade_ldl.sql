@@ -3,6 +3,8 @@
 -- value understates the untreated level (shared/clinical §4), which the status detail says.
 -- The 365-day window is a working choice (derived), not a published rule.
 -- ldl_arrived_on: run date of the delivery that brought the result (NULL if unknown).
+-- Only for the people in the registered frame _cascade_people (the relatives): ranking
+-- every patient's results in the region would cost most of the step.
 WITH latest AS (
   SELECT r.patient_id,
          r.value AS ldl_mmol,
@@ -15,6 +17,7 @@ WITH latest AS (
     AND status <> 'cancelled'
     AND value IS NOT NULL
     AND CAST(sampled_at AS DATE) <= $1
+    AND r.patient_id IN (SELECT patient_id FROM _cascade_people)
   QUALIFY row_number() OVER (PARTITION BY r.patient_id ORDER BY r.sampled_at DESC, r.result_id DESC) = 1
 )
 SELECT l.*,

@@ -8,11 +8,11 @@ SELECT
     - CASE WHEN strftime(p.birth_date, '%m-%d') > strftime($as_of::DATE, '%m-%d') THEN 1 ELSE 0 END AS age_years,
   (p.deceased_date IS NULL OR p.deceased_date > $as_of::DATE)
     AND (p.moved_out_date IS NULL OR p.moved_out_date > $as_of::DATE) AS resident,
-  EXISTS (
-    SELECT 1 FROM lab_results l
-    WHERE l.patient_id = p.patient_id
-      AND l.analyte IN ('ldl', 'tc', 'hdl', 'tg')
-      AND l.status <> 'cancelled'
-      AND CAST(l.sampled_at AS DATE) <= $as_of::DATE
-  ) AS tested
+  t.patient_id IS NOT NULL AS tested
 FROM patients p
+LEFT JOIN (              -- one pass over the results, not a lookup per person
+  SELECT DISTINCT l.patient_id FROM lab_results l
+  WHERE l.analyte IN ('ldl', 'tc', 'hdl', 'tg')
+    AND l.status <> 'cancelled'
+    AND CAST(l.sampled_at AS DATE) <= $as_of::DATE
+) t USING (patient_id)
