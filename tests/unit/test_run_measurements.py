@@ -16,7 +16,7 @@ def test_each_step_reports_its_own_peak_memory(tmp_path, monkeypatch):
     held = []
 
     def allocate(ctx):
-        held.append(bytearray(300 * 1024 * 1024))   # touched: resident
+        held.append(b"x" * (300 * 1024 * 1024))       # every byte written: resident
         held.clear()
         return {}
 
