@@ -109,6 +109,10 @@ def stage_table(
     numbers = [c.name for c in spec.columns if c.kind == NUMBER]
     # The decimal pattern allows surrounding blanks, so the raw text decides as the cleaned would.
     decimal = delivered.decimal or nz.decide_decimal(raw, numbers, delivered.delimiter)
+    # Parts left by a killed attempt (no clean-up ran) would break the exclusive create and
+    # must not be published with the work folder.
+    for stale in scratch.glob(f".stg_{spec.name}.*.parquet"):
+        stale.unlink()
     parts: list[Path] = []
     failed: list[pl.DataFrame] = []
     readable: dict[str, bool] = {}

@@ -177,6 +177,19 @@ def test_a_column_is_unreadable_only_if_no_batch_could_read_a_value(tmp_path):
     assert not list(tmp_path.glob("*.parquet"))                   # no part is left behind
 
 
+def test_parts_left_by_a_killed_attempt_are_replaced(tmp_path):
+    path = tmp_path / "lab_results.csv"
+    path.write_text(f"{LAB}\nR1,7,2024-01-01,NPU01568,5.4,mmol/L,,\n", encoding="utf-8")
+    scratch = tmp_path / "work"
+    scratch.mkdir()
+    for stale in (".stg_lab_results.00000.parquet", ".stg_lab_results.00007.parquet"):
+        (scratch / stale).write_bytes(b"left by a killed attempt")
+    staged = stage_table(read_table("lab_results", path, IngestSettings()), {}, scratch)
+    assert staged.good()["result_id"].to_list() == ["R1"]
+    staged.remove_parts()
+    assert not list(scratch.iterdir())
+
+
 def test_a_huge_field_is_quarantined_and_cut(tmp_path):
     staged = stage(tmp_path, "lab_results", f"{LAB}\nR1,7,2024-01-01,NPU01568,{'x' * 2_000_000},mmol/L,,\nR2,7,2024-01-01,NPU01568,5.4,mmol/L,,\n")
     assert rules(staged) == {1: nz.UNPARSEABLE}
