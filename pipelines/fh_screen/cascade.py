@@ -26,7 +26,6 @@ known living relative.
 from __future__ import annotations
 
 import shutil
-import time
 from datetime import date
 
 import polars as pl
@@ -445,14 +444,11 @@ def cascade_step(ctx: RunContext) -> dict:
 
     letters_dir = ctx.work_dir / cascade_letters.LETTERS_SUBDIR
     shutil.rmtree(letters_dir, ignore_errors=True)  # this step owns letters/: a rerun starts clean
-    started = time.perf_counter()
     rendered = cascade_letters.render_all(plan, letters_dir, ctx.settings, ctx.as_of)
-    render_seconds = time.perf_counter() - started
     out = ledger.filter(pl.col("status") != "deceased").select(CSV_COLUMNS)
     files.write_text(ctx.work_dir / "cascade.csv", out.write_csv(date_format="%Y-%m-%d"))
     report = _summary(index, rows, ledger, letters_new, ctx.as_of)
     report.update(rendered)
-    report["render_seconds"] = round(render_seconds, 3)
     log.info(
         "cascade: %d index cases, %d relatives, %d new letters",
         report["index_cases"],

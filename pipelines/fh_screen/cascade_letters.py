@@ -29,6 +29,7 @@ Language: the recipient's ``contacts.language``, else ``cascade.default_language
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -332,7 +333,9 @@ def _write(folder: Path, pdf_name: str, document: Document) -> int:
 
 def render_all(plan: LetterPlan, folder: Path, settings: Settings, as_of: date) -> dict[str, int]:
     """Render the letters first sent on ``as_of`` (PDF + HTML preview); returns the number
-    of PDF files and of PDF pages written (each PDF has an HTML preview beside it)."""
+    of PDF files and of PDF pages written (each PDF has an HTML preview beside it) and the
+    seconds it took, reported apart from the step's data work as the worklists' are."""
+    started = time.perf_counter()
     files.ensure_dir(folder)
     pdfs = pages = 0
     todays = plan.letters.filter(pl.col("sent_on") == as_of).sort(["index_patient_id", "recipient_id"])
@@ -373,4 +376,5 @@ def render_all(plan: LetterPlan, folder: Path, settings: Settings, as_of: date) 
             )
             pages += _write(folder, letter["file"], _document([page], _TITLES["relative"][lang], lang))
             pdfs += 1
-    return {"letter_pdfs": pdfs, "letter_pdf_pages": pages}
+    return {"letter_pdfs": pdfs, "letter_pdf_pages": pages,
+            "render_seconds": round(time.perf_counter() - started, 3)}

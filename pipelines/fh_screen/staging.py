@@ -124,6 +124,8 @@ def stage_table(
             readable = {name: ok or readable.get(name, False) for name, ok in batch.readable.items()}
             del batch
         _refuse_unreadable_columns(delivered, spec, readable, decimal)
+        # Keys are read back from the parts rather than kept per batch: a batch's key columns
+        # can point into its text buffers and would keep each batch's memory alive.
         keys = pl.scan_parquet(parts).select(*spec.key, ROW).collect()
     except BaseException:
         for path in parts:
