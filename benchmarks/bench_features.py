@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from fh_screen.features import build_features, make_inputs
+from fh_screen.stages.features.build import build_features, make_inputs
 
 AS_OF = date(2026, 11, 23)
 

@@ -3,7 +3,7 @@
 Usage: PYTHONPATH=pipelines python benchmarks/bench_rules.py [n_patients] [seed]
 
 Builds the frame with numpy (realistic ranges, ~10% without LDL-C, sparse family and clinical
-evidence), then times ``fh_screen.rules.results.evaluate`` (scores, statuses, route) and
+evidence), then times ``fh_screen.stages.rules.results.evaluate`` (scores, statuses, route) and
 ``score`` (everything incl. criteria, JSON reason items and English texts). Prints figures only.
 """
 
@@ -17,8 +17,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from fh_screen.features import feature_frame
-from fh_screen.rules.results import evaluate, score
+from fh_screen.stages.features.build import feature_frame
+from fh_screen.stages.rules.results import evaluate, score
 
 AS_OF = date(2026, 11, 23)
 

@@ -30,7 +30,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from fh_screen.run import STEPS
+from fh_screen.app.run import STEPS
 
 AS_OF = date(2026, 11, 23)
 GIB = 1024
@@ -106,7 +106,7 @@ def run_night(extract: Path, db_path: Path, out: Path, as_of: date) -> dict:
                     manifest["steps"]["cascade"].get("letter_pdf_pages", 0)),
     }
     render_seconds = sum(seconds for seconds, _ in rendering.values())
-    # Each step resets the process's memory high-water mark (fh_screen.run), so the peak
+    # Each step resets the process's memory high-water mark (fh_screen.app.run), so the peak
     # of the run is the largest of the steps' peaks and what the process saw at its end.
     result["peak_rss_mib"] = max([result["peak_rss_mib"], *(s["peak_rss_mib"] or 0 for s in steps.values())])
     return {

@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fh_screen import db, worklist_pdf, worklists
+from fh_screen.store import db
+from fh_screen.outputs import worklist_pdf, worklists
 from fh_screen.config import Clinic, SelectionSettings, Settings
 from fh_screen.context import RunContext
-from fh_screen.referrals import plan_referrals, empty_events, referrals_step
+from fh_screen.stages.referrals.step import plan_referrals, empty_events, referrals_step
 
 AS_OF = date(2026, 11, 23)
 

@@ -24,7 +24,7 @@ from datetime import date, timedelta
 import pendulum
 from airflow.sdk import Param, Variable, dag, get_current_context, task, task_group
 
-from fh_screen import orchestration as orch
+from fh_screen.app import orchestration as orch
 
 TZ = os.environ.get("FH_SCREEN_TZ", "Europe/Copenhagen")
 POOL = os.environ.get("FH_SCREEN_POOL", "fh_duckdb")

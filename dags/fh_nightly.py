@@ -33,8 +33,8 @@ from datetime import date, timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, PokeReturnValue, Variable, chain, dag, get_current_context, task, task_group
 
-from fh_screen import orchestration as orch
-from fh_screen.run import STEPS
+from fh_screen.app import orchestration as orch
+from fh_screen.app.run import STEPS
 
 TZ = os.environ.get("FH_SCREEN_TZ", "Europe/Copenhagen")
 SCHEDULE = os.environ.get("FH_SCREEN_SCHEDULE", "30 1 * * *")

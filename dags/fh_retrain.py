@@ -8,7 +8,7 @@ it is better**. A tie or a loss keeps the current model. The current model is ne
 silently replaced: every decision, with the holdout figures behind it, is appended to
 `promotion_log.jsonl` in the model folder and shown as the task's XCom.
 
-The work is done by `fh_screen.ml.retrain.retrain_and_maybe_promote` on the model folder
+The work is done by `fh_screen.training.retrain.retrain_and_maybe_promote` on the model folder
 named in the region's settings (`model.artefact`, the one the nightly score step loads),
 while the region's DuckDB lock is held, so it never overlaps a nightly run. A region whose
 settings switch the model off is skipped. See docs/airflow.md.
@@ -22,7 +22,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Variable, dag, get_current_context, task
 
-from fh_screen import orchestration as orch
+from fh_screen.app import orchestration as orch
 
 TZ = os.environ.get("FH_SCREEN_TZ", "Europe/Copenhagen")
 SCHEDULE = os.environ.get("FH_SCREEN_RETRAIN_SCHEDULE", "0 5 1 * *")

@@ -53,7 +53,7 @@ def write_delivery(folder: Path, lab_rows: int) -> None:
 def pipeline(root: Path, lab_rows: int, steps: list[str]) -> dict:
     """Run the given steps on the delivery; a step resumes from the saved manifest, so
     each step can run in its own process (as under Airflow)."""
-    from fh_screen import run as R
+    from fh_screen.app import run as R
 
     extract = root / "2026-11-23"
     if not (extract / "lab_results.csv").exists():
@@ -110,12 +110,12 @@ def direct_stage(ctx) -> None:
 
 def backends(root: Path) -> dict:
     """lab_results suite on the same rows: SQL on the DuckDB file vs a pandas frame."""
-    from fh_screen import db
-    from fh_screen.gx_runner import RESULT_FORMAT, load_suite
-    from fh_screen.validate import _prepare
-    from fh_screen.run import prepare
+    from fh_screen.store import db
+    from fh_screen.stages.validate.gx_runner import RESULT_FORMAT, load_suite
+    from fh_screen.stages.validate.step import _prepare
+    from fh_screen.app.run import prepare
     import great_expectations as gx
-    from fh_screen import gx_duckdb
+    from fh_screen.stages.validate import gx_duckdb
 
     db_path = root / "bench_backends.duckdb"
     shutil.copy(root / "fh.duckdb", db_path)

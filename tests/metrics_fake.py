@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fh_screen import db
+from fh_screen.store import db
 
 AS_OF = date(2026, 11, 23)
 

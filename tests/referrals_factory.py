@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from fh_screen import db
+from fh_screen.store import db
 from fh_screen.config import Clinic, SelectionSettings, Settings
 from fh_screen.context import RunContext
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from fh_screen import run
+from fh_screen.app import run
 from fh_screen.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,4 +125,4 @@ def copy_state(src_db: Path, src_out: Path, dst: Path) -> tuple[Path, Path]:
 def cli(args: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
     """``fhscreen`` in a new process, using this checkout's package."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT / "pipelines"), **(env or {})}
-    return subprocess.Popen([PYTHON, "-m", "fh_screen.cli", *args], env=full_env, **kw)
+    return subprocess.Popen([PYTHON, "-m", "fh_screen.app.cli", *args], env=full_env, **kw)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from fh_screen import db
+from fh_screen.store import db
 from fh_screen.config import load_settings
 from fh_screen.context import RunContext
 
@@ -84,7 +84,7 @@ def quarantine(ctx: RunContext, table: str | None = None) -> list[tuple]:
 
 def empty_relations(tmp_path: Path) -> dict[str, list[str]]:
     """Columns of each gx_<table> check relation, built over empty staged tables."""
-    from fh_screen.validate import _prepare
+    from fh_screen.stages.validate.step import _prepare
 
     ctx = make_context(tmp_path)
     for table in db.CONTRACT_TABLES:

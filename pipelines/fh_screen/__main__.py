@@ -1,5 +1,5 @@
 import sys
 
-from fh_screen.cli import main
+from fh_screen.app.cli import main
 
 sys.exit(main())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from fh_screen import db
+from fh_screen.store import db
 from fh_screen.config import Settings
 
 log = logging.getLogger("fh_screen")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fh_screen.run import STEPS
+from fh_screen.app.run import STEPS
 
 # Airflow's own sensor decorator imports a deprecated helper; nothing to fix on our side.
 pytestmark = pytest.mark.filterwarnings("ignore:The `airflow.utils.operator_helpers.determine_kwargs`")
@@ -104,7 +104,7 @@ def _region_settings(root: Path) -> Path:
     without one (a fresh checkout before training) the model is switched off, as a region
     without a model would do, so the comparison still covers every step."""
     from fh_screen.config import load_settings
-    from fh_screen.ml import artefact
+    from fh_screen.stages.score import artefact
 
     path = root / "region.yaml"
     folder = artefact.resolve(load_settings(None).model.artefact)
@@ -124,7 +124,7 @@ def test_nightly_dag_equals_the_cli_and_stops_an_unusable_delivery(airflow_db, t
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
-    from fh_screen.cli import main
+    from fh_screen.app.cli import main
 
     monkeypatch.delenv("FH_SCREEN_CONFIG", raising=False)
     assert main(["synth", "--out", str(tmp_path / "synthetic"), "--patients", str(SYNTH_PATIENTS),

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fh_screen.alerts import task_failed
-from fh_screen.orchestration import STEP_DOCS
-from fh_screen.run import STEPS
+from fh_screen.app.alerts import task_failed
+from fh_screen.app.orchestration import STEP_DOCS
+from fh_screen.app.run import STEPS
 
 # Airflow's own sensor decorator imports a deprecated helper; nothing to fix on our side.
 pytestmark = pytest.mark.filterwarnings("ignore:The `airflow.utils.operator_helpers.determine_kwargs`")
@@ -120,7 +120,7 @@ def test_a_new_step_appears_in_the_nightly_dag(monkeypatch):
     import importlib
 
     import fh_nightly
-    from fh_screen import run as run_mod
+    from fh_screen.app import run as run_mod
 
     monkeypatch.setattr(run_mod, "STEPS", [*STEPS, ("extra_check", "fh_screen.extra:extra_step")])
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from fh_screen import cascade_letters
+from fh_screen.outputs import letters as cascade_letters
 from fh_screen.config import load_settings
 
 SNAPSHOTS = Path(__file__).with_name("snapshots")

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import referrals_factory as f  # noqa: E402
 
-from fh_screen import referral_fhir  # noqa: E402
-from fh_screen.config import Clinic  # noqa: E402
-from fh_screen.referrals import referrals_step  # noqa: E402
+from fh_screen.outputs import fhir as referral_fhir# noqa: E402
+from fh_screen.config import Clinic# noqa: E402
+from fh_screen.stages.referrals.step import referrals_step# noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ from pypdf import PdfReader
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import referrals_factory as f  # noqa: E402
 
-from fh_screen import referrals as r  # noqa: E402
-from fh_screen import worklists  # noqa: E402
-from fh_screen.config import Clinic  # noqa: E402
-from fh_screen.context import RunContext  # noqa: E402
-from fh_screen.referrals import referrals_step  # noqa: E402
+from fh_screen.stages.referrals import step as r# noqa: E402
+from fh_screen.outputs import worklists# noqa: E402
+from fh_screen.config import Clinic# noqa: E402
+from fh_screen.context import RunContext# noqa: E402
+from fh_screen.stages.referrals.step import referrals_step# noqa: E402
 
 EVIL = '<script>alert(1)</script> Ærø "Ø"'
 GOLDEN = Path(__file__).with_name("data") / "worklist_P1_en.csv"
@@ -255,7 +255,7 @@ def test_empty_night_writes_an_empty_referrals_csv(tmp_path):
 
 
 def test_with_the_rules_engine_renderer_missing_items_become_danish_prompts():
-    explain = pytest.importorskip("fh_screen.rules.explain", reason="rules engine not in this tree").render
+    explain = pytest.importorskip("fh_screen.stages.rules.explain", reason="rules engine not in this tree").render
     row = {"reason_items": '[{"code": "no_ldl", "params": {}}]', "reasons": "no LDL-C result",
            "missing_items": ["family_history_not_recorded", "tsh_not_measured"], "missing_information": "x"}
     [reason] = worklists.reason_lines(row, "da", explain)

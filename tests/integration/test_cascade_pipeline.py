@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pypdf
 
-from fh_screen import run
+from fh_screen.app import run
 from fh_screen.config import load_settings
 
 MINI = Path(__file__).resolve().parents[1] / "fixtures" / "mini"

@@ -9,10 +9,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fh_screen import cli, db, ingest
-from fh_screen.contract import TABLES
+from fh_screen.app import cli
+from fh_screen.store import db
+from fh_screen.stages.ingest import step as ingest
+from fh_screen.schemas import TABLES
 from fh_screen.errors import DeliveryError
-from fh_screen.run import prepare
+from fh_screen.app.run import prepare
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 AS_OF = date(2026, 11, 23)

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 from metrics_fake import AS_OF, make_region_db  # noqa: E402
 
-from fh_screen.metrics import metrics_step  # noqa: E402
-from fh_screen.run import prepare  # noqa: E402
+from fh_screen.stages.metrics import metrics_step# noqa: E402
+from fh_screen.app.run import prepare# noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 KERNEL = "fh-screen-test-python"

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from fh_screen import db, run
+from fh_screen.store import db
+from fh_screen.app import run
 from reliability_helpers import (
     FIXTURES, NIGHT1, NIGHT2, PYTHON, ROOT, available_steps, cli, copy_state, db_snapshot,
     out_snapshot, run_night, settings,
@@ -134,22 +135,22 @@ def test_hard_kills_in_real_processes_then_rerun(reference, tmp_path):
     cfg_file = tmp_path / "settings.yaml"
     cfg_file.write_text("model:\n  enabled: false\n", encoding="utf-8")
     middle, later = NAMES[len(NAMES) // 2], NAMES[len(NAMES) // 2 + 1:]
-    steps_code = f"import fh_screen.run as r; r.STEPS = {STEPS!r}\n"
+    steps_code = f"import fh_screen.app.run as r; r.STEPS = {STEPS!r}\n"
     a_db, a_out = copy_state(*reference["night1"], tmp_path / "boundary")
     b_db, b_out = copy_state(*reference["night1"], tmp_path / "in_transaction")
     args = lambda db_path, out: ["run", "--extract", str(MINI_NEXT), "--db", str(db_path), "--out", str(out),
                                  "--as-of", NIGHT2.isoformat(), "--config", str(cfg_file), "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "pipelines")}
     boundary = subprocess.Popen(
-        [PYTHON, "-c", steps_code + "import sys; from fh_screen.cli import main; sys.exit(main(sys.argv[1:]))",
+        [PYTHON, "-c", steps_code + "import sys; from fh_screen.app.cli import main; sys.exit(main(sys.argv[1:]))",
          *args(a_db, a_out)], env={**env, run.FAIL_AFTER_ENV: middle},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     in_transaction = subprocess.Popen(
         [PYTHON, "-c", steps_code + textwrap.dedent(f"""
             import os, sys
             from contextlib import contextmanager
-            import fh_screen.db as db
-            import fh_screen.run as r
+            import fh_screen.store.db as db
+            import fh_screen.app.run as r
             real = db.transaction
             @contextmanager
             def dying(con):
@@ -163,7 +164,7 @@ def test_hard_kills_in_real_processes_then_rerun(reference, tmp_path):
                 r.ACTIVE = name
                 return real_step(name)
             r.step_function = tracking
-            from fh_screen.cli import main
+            from fh_screen.app.cli import main
             sys.exit(main(sys.argv[1:]))
         """), *args(b_db, b_out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert boundary.wait(timeout=600) == run.FAIL_EXIT, boundary.stderr.read().decode()
@@ -203,8 +204,8 @@ def test_second_run_with_wait_starts_only_when_the_lock_is_released(tmp_path):
     it has touched nothing; after release it runs to completion."""
     driver = ("import logging, sys; lg = logging.getLogger('filelock'); lg.setLevel(logging.DEBUG); "
               "lg.addHandler(logging.StreamHandler()); "
-              f"import fh_screen.run as r; r.STEPS = {STEPS!r}; "
-              "from fh_screen.cli import main; sys.exit(main(sys.argv[1:]))")
+              f"import fh_screen.app.run as r; r.STEPS = {STEPS!r}; "
+              "from fh_screen.app.cli import main; sys.exit(main(sys.argv[1:]))")
     err = tmp_path / "stderr.txt"
     out_dir, work = tmp_path / "out", run.work_dir_for((tmp_path / "out").resolve())
     env = {**os.environ, "PYTHONPATH": str(ROOT / "pipelines")}

@@ -16,7 +16,7 @@ import pytest
 from markupsafe import escape
 from pypdf import PdfReader
 
-from fh_screen import run
+from fh_screen.app import run
 from reliability_helpers import FIXTURES, NIGHT1, available_steps, settings
 
 STEPS = available_steps()

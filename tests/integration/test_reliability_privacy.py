@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fh_screen import cli, privacy, run
+from fh_screen.app import cli, privacy, run
 from fh_screen.errors import UserError
 from fh_screen.synth import generate
 from reliability_helpers import NIGHT1, available_steps, db_snapshot, out_snapshot

@@ -18,8 +18,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from fh_screen import run as run_module
-from fh_screen.cli import main
+from fh_screen.app import run as run_module
+from fh_screen.app.cli import main
 
 AS_OF = "2026-11-23"
 PATIENTS = [

@@ -10,9 +10,9 @@ from datetime import date
 import polars as pl
 import pytest
 
-from fh_screen import db
+from fh_screen.store import db
 from fh_screen.errors import DeliveryError
-from fh_screen.validate import validate_step
+from fh_screen.stages.validate.step import validate_step
 from validation_helpers import lab, make_context, patient, quarantine, stage, stg_rows
 
 RULE = "gx.expect_column_values_to_be_in_set."

@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import referrals_factory as f  # noqa: E402
 
-from fh_screen.referrals import referrals_step  # noqa: E402
+from fh_screen.stages.referrals.step import referrals_step# noqa: E402
 
 pytestmark = pytest.mark.browser
 CHROMIUM_FLAGS = [

@@ -23,14 +23,14 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from fh_screen import db, files
-from fh_screen import normalise as nz
+from fh_screen.store import db, files
+from fh_screen.stages.ingest import normalise as nz
 from fh_screen.config import load_settings
-from fh_screen.contract import TABLES
+from fh_screen.schemas import TABLES
 from fh_screen.errors import DeliveryError
-from fh_screen.ingest import staging_table
-from fh_screen.readers import read_table
-from fh_screen.staging import stage_table
+from fh_screen.stages.ingest.step import staging_table
+from fh_screen.stages.ingest.readers import read_table
+from fh_screen.stages.ingest.staging import stage_table
 
 ROOT = Path(__file__).resolve().parents[2]
 INGEST = load_settings().ingest
@@ -188,8 +188,8 @@ MEMORY_PROBE = textwrap.dedent("""
     from pathlib import Path
     from fh_screen.config import load_settings
     from fh_screen.errors import DeliveryError
-    from fh_screen.readers import read_table
-    from fh_screen.staging import stage_table
+    from fh_screen.stages.ingest.readers import read_table
+    from fh_screen.stages.ingest.staging import stage_table
     ingest = load_settings().ingest
     scratch = Path(sys.argv[3])
     stage_table(read_table("lab_results", Path(sys.argv[2]), ingest), {}, scratch).remove_parts()  # warm up
@@ -282,7 +282,7 @@ def test_long_ids_that_share_a_start_do_not_collide(tmp_path):
 
 def test_hostile_values_and_headers_are_data_not_sql(tmp_path):
     """A delivery whose ids and header try SQL injection loads as data; tables stay intact."""
-    from fh_screen import run
+    from fh_screen.app import run
     from fh_screen.context import RunContext
 
     extract = tmp_path / "hostile"

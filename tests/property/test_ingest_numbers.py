@@ -5,7 +5,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fh_screen import normalise as nz
+from fh_screen.stages.ingest import normalise as nz
 
 decimals = st.decimals(min_value=0, max_value=100_000, places=3, allow_nan=False, allow_infinity=False)
 

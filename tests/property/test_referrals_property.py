@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import referrals_factory as f  # noqa: E402
 
-from fh_screen import referrals as r  # noqa: E402
-from fh_screen.config import Clinic  # noqa: E402
+from fh_screen.stages.referrals import step as r# noqa: E402
+from fh_screen.config import Clinic# noqa: E402
 
 START = date(2026, 1, 5)
 patient = st.fixed_dictionaries({

@@ -6,10 +6,10 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fh_screen.features import build_features, feature_frame, make_inputs
-from fh_screen.rules import dlcn_v1
-from fh_screen.rules.reference import csv
-from fh_screen.rules.results import evaluate
+from fh_screen.stages.features.build import build_features, feature_frame, make_inputs
+from fh_screen.stages.rules import dlcn_v1
+from fh_screen.reference import csv
+from fh_screen.stages.rules.results import evaluate
 
 AS_OF = date(2026, 11, 23)
 BASE = feature_frame([{}], AS_OF)

@@ -9,9 +9,9 @@ from datetime import date
 import polars as pl
 import pytest
 
-from fh_screen.features import feature_frame
-from fh_screen.rules.reference import csv
-from fh_screen.rules.results import Policy, score
+from fh_screen.stages.features.build import feature_frame
+from fh_screen.reference import csv
+from fh_screen.stages.rules.results import Policy, score
 
 AS_OF = date(2026, 11, 23)
 LDL_MG_DL = csv("unit_conversions").filter((pl.col("analyte") == "ldl") & (pl.col("unit") == "mg/dL"))["factor"][0]

@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from fh_screen.features import feature_frame
-from fh_screen.rules.results import Policy, score
+from fh_screen.stages.features.build import feature_frame
+from fh_screen.stages.rules.results import Policy, score
 
 AS_OF = date(2026, 11, 23)
 HIGH = {"ldl_untreated_estimate_mmol": 9.0, "ldl_estimate_age": 50, "ldl_max_age_ge40_mmol": 9.0}

@@ -5,9 +5,9 @@ from datetime import date
 import polars as pl
 import pytest
 
-from fh_screen.features import feature_frame
-from fh_screen.rules.reference import csv
-from fh_screen.rules.results import score
+from fh_screen.stages.features.build import feature_frame
+from fh_screen.reference import csv
+from fh_screen.stages.rules.results import score
 
 AS_OF = date(2026, 11, 23)
 CHOL_MG_DL = csv("unit_conversions").filter((pl.col("analyte") == "tc") & (pl.col("unit") == "mg/dL"))["factor"][0]

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from fh_screen.features import feature_frame
-from fh_screen.rules.results import score
+from fh_screen.stages.features.build import feature_frame
+from fh_screen.stages.rules.results import score
 
 AS_OF = date(2026, 11, 23)
 D = date(2025, 3, 2)

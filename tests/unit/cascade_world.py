@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fh_screen import db
+from fh_screen.store import db
 
 D = "d1"
 
@@ -152,7 +152,8 @@ def settings(**cascade):
 
 def night(tmp_path, as_of, cfg, name=None):
     """Run the cascade step alone for one night; returns (ctx, report)."""
-    from fh_screen import cascade, run
+    from fh_screen.stages.cascade import step as cascade
+    from fh_screen.app import run
 
     ctx = run.prepare(None, tmp_path / "fh.duckdb", tmp_path / (name or f"out-{as_of}"), as_of, cfg)
     return ctx, cascade.cascade_step(ctx)

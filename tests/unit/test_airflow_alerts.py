@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fh_screen import alerts
+from fh_screen.app import alerts
 from fh_screen.errors import DeliveryError
 
 SECRET_ROW = "patient P000123 LDL 9.7"
@@ -50,7 +50,7 @@ def test_summary_names_dag_task_partition_run_try_and_log():
 
 
 def test_failure_without_targets_only_logs(caplog):
-    with caplog.at_level(logging.ERROR, logger="fh_screen.alerts"):
+    with caplog.at_level(logging.ERROR, logger="fh_screen.app.alerts"):
         alerts.task_failed(_context(RuntimeError(SECRET_ROW)))
     assert "night.validate" in caplog.text
     assert "P000123" not in caplog.text
@@ -86,7 +86,7 @@ def test_an_undeliverable_alert_does_not_raise(monkeypatch, caplog):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setenv("FH_SCREEN_ALERT_WEBHOOK", f"http://127.0.0.1:{port}/hook")
-    with caplog.at_level(logging.ERROR, logger="fh_screen.alerts"):
+    with caplog.at_level(logging.ERROR, logger="fh_screen.app.alerts"):
         alerts.task_failed(_context(DeliveryError("x")))
     assert "could not deliver the FH_SCREEN_ALERT_WEBHOOK alert" in caplog.text
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fh_screen import orchestration as orch
-from fh_screen import run as run_mod
+from fh_screen.app import orchestration as orch
+from fh_screen.app import run as run_mod
 from fh_screen.errors import DeliveryError, UserError
 
 
@@ -250,9 +250,9 @@ def _fake_retrain(monkeypatch, seen: dict):
         seen.update(db=db_path, models=models_dir, name=name, as_of=as_of)
         return {"promoted": False, "as_of": as_of, "reason": "not better on the holdout"}
 
-    module = types.ModuleType("fh_screen.ml.retrain")
+    module = types.ModuleType("fh_screen.training.retrain")
     module.retrain_and_maybe_promote = retrain_and_maybe_promote
-    monkeypatch.setitem(sys.modules, "fh_screen.ml.retrain", module)
+    monkeypatch.setitem(sys.modules, "fh_screen.training.retrain", module)
 
 
 def _with_settings(part: dict, tmp_path: Path, text: str) -> dict:
@@ -285,7 +285,7 @@ def test_retrain_skips_a_region_with_the_model_switched_off(tmp_path, monkeypatc
 def test_task_defaults_retry_with_backoff_but_fail_fast_on_unusable_input():
     from airflow.sdk import RetryAction
 
-    from fh_screen.alerts import task_failed
+    from fh_screen.app.alerts import task_failed
 
     args = orch.task_defaults(orch.timedelta(minutes=45))
     assert args["retries"] >= 2 and args["retry_exponential_backoff"] > 1

@@ -1,10 +1,10 @@
 """Relatives' LDL-C cut-offs by age and sex, as the cascade reads a relative's latest LDL-C
-(fh_screen.rules.relatives_cutoffs_v1.category), at every boundary."""
+(fh_screen.stages.rules.relatives_cutoffs_v1.category), at every boundary."""
 
 import polars as pl
 import pytest
 
-from fh_screen.rules import relatives_cutoffs_v1
+from fh_screen.stages.rules import relatives_cutoffs_v1
 
 # shared/clinical README §8, as published (unlikely < a; uncertain a..b; likely >= c), mmol/L.
 GUIDELINE = {

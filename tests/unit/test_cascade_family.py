@@ -1,9 +1,9 @@
-"""Relationship derivation for the cascade (fh_screen.family): pure polars, no database."""
+"""Relationship derivation for the cascade (fh_screen.stages.features.family): pure polars, no database."""
 
 import polars as pl
 import pytest
 
-from fh_screen import family
+from fh_screen.stages.features import family
 
 
 def rel(*rows):

@@ -8,8 +8,8 @@ import pypdf
 import pytest
 
 import cascade_world as world
-from fh_screen import db
-from fh_screen.cascade_letters import file_id, letter_file
+from fh_screen.store import db
+from fh_screen.outputs.letters import file_id, letter_file
 
 NIGHT2 = world.AS_OF + timedelta(days=7)
 DIRECT = world.settings(direct_contact=True)
@@ -35,7 +35,7 @@ def rows_of(frame, index):
 @pytest.fixture
 def fast_pdf(monkeypatch):
     """For tests about the ledger rather than the letters: skip the (slow) PDF layout."""
-    from fh_screen import render
+    from fh_screen.outputs import render
 
     monkeypatch.setattr(render, "pdf_from_html", lambda pages, title: (("\n".join(pages)).encode("utf-8"), len(pages)))
 
@@ -305,7 +305,7 @@ def test_hostile_ids_stay_inside_the_letters_folder(tmp_path):
 
 @pytest.mark.usefixtures("fast_pdf")
 def test_erasure_reaches_the_cascade_tables(region):
-    from fh_screen.privacy import erase_patient
+    from fh_screen.app.privacy import erase_patient
 
     world.night(region, world.AS_OF, DIRECT)
     con = db.connect(region / "fh.duckdb")

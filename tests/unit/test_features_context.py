@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from fh_screen.features import build_features, make_inputs
+from fh_screen.stages.features.build import build_features, make_inputs
 
 AS_OF = date(2026, 11, 23)
 SAMPLE = date(2024, 5, 2)

@@ -6,8 +6,9 @@ from datetime import date, datetime, timedelta
 import polars as pl
 import pytest
 
-from fh_screen import db, lipids
-from fh_screen.features import build_features, load_inputs, make_inputs
+from fh_screen.store import db
+from fh_screen.stages.features import lipids
+from fh_screen.stages.features.build import build_features, load_inputs, make_inputs
 
 AS_OF = date(2026, 11, 23)
 BIRTH = date(1980, 6, 15)
@@ -67,7 +68,7 @@ def test_no_ldl_is_derived_above_tg_9(tg, derived):
 
 
 def test_friedewald_preference_respects_its_tg_limit(monkeypatch):
-    from fh_screen.rules import reference
+    from fh_screen import reference
     cfg = reference.load("ldl_estimation_v1")
     monkeypatch.setitem(cfg, "derivation", {**cfg["derivation"], "preferred_equation": "friedewald"})
     out = pl.DataFrame({"tg": [4.5, 4.51]}).with_columns(

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from fh_screen import db
-from fh_screen.features import ML_NUMERIC_COLUMNS
-from fh_screen.rules import versions
-from fh_screen.rules.results import CONTRACT_COLUMNS
-from fh_screen.run import STEPS, execute_step, prepare
+from fh_screen.store import db
+from fh_screen.stages.features.build import ML_NUMERIC_COLUMNS
+from fh_screen.stages.rules import versions
+from fh_screen.stages.rules.results import CONTRACT_COLUMNS
+from fh_screen.app.run import STEPS, execute_step, prepare
 
 AS_OF = date(2026, 11, 23)
 

@@ -6,7 +6,7 @@ import math
 import polars as pl
 import pytest
 
-from fh_screen import normalise as nz
+from fh_screen.stages.ingest import normalise as nz
 from fh_screen.errors import UserError
 
 

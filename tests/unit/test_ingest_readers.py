@@ -8,7 +8,7 @@ import pytest
 
 from fh_screen.config import IngestSettings
 from fh_screen.errors import DeliveryError
-from fh_screen.readers import content_hash, find_tables, read_table
+from fh_screen.stages.ingest.readers import content_hash, find_tables, read_table
 
 AUTO = IngestSettings()
 LAB_HEADER = "result_id,patient_id,sampled_at,analyte,value,unit,status,ordering_practice_id"

@@ -6,12 +6,12 @@ from datetime import date, datetime
 
 import pytest
 
-from fh_screen import normalise as nz
+from fh_screen.stages.ingest import normalise as nz
 from fh_screen.config import IngestSettings
-from fh_screen.contract import CURATED_COLUMNS
+from fh_screen.schemas import CURATED_COLUMNS
 from fh_screen.errors import DeliveryError
-from fh_screen.readers import read_table
-from fh_screen.staging import stage_table
+from fh_screen.stages.ingest.readers import read_table
+from fh_screen.stages.ingest.staging import stage_table
 
 LAB = "result_id,patient_id,sampled_at,analyte,value,unit,status,ordering_practice_id"
 

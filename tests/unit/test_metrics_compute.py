@@ -7,9 +7,9 @@ from datetime import date
 import polars as pl
 import pytest
 
-from fh_screen import db
+from fh_screen.store import db
 from fh_screen.config import load_settings
-from fh_screen.metrics import compute, derive, federated, pilot
+from fh_screen.stages.metrics import compute, derive, federated, pilot
 
 AS_OF = date(2026, 11, 23)
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from fh_screen.metrics.disclosure import suppress
+from fh_screen.stages.metrics.disclosure import suppress
 
 K = 4
 

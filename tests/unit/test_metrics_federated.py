@@ -13,11 +13,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from metrics_fake import AS_OF, make_joint_db, make_region_db  # noqa: E402
 
-from fh_screen import cli, db  # noqa: E402
-from fh_screen.config import load_settings  # noqa: E402
-from fh_screen.errors import UserError  # noqa: E402
-from fh_screen.metrics import compute, federated, pilot  # noqa: E402
-from fh_screen.metrics import schema as S  # noqa: E402
+from fh_screen.app import cli
+from fh_screen.store import db# noqa: E402
+from fh_screen.config import load_settings# noqa: E402
+from fh_screen.errors import UserError# noqa: E402
+from fh_screen.stages.metrics import compute, federated, pilot# noqa: E402
+from fh_screen.stages.metrics import schema as S# noqa: E402
 
 REGIONS = [("A", 500, 11), ("B", 700, 12)]
 

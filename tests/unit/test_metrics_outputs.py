@@ -13,8 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from metrics_fake import AS_OF, make_region_db  # noqa: E402
 
-from fh_screen.metrics import metrics_step  # noqa: E402
-from fh_screen.run import STEPS, prepare  # noqa: E402
+from fh_screen.stages.metrics import metrics_step# noqa: E402
+from fh_screen.app.run import STEPS, prepare# noqa: E402
 
 SECTIONS = ("funnel", "trends", "calibration", "equity", "cascade", "treatment", "ppv", "cost", "benchmarks", "method")
 
@@ -29,7 +29,7 @@ def run(tmp_path_factory):
 
 
 def test_step_is_registered():
-    assert ("metrics", "fh_screen.metrics:metrics_step") in STEPS
+    assert ("metrics", "fh_screen.stages.metrics:metrics_step") in STEPS
 
 
 def test_files_are_owner_only(run):

@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from fh_screen.errors import UserError
-from fh_screen.ml import artefact, evaluate, model, spec, train
+from fh_screen.stages.score import artefact, model, spec
+from fh_screen.training import evaluate, train
 
 
 def toy_features(n: int, seed: int) -> pl.DataFrame:
@@ -128,7 +129,7 @@ def test_compare_counts_carriers_found_by_each_ranking_at_k():
 
 
 def test_score_frame_explains_only_the_most_probable_in_plain_language(monkeypatch):
-    from fh_screen.ml import score
+    from fh_screen.stages.score import step as score
 
     table = toy_features(800, seed=6).with_columns(is_deceased=pl.lit(False), is_moved_out=pl.lit(False))
     estimator, meta = train.fit(table, "fh_baseline", seed=1)

@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import referrals_factory as f  # noqa: E402
 
-from fh_screen import referrals as r  # noqa: E402
+from fh_screen.stages.referrals import step as r# noqa: E402
 
 AS_OF = f.AS_OF
 

@@ -11,8 +11,8 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import referrals_factory as f  # noqa: E402
 
-from fh_screen.config import Clinic  # noqa: E402
-from fh_screen.referrals import referrals_step  # noqa: E402
+from fh_screen.config import Clinic# noqa: E402
+from fh_screen.stages.referrals.step import referrals_step# noqa: E402
 
 AS_OF = f.AS_OF
 
@@ -108,7 +108,7 @@ def test_outputs_are_written_owner_only_and_a_rerun_drops_stale_practices(tmp_pa
 
 def test_without_rule_results_the_step_says_so(tmp_path):
     db_path = tmp_path / "empty.duckdb"
-    from fh_screen import db
+    from fh_screen.store import db
 
     db.connect(db_path).close()
     ctx = f.context(tmp_path, db_path)

@@ -7,9 +7,9 @@ from datetime import date
 import polars as pl
 import pytest
 
-from fh_screen.features import feature_frame
-from fh_screen.rules import explain, results, versions
-from fh_screen.rules.explain import TEMPLATES, render, text_expr
+from fh_screen.stages.features.build import feature_frame
+from fh_screen.stages.rules import explain, results, versions
+from fh_screen.stages.rules.explain import TEMPLATES, render, text_expr
 
 FIELDS = re.compile(r"\{(\w+)\}")
 SAMPLE = {"ldl": "7.9", "date": "2024-05-02", "age": "38", "regimen": "atorvastatin 40 mg", "estimate": "15.3",

@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from fh_screen import run
+from fh_screen.app import run
 from fh_screen.context import RunContext
 from fh_screen.config import load_settings
 

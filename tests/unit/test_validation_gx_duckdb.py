@@ -1,7 +1,7 @@
 """The GX-on-DuckDB workaround: still needed, and sufficient.
 
 When ``test_gx_still_needs_the_duckdb_patch`` fails, GX has fixed the bug (or shipped
-native DuckDB support): delete ``fh_screen/gx_duckdb.py`` and its calls.
+native DuckDB support): delete ``fh_screen/stages/validate/gx_duckdb.py`` and its calls.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from fh_screen import gx_duckdb
+from fh_screen.stages.validate import gx_duckdb
 
 
 def _validate_not_null(db_path):
@@ -41,7 +41,7 @@ def test_gx_still_needs_the_duckdb_patch(db_path, monkeypatch):
     unpatched = tuple(d for d in engine._PERSISTED_CONNECTION_DIALECTS if d != "duckdb")
     monkeypatch.setattr(engine, "_PERSISTED_CONNECTION_DIALECTS", unpatched)
     result = _validate_not_null(db_path)
-    assert not result.success, "GX now validates DuckDB without the patch: remove fh_screen/gx_duckdb.py"
+    assert not result.success, "GX now validates DuckDB without the patch: remove fh_screen/stages/validate/gx_duckdb.py"
     assert "list index out of range" in str(result.exception_info)
 
 

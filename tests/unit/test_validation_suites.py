@@ -11,9 +11,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from fh_screen import db
-from fh_screen.gx_runner import SUITE_DIR, load_suite
-from fh_screen.validate import REFERENCE
+from fh_screen.store import db
+from fh_screen.stages.validate.gx_runner import SUITE_DIR, load_suite
+from fh_screen.stages.validate.step import REFERENCE
 
 SEVERITIES = {"structural", "row", "drift"}
 

@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from fh_screen.errors import UserError
-from fh_screen.files import ensure_dir, write_bytes, write_text
+from fh_screen.store.files import ensure_dir, write_bytes, write_text
 from fh_screen.synth import care, labs, tables
 from fh_screen.synth.faults import inject
 from fh_screen.synth.params import load_params

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from fh_screen.files import write_bytes
+from fh_screen.store.files import write_bytes
 
 DECIMAL_COLUMNS = {"lab_results": ["value"], "medications": ["strength_mg"]}
 

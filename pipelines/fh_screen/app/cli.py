@@ -1,0 +1,250 @@
+"""The ``fhscreen`` command. Each sub-command is a thin call into the package.
+
+Exit status: 0 success; 2 with a one-line reason on stderr for unusable input; 3 when
+another run holds the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+from fh_screen.errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_LOCKED = 3
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from exc
+
+
+def _progress(quiet: bool):
+    """Step names on a terminal; silent in CI, under Airflow or when piped."""
+    import os
+
+    if quiet or not sys.stderr.isatty() or os.environ.get("CI") or os.environ.get("AIRFLOW_CTX_DAG_ID"):
+        return None
+    return lambda step: print(f"  ... {step}", file=sys.stderr, flush=True)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from fh_screen.config import load_settings
+    from fh_screen.app.run import run
+
+    manifest = run(
+        extract_dir=args.extract,
+        db_path=args.db,
+        out_dir=args.out,
+        as_of=args.as_of,
+        settings=load_settings(args.config),
+        lock_timeout=args.wait,
+        on_step=_progress(args.quiet),
+    )
+    _print_summary(manifest, args.out)
+    return 0
+
+
+def _print_summary(manifest: dict, out: Path) -> None:
+    tables = manifest.get("tables", {})
+    for name, counts in sorted(tables.items()):
+        print(
+            f"{name:16s} received {counts.get('received', 0):>9,}  loaded {counts.get('loaded', 0):>9,}"
+            f"  quarantined {counts.get('quarantined', 0):>7,}"
+        )
+    for warning in manifest.get("steps", {}).get("validate", {}).get("warnings", []):
+        print(f"warning: {warning}")
+    print(f"outputs: {Path(out).resolve()}")
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from fh_screen.synth import generate
+
+    summary = generate(
+        out=args.out,
+        n_patients=args.patients,
+        seed=args.seed,
+        as_of=args.as_of,
+        fmt=args.format,
+        dialect=args.dialect,
+        nights=args.nights,
+        params_file=args.params,
+    )
+    print(f"synthetic delivery: {summary['extract_dirs'][0]}")
+    print(f"ground truth (never read by the pipeline): {summary['ground_truth']}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from fh_screen.app.demo import demo
+
+    demo(out=args.out, n_patients=args.patients, seed=args.seed, progress=_progress(args.quiet))
+    return 0
+
+
+def _cmd_metrics_merge(args: argparse.Namespace) -> int:
+    """National view: add regional aggregates, then suppress once (see fh_screen.stages.metrics.federated)."""
+    from fh_screen.stages.metrics import federated
+    from fh_screen.stages.metrics.step import write_outputs
+
+    merged = federated.merge_files(args.inputs)
+    document = write_outputs(Path(args.out), merged)
+    regions = ", ".join(r["region_id"] for r in merged["regions"])
+    print(f"merged {len(merged['regions'])} regions ({regions}); "
+          f"{document['disclosure']['counts_withheld']} counts withheld")
+    print(f"outputs: {Path(args.out).resolve()}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fh_screen.training.train import train
+
+    saved = train(args.db, args.as_of, args.models, seed=args.seed)
+    for name, meta in saved.items():
+        print(f"{name}: version {meta['version']}, {meta['training_rows']:,} people, "
+              f"{meta['training_positives']:,} labelled positives -> {Path(args.models) / name}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fh_screen.config import load_settings
+    from fh_screen.training.evaluate import evaluate, markdown_table
+
+    result = evaluate(args.out, load_settings(args.config), args.patients, args.seed, weeks=args.weeks,
+                      truth_region=args.truth_region)
+    print(markdown_table(result))
+    return 0
+
+
+def _cmd_erase(args: argparse.Namespace) -> int:
+    from fh_screen.store import db
+    from fh_screen.app.privacy import erase_patient
+    from fh_screen.app.run import lock_for
+
+    with lock_for(args.db, args.wait):
+        con = db.connect(args.db)
+        try:
+            removed = erase_patient(con, args.patient_id, date.today())
+        finally:
+            con.close()
+    total = sum(removed.values())
+    print(f"erased {total} rows across {len(removed)} tables: " + ", ".join(f"{t} {n}" for t, n in sorted(removed.items())))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fhscreen",
+        description="Case-finding for familial hypercholesterolaemia from routine lab data. "
+        "Outputs are decision support for clinicians, not diagnoses.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each step (no patient data is logged)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="make a synthetic region and run the whole job on it",
+                       description="Generate a synthetic region, run the nightly job on an embedded "
+                       "DuckDB file, and write every output under --out.")
+    p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output)")
+    p.add_argument("--patients", type=int, default=30_000, help="people in the synthetic region (default 30000)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("synth", help="write a synthetic delivery (with separate ground truth)",
+                       description="Write a synthetic region as a delivery folder in the contract's "
+                       "format. Ground truth goes to a separate folder the pipeline never reads.")
+    p.add_argument("--out", type=Path, required=True, help="folder to create")
+    p.add_argument("--patients", type=int, default=10_000, help="number of people (default 10000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed; same seed, same files")
+    p.add_argument("--as-of", type=_iso_date, default=date(2026, 11, 23), help="delivery date (default 2026-11-23)")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("--dialect", choices=["plain", "danish"], default="plain",
+                   help="danish = ';' separated, decimal comma, CP1252")
+    p.add_argument("--nights", type=int, default=1, help="deliveries to write: the first is the history, "
+                   "later ones are small nightly increments (default 1)")
+    p.add_argument("--params", type=Path, help="YAML file overriding generator parameters")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("run", help="the nightly job on one delivery (what the Airflow DAG runs)",
+                       description="Load one delivery into the DuckDB file, validate it, score, and write "
+                       "worklists, letters and metrics under --out. Rerunning the same delivery and date "
+                       "changes nothing.")
+    p.add_argument("--extract", type=Path, required=True, help="delivery folder (one file per table)")
+    p.add_argument("--db", type=Path, required=True, help="DuckDB file (created if missing)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (replaced atomically at the end)")
+    p.add_argument("--as-of", type=_iso_date, required=True, help="run date YYYY-MM-DD")
+    p.add_argument("--config", type=Path, help="region settings YAML (default: packaged demo settings)")
+    p.add_argument("--wait", type=float, default=0, help="seconds to wait for another run's lock (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("metrics", help="pilot metrics across regions",
+                       description="Pilot metrics for evaluators across regions.")
+    metrics_sub = p.add_subparsers(dest="metrics_command", required=True, metavar="ACTION")
+    m = metrics_sub.add_parser("merge", help="add regional aggregates into a national view",
+                               description="Add regional metrics/aggregates.json files (aggregate-only, "
+                               "schema-checked) and write the national aggregates.json, the suppressed "
+                               "pilot_metrics.json and report.html under --out.")
+    m.add_argument("--inputs", type=Path, nargs="+", required=True,
+                   help="regional aggregates.json files or run output folders")
+    m.add_argument("--out", type=Path, required=True, help="folder for the national outputs")
+    m.set_defaults(func=_cmd_metrics_merge)
+
+    p = sub.add_parser("train", help="train the scorers on a region's store",
+                       description="Fit the baseline and boosted scorers on patient_features and the "
+                       "practice labels (clinic-confirmed cases and FH diagnoses) in --db, and save one "
+                       "artefact folder per model under --models.")
+    p.add_argument("--db", type=Path, required=True, help="DuckDB file after a run (needs patient_features)")
+    p.add_argument("--as-of", type=_iso_date, required=True, help="labels recorded up to this date")
+    p.add_argument("--models", type=Path, default=Path("models"), help="folder for artefacts (default models/)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7); same seed, same model hash")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="compare rankings on a held-out, shifted synthetic region",
+                       description="Generate a held-out region with another seed and shifted parameters, "
+                       "run the nightly job on it, and print PPV and sensitivity at K/2, K and 2K referrals "
+                       "for each ranking (highest LDL, lab flag, DLCN, model, worklist).")
+    p.add_argument("--out", type=Path, required=True, help="working folder for the held-out region")
+    p.add_argument("--patients", type=int, default=60_000, help="people in the held-out region")
+    p.add_argument("--seed", type=int, default=99, help="seed of the held-out region")
+    p.add_argument("--weeks", type=int, default=4, help="K = this many weeks of adult clinic capacity")
+    p.add_argument("--config", type=Path, help="region settings YAML (clinic capacity, model artefact)")
+    p.add_argument("--truth-region", type=Path, help="a synthetic training region (folder with train.duckdb "
+                   "and region/ground_truth/) to compare with a model trained on ground truth")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("erase", help="remove one patient from the database and ledgers on request",
+                       description="Delete every row naming the patient (as patient, relative or index "
+                       "case) from the store, its ledgers and quarantine, in one transaction. Published "
+                       "aggregate reports are not changed; the next run's reports no longer count them.")
+    p.add_argument("--db", type=Path, required=True, help="DuckDB file")
+    p.add_argument("--patient-id", required=True, help="the pseudonymous patient id to erase")
+    p.add_argument("--wait", type=float, default=0, help="seconds to wait for a running job's lock")
+    p.set_defaults(func=_cmd_erase)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from fh_screen.app.run import RunLocked
+
+    try:
+        return args.func(args)
+    except RunLocked as exc:
+        print(f"fhscreen: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except UserError as exc:
+        print(f"fhscreen: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

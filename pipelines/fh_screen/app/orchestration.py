@@ -1,0 +1,354 @@
+"""What the Airflow DAGs call: partitions, delivery folders, one step of one night, catch-up.
+
+The DAG files only wire tasks together; every decision they need lives here, in plain
+Python with no Airflow import, so it is tested without a scheduler and is the same code
+the ``fhscreen run`` command uses (``fh_screen.app.run``).
+
+A *partition* is one region or catchment with its own delivery folder, its own DuckDB
+file and its own output folder. Partitions run in parallel; inside one partition the
+steps run one after another, and every database write holds the file lock of that
+partition's DuckDB file (``run.lock_for``), so there is only ever one writer per file -
+whether the writer is the nightly DAG, the catch-up DAG, retraining or a person running
+``fhscreen run`` by hand.
+
+Layout of one partition (roots configurable, see ``partitions``)::
+
+    <extracts>/<YYYY-MM-DD>/patients.csv ...   one delivery per run date
+    <db>                                        the region's DuckDB file
+    <out>/<YYYY-MM-DD>/run_manifest.json ...    published outputs of that night
+
+Decisions:
+    * The delivery folder is named by the run date (``as_of``) that processes it: the
+      nightly run for 2026-11-23 reads ``<extracts>/2026-11-23/``.
+    * A delivery is "ready" when its folder holds the two required tables
+      (``patients`` and ``lab_results``). Deliverers should write into a temporary folder
+      and rename it into place, so the pipeline never sees half a delivery.
+    * A night is "done" when its output folder has been published (it holds
+      ``run_manifest.json``); a delivery that was loaded but whose run failed later is not
+      done and is picked up again by the catch-up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from contextlib import contextmanager
+from typing import Iterator, Mapping
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from fh_screen.errors import UserError
+
+log = logging.getLogger("fh_screen")
+
+REQUIRED_TABLES = ("patients", "lab_results")
+DELIVERY_FILE_SUFFIXES = (".csv", ".parquet")
+_DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PARTITION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+# Defaults when neither the Airflow Variable nor the environment says otherwise.
+DEFAULT_EXTRACTS = "extracts"
+DEFAULT_DB = "fh_screen.duckdb"
+DEFAULT_OUT = "runs"
+
+# What each step does, shown in the Airflow UI next to the task (``doc_md``). The names
+# are those of ``run.STEPS``; a test fails when a step has no text here.
+STEP_DOCS: dict[str, str] = {
+    "stage": "Reads the delivery folder (CSV or Parquet, Danish dialects detected) into "
+    "staging tables; row-level problems are quarantined with a reason.",
+    "validate": "Checks the staged delivery against the data contract (Great Expectations). "
+    "A delivery that cannot be used fails here and nothing is published.",
+    "load": "Merges the staged delivery into the curated tables (corrections: last delivery wins).",
+    "features": "Builds one row per patient as of the run date (LDL history, treatment, family data).",
+    "rules": "Scores DLCN, Simon Broome and MEDPED, estimates untreated LDL, flags secondary causes.",
+    "score": "Adds the calibrated model probability that a patient has FH.",
+    "referrals": "Selects and ranks patients within the lipid clinics' capacity, keeps the referral "
+    "ledger (nobody listed twice) and writes GP worklists (HTML, PDF, CSV) and FHIR referral bundles.",
+    "cascade": "Plans cascade testing of relatives and renders family letters.",
+    "metrics": "Computes the pilot metrics (aggregates only, small cells suppressed).",
+}
+
+
+class Partition(BaseModel):
+    """One region or catchment: where its deliveries arrive and where its results go.
+
+    Only small strings, so it travels between Airflow tasks through XCom as a dict.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    extracts: str
+    db: str
+    out: str
+    config: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not _PARTITION_NAME.match(value):
+            raise ValueError("partition name: 1-40 letters, digits, '-' or '_'")
+        return value
+
+    def delivery_dir(self, as_of: date) -> Path:
+        return Path(self.extracts) / as_of.isoformat()
+
+    def out_dir(self, as_of: date) -> Path:
+        return Path(self.out) / as_of.isoformat()
+
+
+def partitions(raw: str | None = None, env: Mapping[str, str] | None = None) -> list[dict]:
+    """The partitions to run, as plain dicts (XCom-safe).
+
+    Args:
+        raw: JSON list of partition objects, e.g. the Airflow Variable
+            ``fh_screen_partitions``: ``[{"name": "nord", "extracts": "/data/nord/extracts",
+            "db": "/data/nord/fh.duckdb", "out": "/data/nord/runs", "config":
+            "/etc/fh/nord.yaml"}]``. Empty or absent means one partition from the environment.
+            A region's model lives where its settings say (``model.artefact``).
+        env: where ``FH_SCREEN_EXTRACTS``, ``FH_SCREEN_DB``, ``FH_SCREEN_OUT`` and
+            ``FH_SCREEN_CONFIG`` are read (default ``os.environ``).
+
+    Raises:
+        UserError: malformed JSON or entry, duplicate names, or two partitions sharing a
+            DuckDB file (that would make two writers of one file). A configuration error
+            fails the task at once rather than being retried.
+    """
+    try:
+        return _partitions(raw, os.environ if env is None else env)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or 'entry'}: {err['msg']}" for err in exc.errors())
+        raise UserError(f"fh_screen_partitions: {reasons}") from None
+    except ValueError as exc:  # includes malformed JSON
+        raise UserError(f"fh_screen_partitions: {exc}") from None
+
+
+def _partitions(raw: str | None, env: Mapping[str, str]) -> list[dict]:
+    if raw and raw.strip():
+        items = json.loads(raw)
+        if not isinstance(items, list) or not items:
+            raise ValueError("must be a non-empty JSON list of objects")
+        parts = [Partition.model_validate(item) for item in items]
+    else:
+        parts = [
+            Partition(
+                name="default",
+                extracts=env.get("FH_SCREEN_EXTRACTS", DEFAULT_EXTRACTS),
+                db=env.get("FH_SCREEN_DB", DEFAULT_DB),
+                out=env.get("FH_SCREEN_OUT", DEFAULT_OUT),
+                config=env.get("FH_SCREEN_CONFIG") or None,
+            )
+        ]
+    names = [p.name for p in parts]
+    if len(set(names)) != len(names):
+        raise ValueError("partition names must be unique")
+    dbs = [str(Path(p.db).resolve()) for p in parts]
+    if len(set(dbs)) != len(dbs):
+        raise ValueError("each partition needs its own DuckDB file (one writer per file)")
+    return [p.model_dump() for p in parts]
+
+
+def as_of_for(logical_date: datetime | None, run_after: datetime, tz: str) -> date:
+    """The run date of a DAG run: its logical date in the region's time zone.
+
+    A run triggered by hand without a logical date uses the moment it was asked to run.
+    """
+    moment = logical_date or run_after
+    return moment.astimezone(ZoneInfo(tz)).date()
+
+
+def delivery_ready(folder: Path) -> bool:
+    """True when ``folder`` holds a file for every required table."""
+    if not folder.is_dir():
+        return False
+    present = {
+        path.name.split(".", 1)[0]
+        for path in folder.iterdir()
+        if path.is_file() and path.name.lower().endswith(DELIVERY_FILE_SUFFIXES)
+    }
+    return all(table in present for table in REQUIRED_TABLES)
+
+
+def _settings(part: Partition):
+    from fh_screen.config import load_settings
+
+    return load_settings(part.config)
+
+
+@contextmanager
+def _writer(part: Partition, timeout: float) -> Iterator[None]:
+    """Hold the partition's DuckDB lock; ``RunLocked`` (retried by Airflow) after ``timeout`` s."""
+    from filelock import Timeout
+
+    from fh_screen.app.run import RunLocked, lock_for
+
+    Path(part.db).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with lock_for(Path(part.db), timeout):
+            yield
+    except Timeout as exc:
+        raise RunLocked("another fh-screen run is using this database; the task will retry") from exc
+
+
+def run_step(partition: dict, as_of: date, step: str, lock_timeout: float = 600) -> dict:
+    """Run one named step of the night ``as_of`` for one partition, as one Airflow task.
+
+    The first step starts the night afresh (a stale work folder of an earlier attempt of
+    the same date is removed); later steps resume the work folder and manifest that the
+    earlier steps saved, exactly as ``run.run`` does in one process. Each step's database
+    writes are one transaction, so a retried step repeats cleanly.
+
+    Returns:
+        The step's small report (it is also recorded in ``run_manifest.json``).
+    """
+    from fh_screen.app.run import STEPS, execute_step, prepare, work_dir_for
+
+    part = Partition.model_validate(partition)
+    names = [name for name, _ in STEPS]
+    if step not in names:
+        raise ValueError(f"unknown step {step!r}")
+    out_dir = part.out_dir(as_of)
+    with _writer(part, lock_timeout):
+        if step == names[0]:
+            shutil.rmtree(work_dir_for(out_dir.resolve()), ignore_errors=True)
+        ctx = prepare(part.delivery_dir(as_of), Path(part.db), out_dir, as_of, _settings(part))
+        if step == names[0]:
+            ctx.manifest["steps"] = {}
+        return execute_step(ctx, step)
+
+
+def publish_night(partition: dict, as_of: date, lock_timeout: float = 600) -> str:
+    """Publish the night's outputs in one rename, only if every step has reported.
+
+    The check guards against a step that was marked successful by hand without running:
+    an incomplete night is never published.
+
+    Returns:
+        The published output folder.
+    """
+    from fh_screen.app.run import STEPS, prepare, publish
+
+    part = Partition.model_validate(partition)
+    with _writer(part, lock_timeout):
+        ctx = prepare(part.delivery_dir(as_of), Path(part.db), part.out_dir(as_of), as_of, _settings(part))
+        missing = [name for name, _ in STEPS if name not in ctx.manifest.get("steps", {})]
+        if missing:
+            raise UserError(f"not publishing {as_of}: steps without a report: {', '.join(missing)}")
+        return str(publish(ctx))
+
+
+def pending_deliveries(
+    partition: dict, today: date, first: date | None = None, last: date | None = None
+) -> list[str]:
+    """Delivery dates of a partition that have no published outputs yet, oldest first.
+
+    Only folders named ``YYYY-MM-DD``, not after ``today`` and inside ``[first, last]``
+    when given, and only complete deliveries (``delivery_ready``).
+    """
+    part = Partition.model_validate(partition)
+    root = Path(part.extracts)
+    if not root.is_dir():
+        return []
+    dates = []
+    for folder in root.iterdir():
+        if not (folder.is_dir() and _DATE_FOLDER.match(folder.name)):
+            continue
+        try:
+            day = date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if day > today or (first and day < first) or (last and day > last):
+            continue
+        if (part.out_dir(day) / "run_manifest.json").exists() or not delivery_ready(folder):
+            continue
+        dates.append(day.isoformat())
+    return sorted(dates)
+
+
+def catch_up(partition: dict, dates: list[str], lock_timeout: float = 600) -> list[str]:
+    """Run the whole night for each date in order with ``run.run`` (what ``fhscreen run`` does).
+
+    Stops at the first night that fails, so a later delivery is never loaded on top of a
+    missing earlier one; the error propagates and the nights done so far stay published.
+
+    Returns:
+        The dates that were run.
+    """
+    from fh_screen.app.run import run
+
+    part = Partition.model_validate(partition)
+    done: list[str] = []
+    for text in sorted(dates):
+        day = date.fromisoformat(text)
+        log.info("catch-up %s: night %s (%d of %d)", part.name, text, len(done) + 1, len(dates))
+        run(part.delivery_dir(day), Path(part.db), part.out_dir(day), day, _settings(part), lock_timeout=lock_timeout)
+        done.append(text)
+    return done
+
+
+def retrain(partition: dict, as_of: date, lock_timeout: float = 600) -> dict:
+    """Retrain, evaluate against the current model on a holdout, promote only a better model.
+
+    Calls ``fh_screen.training.retrain.retrain_and_maybe_promote`` on the model folder named in the
+    region's settings (``model.artefact``, the one the score step loads), while holding the
+    partition's DuckDB lock (the function itself does not take it). A region whose settings
+    switch the model off is not retrained.
+
+    Returns:
+        The decision record (also appended to the model folder's ``promotion_log.jsonl`` by
+        the ML package), made JSON-safe so Airflow can show it as the task's XCom.
+    """
+    part = Partition.model_validate(partition)
+    settings = _settings(part)
+    if not settings.model.enabled:
+        return {"as_of": as_of.isoformat(), "promoted": False, "skipped": "model switched off in the settings"}
+    from fh_screen.stages.score.artefact import resolve
+    from fh_screen.training.retrain import retrain_and_maybe_promote
+
+    model_dir = resolve(settings.model.artefact)
+    with _writer(part, lock_timeout):
+        decision = retrain_and_maybe_promote(Path(part.db), model_dir.parent, as_of, name=model_dir.name)
+    return json.loads(json.dumps(decision, default=str))
+
+
+def as_of_from_context(context: Mapping, tz: str) -> date:
+    """``as_of_for`` on an Airflow task context."""
+    return as_of_for(context.get("logical_date"), context["dag_run"].run_after, tz)
+
+
+def task_defaults(execution_timeout: timedelta) -> dict:
+    """``default_args`` shared by the fh-screen DAGs.
+
+    Retries with exponential backoff cover passing trouble (a locked database, a full
+    disk being cleared, a network share that blinked). A ``UserError`` - an unusable
+    delivery or a request that cannot succeed - fails at once: retrying cannot fix the
+    input, and the data team should hear about it now, not after an hour of retries.
+    """
+    from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+
+    from fh_screen.app.alerts import task_failed
+
+    return {
+        "owner": "fh-screen",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+        "retry_policy": ExceptionRetryPolicy(
+            rules=[
+                RetryRule(
+                    exception="fh_screen.errors.UserError",
+                    action=RetryAction.FAIL,
+                    reason="unusable input: fix the delivery or the settings, then clear the task",
+                )
+            ]
+        ),
+        "execution_timeout": execution_timeout,
+        "on_failure_callback": task_failed,
+    }

@@ -1,0 +1,65 @@
+"""Pseudonyms for evaluator exports and erasure of one patient on request.
+
+Evaluator exports never carry a patient id; where a stable key is needed it is an
+HMAC-SHA256 of the id with a key the region keeps outside the repository
+(``FH_SCREEN_PSEUDONYM_KEY``), so the same id gives the same pseudonym within a region
+and nobody without the key can reverse or recompute it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from datetime import date
+
+from fh_screen.errors import UserError
+
+KEY_ENV = "FH_SCREEN_PSEUDONYM_KEY"
+# Columns that hold a patient's id, in any table of the store.
+PATIENT_COLUMNS = ("patient_id", "relative_id", "index_patient_id")
+
+
+def pseudonym(patient_id: str, key: bytes | None = None) -> str:
+    if key is None:
+        raw = os.environ.get(KEY_ENV)
+        if not raw:
+            raise UserError(f"set {KEY_ENV} to make pseudonymised exports")
+        key = raw.encode("utf-8")
+    return hmac.new(key, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def erase_patient(con, patient_id: str, erased_on: date) -> dict[str, int]:
+    """Remove every row that names ``patient_id`` from every table, in one transaction.
+
+    Quarantined rows are matched on their key and on the raw JSON value. The erasure is
+    recorded by a salted digest only, so the register itself names nobody. Returns rows
+    removed per table (no ids).
+    """
+    from fh_screen.store import db
+
+    tables = [
+        (row[0], row[1])
+        for row in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND column_name IN (?, ?, ?) ORDER BY 1, 2",
+            list(PATIENT_COLUMNS),
+        ).fetchall()
+    ]
+    removed: dict[str, int] = {}
+    with db.transaction(con):
+        for table, column in tables:
+            if not (table.isidentifier() and column in PATIENT_COLUMNS):
+                continue
+            count = con.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', [patient_id]).fetchone()[0]
+            removed[table] = removed.get(table, 0) + int(count)
+        count = con.execute(
+            "DELETE FROM quarantine WHERE row_key = ? OR json_extract_string(raw, '$.patient_id') = ? "
+            "OR json_extract_string(raw, '$.relative_id') = ?",
+            [patient_id, patient_id, patient_id],
+        ).fetchone()[0]
+        removed["quarantine"] = removed.get("quarantine", 0) + int(count)
+        con.execute("CREATE TABLE IF NOT EXISTS erasures (digest VARCHAR, erased_on DATE)")
+        digest = hashlib.sha256(b"fh-screen-erasure:" + patient_id.encode("utf-8")).hexdigest()
+        con.execute("INSERT INTO erasures VALUES (?, ?)", [digest, erased_on])
+    return {table: n for table, n in removed.items() if n}

@@ -1,0 +1,195 @@
+"""The self-contained HTML report for evaluators, built only from ``pilot_metrics.json``
+(already suppressed), so a region's report and the national one come from the same code
+and nothing withheld can reach a plot. Plots are inline SVG from matplotlib (Agg): no
+scripts, no CDN, one file that opens offline.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+from fh_screen.outputs import render
+
+from fh_screen.stages.metrics import schema as S
+
+FUNNEL_LABELS = {
+    "population": "Population", "tested": "Lipid tested", "flagged": "Flagged", "referred": "Referred",
+    "attended": "Attended clinic", "confirmed": "FH confirmed",
+}
+EQUITY_RATES = ("tested_share", "flagged_share", "referred_share", "attended_share",
+                "confirmed_share_of_attended", "treatment_changed_share")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "fh-screen", "font.size": 9, "figure.dpi": 100})
+    return plt
+
+
+def _svg(fig) -> str:
+    """Inline SVG markup without the XML prolog (reproducible: fixed salt, no date)."""
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    _plt().close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _num(cell: dict | None) -> float:
+    return float(cell["value"]) if cell and cell["status"] == "ok" and cell["value"] is not None else math.nan
+
+
+def _any_value(series: dict[str, list[float]]) -> bool:
+    """Whether a plot would show anything (withheld values are NaN)."""
+    return any(not math.isnan(v) for values in series.values() for v in values)
+
+
+def _funnel_plot(headline: dict) -> str:
+    plt = _plt()
+    labels = [FUNNEL_LABELS[m] for m in FUNNEL_LABELS]
+    values = [_num(headline.get(m)) for m in FUNNEL_LABELS]
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+    bars = ax.barh(labels[::-1], [0 if math.isnan(v) else v for v in values[::-1]], color="#3b6ea5")
+    ax.set_xscale("symlog", linthresh=10)
+    for bar, v in zip(bars, values[::-1]):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, " withheld" if math.isnan(v) else f" {v:,.0f}",
+                va="center")
+    ax.set_xlabel("people (log scale)")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)
+
+
+def _line_plot(x: list[str], series: dict[str, list[float]], ylabel: str) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+    for name, ys in series.items():
+        ax.plot(range(len(x)), ys, marker="o", label=name)
+    ax.set_xticks(range(len(x)), x, rotation=45, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)
+
+
+def _calibration_plot(points: list[dict]) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(3.6, 3.6))
+    ax.plot([0, 1], [0, 1], color="#999", linestyle="--", label="perfect calibration")
+    xs = [_num(p["predicted"]) for p in points]
+    ys = [_num(p["observed"]) for p in points]
+    ax.plot(xs, ys, marker="o", color="#b5473a", label="model")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed share confirmed")
+    ax.legend(frameon=False, loc="upper left")
+    return _svg(fig)
+
+
+def _grouped_bars(groups: list[str], series: dict[str, list[float]], ylabel: str) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 2.8))
+    width = 0.8 / max(len(series), 1)
+    for i, (name, ys) in enumerate(series.items()):
+        ax.bar([g + i * width for g in range(len(groups))], [0 if math.isnan(y) else y for y in ys], width, label=name)
+    ax.set_xticks([g + width * (len(series) - 1) / 2 for g in range(len(groups))], groups)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)
+
+
+class _View:
+    """Lookup of (dimension, level, metric) cells in the pilot document."""
+
+    def __init__(self, pilot: dict):
+        self.cells = {(r["dimension"], r["level"], r["metric"]): {"value": r["value"], "status": r["status"]}
+                      for r in pilot["counts"] + pilot["derived"]}
+        self.levels: dict[str, list[str]] = {}
+        for d, lv, _ in self.cells:
+            self.levels.setdefault(d, [])
+            if lv not in self.levels[d]:
+                self.levels[d].append(lv)
+
+    def get(self, dimension: str, level: str, metric: str) -> dict:
+        return self.cells.get((dimension, level, metric), {"value": 0, "status": "ok"})
+
+    def row(self, dimension: str, level: str, metrics) -> dict:
+        return {m: self.get(dimension, level, m) for m in metrics}
+
+
+def build_report(pilot: dict) -> str:
+    """The report HTML for one pilot document."""
+    view = _View(pilot)
+    headline = pilot["headline"]
+    months = sorted(lv for lv in view.levels.get("month", []) if lv != S.NOT_REFERRED_MONTH)
+    month_rows = [{"level": m, **view.row("month", m, ("referred", "attended", "confirmed", "attended_share",
+                                                        "median_days_listed_to_visit"))} for m in months]
+    trends = {name: [_num(r[name]) for r in month_rows] for name in ("referred", "attended", "confirmed")}
+    trend_plot = _line_plot(months, trends, "people (by month first listed)") if _any_value(trends) else None
+
+    calibration = [{"bin": b, "range": f"{lo:.1f}-{hi:.1f}", "n": view.get("all", "all", f"calib_n_{b}"),
+                    "predicted": view.get("all", "all", f"calib_predicted_{b}"),
+                    "observed": view.get("all", "all", f"calib_observed_{b}")}
+                   for b, lo, hi in zip(S.CALIBRATION_BINS, (0,) + S.CALIBRATION_EDGES[:-1], S.CALIBRATION_EDGES)]
+    has_model = (view.get("all", "all", "calib_n")["value"] or 0) > 0 or view.get("all", "all", "calib_n")[
+        "status"] == "suppressed"
+    equity = {}
+    equity_plots = {}
+    for dim in ("sex", "age_band"):
+        lvls = sorted(view.levels.get(dim, []))
+        equity[dim] = [{"level": lv, **view.row(dim, lv, ("population", "referred", "confirmed") + EQUITY_RATES)}
+                       for lv in lvls]
+        series = {
+            "referred / flagged": [_num(r["referred_share"]) for r in equity[dim]],
+            "attended / referred": [_num(r["attended_share"]) for r in equity[dim]],
+        }
+        if _any_value(series):
+            equity_plots[dim] = _grouped_bars(lvls, series, "share")
+    practices = [{"level": lv, **view.row("practice", lv, ("population", "tested_share", "referred", "confirmed",
+                                                          "share_of_expected_found"))}
+                 for lv in sorted(view.levels.get("practice", []))]
+    clinics = [{"level": lv, **view.row("clinic", lv, ("referred", "attended", "confirmed", "attended_share",
+                                                      "median_days_listed_to_visit"))}
+               for lv in sorted(view.levels.get("clinic", [])) if lv != S.NO_CLINIC]
+    regions = [{"level": lv, **view.row("region", lv, ("population", "referred", "confirmed",
+                                                      "share_of_expected_found", "cost_per_new_case_dkk"))}
+               for lv in sorted(view.levels.get("region", []))]
+    ppv = [{"rule": r, **view.row("all", "all", (f"rule_pos_{r}", f"rule_pos_confirmed_{r}", f"ppv_{r}"))}
+           for r in S.RULES]
+    outcomes = [{"outcome": o, "cell": view.get("all", "all", f"outcome_{o}")}
+                for o in S.OUTCOMES + ("none",)]
+    return render.render_html(
+        "metrics/report.html.j2",
+        pilot=pilot,
+        headline=headline,
+        funnel=[(FUNNEL_LABELS[m], headline[m]) for m in FUNNEL_LABELS],
+        funnel_plot=_funnel_plot(headline),
+        outcomes=outcomes,
+        month_rows=month_rows,
+        trend_plot=trend_plot,
+        calibration=calibration,
+        calibration_plot=_calibration_plot(calibration) if has_model else None,
+        equity=equity,
+        equity_plots=equity_plots,
+        practices=practices,
+        clinics=clinics,
+        regions=regions,
+        ppv=ppv,
+        cascade=view.row("all", "all", ("cascade_identified", "cascade_contacted", "cascade_tested", "cascade_positive",
+                                        "cascade_contacted_share", "cascade_tested_share", "cascade_positive_share")),
+        treatment=view.row("all", "all", ("treatment_changed", "treatment_started", "treatment_intensified",
+                                          "treatment_changed_share", "ldl_change_n", "ldl_change_mean_mmol",
+                                          "median_days_flag_to_listed", "median_days_listed_to_visit")),
+        cost=view.row("all", "all", ("referred", "attended", "cascade_tested", "cascade_contacted", "cost_dkk",
+                                     "new_cases", "cost_per_confirmed_case_dkk", "cost_per_new_case_dkk", "expected_cases",
+                                     "share_of_expected_found", "already_diagnosed", "confirmed")),
+    )
+
+
+

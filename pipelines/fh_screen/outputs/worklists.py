@@ -1,0 +1,445 @@
+"""GP worklists: one per practice in HTML, PDF and CSV, plus FHIR bundles per clinic.
+
+The plan from ``fh_screen.stages.referrals.step`` says who is listed; this module gathers what a GP
+needs to decide in under a minute (key labs with dates and an LDL trend, treatment,
+scores, reasons, what to ask and check, the recommended action) into one view model per
+practice, which the HTML template (``templates/worklists/worklist.html.j2``), the PDF
+writer (``fh_screen.outputs.worklist_pdf``) and the CSV all render, so they never disagree.
+
+Safety: patient-supplied text reaches HTML only through Jinja autoescaping; the PDF
+writer prints text as text (no markup); CSV cells that a spreadsheet would run as a
+formula are prefixed with an apostrophe; file names come from ``files.safe_name``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+
+import polars as pl
+import yaml
+from markupsafe import Markup, escape
+
+import fh_screen
+from fh_screen.store import files
+from fh_screen.outputs import render
+from fh_screen.context import RunContext
+
+STRINGS = render.TEMPLATES / "worklists" / "strings.yaml"
+TEMPLATE = "worklists/worklist.html.j2"
+# "Current" lipid-lowering treatment = dispensed within the last year; Danish packs last
+# up to ~100-200 days, so a year catches people still on treatment with gaps in refills.
+TREATMENT_LOOKBACK_DAYS = 365
+# Danish GP referral criterion LDL-C > 5.0 mmol/L at age >= 40 (Hedegaard 2023; shared
+# clinical brief §11): drawn as the reference line on the trend plot.
+TREND_REFERENCE_MMOL = 5.0
+# Lipid-lowering agents by ATC (shared clinical brief §10.4), international names.
+ATC_NAMES = {
+    "C10AA01": "simvastatin", "C10AA02": "lovastatin", "C10AA03": "pravastatin",
+    "C10AA04": "fluvastatin", "C10AA05": "atorvastatin", "C10AA06": "cerivastatin",
+    "C10AA07": "rosuvastatin", "C10AA08": "pitavastatin", "C10AB04": "gemfibrozil",
+    "C10AB05": "fenofibrate", "C10AC01": "colestyramine", "C10AC04": "colesevelam",
+    "C10AX06": "omega-3", "C10AX09": "ezetimibe", "C10AX13": "evolocumab",
+    "C10AX14": "alirocumab", "C10AX15": "bempedoic acid", "C10AX16": "inclisiran",
+    "C10BA02": "simvastatin + ezetimibe", "C10BA05": "atorvastatin + ezetimibe",
+    "C10BA06": "rosuvastatin + ezetimibe",
+}
+# Missing-item codes -> a question or examination prompt, by the first keyword found in
+# the code (the rules engine owns the codes; unknown codes are explained by it instead).
+PROMPT_KEYWORDS = (
+    ("_self", "own_history"), ("own_", "own_history"),
+    ("first_degree", "family_history"), ("family", "family_history"), ("relative", "family_history"),
+    ("xanth", "examination"), ("arcus", "examination"), ("exam", "examination"), ("physical", "examination"),
+    ("dna", "dna"), ("genetic", "dna"), ("variant", "dna"),
+)
+CSV_COLUMNS = [
+    "rank", "event", "patient_id", "name", "age_years", "sex", "route", "clinic_id",
+    "dlcn_points", "dlcn_category", "probability", "ldl_max_mmol", "ldl_max_date",
+    "ldl_untreated_estimate_mmol", "reasons", "what_to_check", "secondary_cause", "action",
+]
+
+
+@lru_cache(maxsize=1)
+def strings() -> dict[str, dict[str, str]]:
+    return yaml.safe_load(STRINGS.read_text(encoding="utf-8"))
+
+
+def _explainer():
+    """The rules engine's renderer of reason items, when it is installed."""
+    try:
+        from fh_screen.stages.rules.explain import render as explain
+    except ImportError:
+        return None
+    return explain
+
+
+# --- formatting ------------------------------------------------------------------------
+
+
+def num(value, lang: str, digits: int = 1) -> str:
+    """A number the way a reader of ``lang`` writes it (Danish decimal comma)."""
+    if value is None:
+        return "–"
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if lang == "da" else text
+
+
+def trend_svg(points: list[tuple[date, float]], label: str) -> Markup:
+    """A small inline SVG line of LDL values over time, with a 5.0 mmol/L reference line.
+
+    Hand-written (no plotting library) because it is drawn for thousands of patients a
+    night; only numbers and the escaped ``label`` go into the markup.
+    """
+    if not points:
+        return Markup("")
+    width, height, pad = 220, 60, 6
+    xs, ys = trend_coordinates(points, width, height, pad)
+    ref_y = trend_y(TREND_REFERENCE_MMOL, points, height, pad)
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.2"/>' for x, y in zip(xs, ys))
+    return Markup(
+        f'<svg class="trend" role="img" aria-label="{escape(label)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>'
+        f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="#ffffff" stroke="#6b6b6b"/>'
+        f'<line x1="{pad}" y1="{ref_y:.1f}" x2="{width - pad}" y2="{ref_y:.1f}" stroke="#8a1c1c" '
+        f'stroke-dasharray="4 3" stroke-width="1"/>'
+        f'<polyline points="{line}" fill="none" stroke="#0b3d91" stroke-width="1.8"/>'
+        f'<g fill="#0b3d91">{dots}</g></svg>'
+    )
+
+
+def _bounds(points) -> tuple[float, float]:
+    values = [v for _, v in points]
+    low = min(min(values), TREND_REFERENCE_MMOL) - 0.5
+    high = max(max(values), TREND_REFERENCE_MMOL) + 0.5
+    return max(low, 0.0), high
+
+
+def trend_y(value: float, points, height: float, pad: float) -> float:
+    low, high = _bounds(points)
+    return height - pad - (value - low) / (high - low) * (height - 2 * pad)
+
+
+def trend_coordinates(points, width: float, height: float, pad: float) -> tuple[list[float], list[float]]:
+    """x by sample date (time-proportional), y by value; shared by the SVG and the PDF."""
+    days = [d.toordinal() for d, _ in points]
+    span = max(days[-1] - days[0], 1)
+    if len(points) == 1:
+        xs = [width / 2]
+    else:
+        xs = [pad + (d - days[0]) / span * (width - 2 * pad) for d in days]
+    ys = [trend_y(v, points, height, pad) for _, v in points]
+    return xs, ys
+
+
+def csv_safe(value) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# --- gathering details -----------------------------------------------------------------
+
+
+def load_details(con, patient_ids: list[str], as_of: date) -> dict[str, dict]:
+    """Labs (LDL series; latest TC, HDL, TG), lipid-lowering drugs and names per patient."""
+    details: dict[str, dict] = {pid: {"labs": {}, "drugs": [], "name": None} for pid in patient_ids}
+    if not patient_ids:
+        return details
+    con.register("_listed", pl.DataFrame({"patient_id": patient_ids}, schema={"patient_id": pl.Utf8}))
+    try:
+        labs = con.execute(
+            """
+            SELECT patient_id, analyte, CAST(sampled_at AS DATE) AS day, value, censored
+            FROM lab_results
+            WHERE patient_id IN (SELECT patient_id FROM _listed)
+              AND status <> 'cancelled' AND analyte IN ('ldl', 'tc', 'hdl', 'tg')
+              AND value IS NOT NULL AND CAST(sampled_at AS DATE) <= ?
+            ORDER BY patient_id, analyte, sampled_at
+            """,
+            [as_of],
+        ).pl()
+        drugs = con.execute(
+            """
+            SELECT patient_id, atc_code, max(dispensed_on) AS last_on,
+                   arg_max(strength_mg, dispensed_on) AS strength_mg
+            FROM medications
+            WHERE patient_id IN (SELECT patient_id FROM _listed) AND atc_code LIKE 'C10%'
+              AND dispensed_on > ? AND dispensed_on <= ?
+            GROUP BY patient_id, atc_code
+            ORDER BY patient_id, last_on DESC, atc_code
+            """,
+            [as_of - timedelta(days=TREATMENT_LOOKBACK_DAYS), as_of],
+        ).pl()
+        names = con.execute(
+            "SELECT patient_id, full_name FROM contacts WHERE patient_id IN (SELECT patient_id FROM _listed)"
+        ).pl()
+    finally:
+        con.unregister("_listed")
+    series = labs.group_by(["patient_id", "analyte"], maintain_order=True).agg("day", "value", "censored")
+    for row in series.iter_rows(named=True):
+        details[row["patient_id"]]["labs"][row["analyte"]] = list(zip(row["day"], row["value"], row["censored"]))
+    for row in drugs.iter_rows(named=True):
+        details[row["patient_id"]]["drugs"].append(row)
+    for row in names.iter_rows(named=True):
+        details[row["patient_id"]]["name"] = row["full_name"]
+    return details
+
+
+# --- view model ------------------------------------------------------------------------
+
+
+@dataclass
+class PracticeList:
+    """Everything one practice's worklist shows, in the worklist language."""
+
+    practice_id: str
+    heading: str
+    lang: str
+    as_of: date
+    patients: list[dict]
+    counts: dict[str, int]
+    queued: int
+    footer: dict[str, str]
+    strings: dict[str, str] = field(repr=False, default_factory=dict)
+
+
+def _texts(items: list[str], lang: str) -> list[dict]:
+    """List items as sentences (first letter capitalised), tagged with their language."""
+    return [{"text": t[:1].upper() + t[1:], "lang": lang} for t in items if t]
+
+
+def reason_lines(row: dict, lang: str, explain) -> list[dict]:
+    """The rules' reasons in the worklist language, else their English text."""
+    if explain is not None and row.get("reason_items"):
+        try:
+            return _texts(explain(json.loads(row["reason_items"]), lang), lang)
+        except (KeyError, ValueError, TypeError):
+            pass  # an item the renderer does not know: the English text below still says it
+    return _texts((row.get("reasons") or "").split("; "), "en")
+
+
+def check_lines(row: dict, lang: str, explain) -> list[dict]:
+    """What to ask and examine, from the rules' missing items (see PROMPT_KEYWORDS)."""
+    words = strings()[lang]
+    prompts, other = [], []
+    for code in row.get("missing_items") or []:
+        key = next((k for word, k in PROMPT_KEYWORDS if word in code.lower()), None)
+        if key is None:
+            other.append(code)
+        elif words[f"prompt_{key}"] not in prompts:
+            prompts.append(words[f"prompt_{key}"])
+    lines = _texts(prompts, lang)
+    if other:
+        rendered = None
+        if explain is not None:
+            try:
+                rendered = _texts(explain([{"code": c, "params": {}} for c in other], lang), lang)
+            except (KeyError, ValueError, TypeError):
+                rendered = None
+        lines += rendered if rendered is not None else _texts((row.get("missing_information") or "").split("; "), "en")
+    return lines
+
+
+def _lab_rows(row: dict, labs: dict, lang: str) -> list[dict]:
+    words = strings()[lang]
+    rows = []
+    if row.get("ldl_max_mmol") is not None:
+        note = f" ({words['on_treatment']})" if row.get("ldl_max_treated") else ""
+        rows.append({"test": words["ldl_max"], "value": f"{num(row['ldl_max_mmol'], lang)} mmol/L{note}",
+                     "date": _iso(row.get("ldl_max_date"))})
+    if row.get("ldl_untreated_estimate_mmol") is not None:
+        rows.append({"test": words["ldl_untreated"],
+                     "value": f"{num(row['ldl_untreated_estimate_mmol'], lang)} mmol/L ({words['estimate']})",
+                     "date": _iso(row.get("ldl_estimate_date") or row.get("ldl_max_date"))})
+    for analyte, key in (("ldl", "ldl_latest"), ("tc", "tc"), ("hdl", "hdl"), ("tg", "tg")):
+        if labs.get(analyte):
+            day, value, censored = labs[analyte][-1]
+            rows.append({"test": words[key], "value": f"{censored or ''}{num(value, lang)} mmol/L", "date": _iso(day)})
+    return rows
+
+
+def _iso(value) -> str:
+    return value.isoformat()[:10] if value is not None else "–"
+
+
+def _drug_lines(drugs: list[dict]) -> list[str]:
+    lines = []
+    for d in drugs:
+        name = ATC_NAMES.get(d["atc_code"], d["atc_code"])
+        strength = f" {d['strength_mg']:g} mg" if d["strength_mg"] is not None else ""
+        lines.append(f"{name}{strength} ({_iso(d['last_on'])})")
+    return lines
+
+
+def _action(row: dict, words: dict, clinic_names: dict) -> str:
+    if row["route"] == "check_secondary_cause_first":
+        finding = row.get("secondary_cause")
+        return words["action_check"].format(finding=finding) if finding else words["action_check_generic"]
+    clinic = clinic_names.get(row.get("clinic_id"))
+    if clinic is None:
+        return words["action_refer_no_clinic"]
+    return words["action_refer_child" if row.get("catchment") == "paediatric" else "action_refer"].format(clinic=clinic)
+
+
+def patient_view(row: dict, detail: dict, lang: str, explain, clinic_names: dict) -> dict:
+    """One worklist entry: identity, labs, trend, treatment, scores, reasons, action."""
+    words = strings()[lang]
+    ldl = [(d, v) for d, v, _ in detail["labs"].get("ldl", [])]
+    trend_label = (
+        words["trend_label"].format(n=len(ldl), first=_iso(ldl[0][0]), last=_iso(ldl[-1][0]),
+                                    max=num(max(v for _, v in ldl), lang))
+        if ldl else ""
+    )
+    probability = row.get("probability")
+    category = row.get("dlcn_category")
+    dlcn = f"{row['dlcn_points']} {words['points']}" if row.get("dlcn_points") is not None else "–"
+    if category:
+        dlcn += f" ({words.get('category_' + category, category)})"
+    age = row.get("age_years")
+    return {
+        "rank": row["rank"],
+        "event": row["event"],
+        "event_label": words[f"event_{row['event']}"],
+        "patient_id": row["patient_id"],
+        "name": detail.get("name"),
+        "age": words["age"].format(age=int(age)) if age is not None else "–",
+        "sex": words.get(f"sex_{row.get('sex') or 'U'}", words["sex_U"]),
+        "labs": _lab_rows(row, detail["labs"], lang),
+        "trend": ldl,
+        "trend_label": trend_label,
+        "trend_svg": trend_svg(ldl, trend_label),
+        "treatment": _drug_lines(detail["drugs"]),
+        "dlcn": dlcn,
+        "simon_broome": words.get(f"sb_{row.get('simon_broome')}", row.get("simon_broome") or "–"),
+        "medped": words.get(f"medped_{row.get('medped')}", row.get("medped") or "–"),
+        "probability": f"{num(probability * 100, lang, 0)} %" if probability is not None else words["not_calculated"],
+        "reasons": reason_lines(row, lang, explain),
+        "checks": check_lines(row, lang, explain),
+        "secondary_cause": row.get("secondary_cause"),
+        "route": row["route"],
+        "route_label": words[f"route_{row['route']}"],
+        "action": _action(row, words, clinic_names),
+        "reminder_note": words["reminder_note"].format(date=_iso(row.get("last_listed_on")))
+        if row["event"] == "reminder" else None,
+    }
+
+
+def footer(ctx_manifest: dict, model_versions: list[str], as_of: date, lang: str) -> dict[str, str]:
+    """How the list was made: code, rule and model versions; the decision-support notice."""
+    words = strings()[lang]
+    rules = ctx_manifest.get("rules")
+    if isinstance(rules, dict):
+        parts = [f"{k} {v.get('version', '') if isinstance(v, dict) else v}".strip() for k, v in sorted(rules.items())]
+    elif isinstance(rules, list):
+        parts = [f"{r.get('name', '')} {r.get('version', '')}".strip() if isinstance(r, dict) else str(r) for r in rules]
+    else:
+        parts = []
+    return {
+        "how": words["footer_how"].format(version=fh_screen.__version__, date=as_of.isoformat()),
+        "rules": f"{words['footer_rules']}: {', '.join(parts) if parts else words['footer_unknown']}",
+        "model": f"{words['footer_model']}: {', '.join(model_versions) if model_versions else words['footer_no_model']}",
+        "disclaimer": words["disclaimer"],
+    }
+
+
+def practice_lists(planned: pl.DataFrame, details: dict, ctx: RunContext) -> list[PracticeList]:
+    """The view model of every practice with somebody listed (or queued) tonight."""
+    lang = ctx.settings.worklist_language
+    words = strings()[lang]
+    explain = _explainer()
+    clinic_names = {c.clinic_id: c.name for c in ctx.settings.clinics}
+    models = sorted(v for v in planned["model_version"].unique().to_list() if v) if "model_version" in planned.columns else []
+    foot = footer(ctx.manifest, models, ctx.as_of, lang)
+    unassigned = ctx.settings.selection.unassigned_practice_id
+    queued = dict(planned.filter(pl.col("event") == "queued").group_by("practice_id").len().iter_rows())
+    listed = planned.filter(pl.col("event") != "queued").sort(["practice_id", "rank"])
+    out = []
+    for (practice_id,), group in listed.group_by(["practice_id"], maintain_order=True):
+        rows = group.to_dicts()
+        patients = [patient_view(r, details[r["patient_id"]], lang, explain, clinic_names) for r in rows]
+        counts = {
+            "total": len(rows),
+            "new": sum(r["event"] == "listed" for r in rows),
+            "reminder": sum(r["event"] == "reminder" for r in rows),
+            "check": sum(r["route"] == "check_secondary_cause_first" for r in rows),
+            "children": sum(bool(r.get("is_child")) for r in rows),
+        }
+        heading = words["unassigned"] if practice_id == unassigned else f"{words['practice']} {practice_id}"
+        out.append(PracticeList(practice_id, heading, lang, ctx.as_of, patients, counts,
+                                int(queued.get(practice_id, 0)), foot, words))
+    return out
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def file_stems(practice_ids: list[str]) -> dict[str, str]:
+    """Safe, distinct file-name stems; ids that clean to the same name get a hash suffix."""
+    stems, seen = {}, set()
+    for pid in sorted(practice_ids):
+        stem = files.safe_name(pid, "practice")
+        if stem in seen:
+            stem = f"{stem}-{hashlib.sha256(pid.encode()).hexdigest()[:8]}"
+        seen.add(stem)
+        stems[pid] = stem
+    return stems
+
+
+def html(practice: PracticeList) -> str:
+    return render.render_html(TEMPLATE, p=practice, w=practice.strings)
+
+
+def csv_text(practice: PracticeList, rows: list[dict]) -> str:
+    """The practice's list as CSV (same order and wording as the HTML)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    by_id = {r["patient_id"]: r for r in rows}
+    for view in practice.patients:
+        row = by_id[view["patient_id"]]
+        writer.writerow([csv_safe(v) for v in (
+            view["rank"], view["event"], view["patient_id"], view["name"], row.get("age_years"), row.get("sex"),
+            view["route"], row.get("clinic_id"), row.get("dlcn_points"), row.get("dlcn_category"),
+            row.get("probability"), row.get("ldl_max_mmol"), _iso(row.get("ldl_max_date")),
+            row.get("ldl_untreated_estimate_mmol"), " | ".join(x["text"] for x in view["reasons"]),
+            " | ".join(x["text"] for x in view["checks"]), view["secondary_cause"], view["action"],
+        )])
+    return buffer.getvalue()
+
+
+def write_all(con, planned: pl.DataFrame, ctx: RunContext) -> dict:
+    """Write every practice's HTML/PDF/CSV and every clinic's FHIR bundle; return counts and
+    the seconds spent rendering HTML and PDF (reported apart: the nightly data work and the
+    document rendering scale differently)."""
+    from fh_screen.outputs import fhir as referral_fhir, worklist_pdf
+
+    listed = planned.filter(pl.col("event") != "queued")
+    details = load_details(con, listed["patient_id"].to_list(), ctx.as_of)
+    practices = practice_lists(planned, details, ctx)
+    folder = files.ensure_dir(ctx.work_dir / "worklists")
+    stems = file_stems([p.practice_id for p in practices])
+    rows_by_practice = {
+        pid: group.to_dicts() for (pid,), group in listed.group_by(["practice_id"], maintain_order=True)
+    }
+    pages, rendering = 0, 0.0
+    for practice in practices:
+        stem = stems[practice.practice_id]
+        started = time.perf_counter()
+        page = html(practice)
+        pdf_bytes, n_pages = worklist_pdf.pdf(practice)
+        rendering += time.perf_counter() - started
+        pages += n_pages
+        files.write_text(files.child_path(folder, f"{stem}.html"), page)
+        files.write_bytes(files.child_path(folder, f"{stem}.pdf"), pdf_bytes)
+        files.write_text(files.child_path(folder, f"{stem}.csv"), csv_text(practice, rows_by_practice[practice.practice_id]))
+    bundles = referral_fhir.write_bundles(listed, planned.height, practices, ctx, folder)
+    return {"practices": len(practices), "pdf_pages": pages, "fhir_bundles": bundles,
+            "render_seconds": round(rendering, 3)}
+

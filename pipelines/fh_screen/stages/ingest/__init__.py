@@ -1,0 +1,1 @@
+"""Stage and load: parse a delivery into staging tables (quarantining bad rows with a reason) and upsert accepted rows."""

@@ -1,0 +1,262 @@
+"""Additive pilot metrics from the curated and derived tables.
+
+Three stages, each testable on its own:
+
+1. ``read_inputs``: small per-person frames from DuckDB (SQL in ``sql/metrics_*.sql``);
+   derived tables a step has not written yet are read as empty.
+2. ``person_frame``: one row per person in the population with the dimension levels and
+   0/1 indicator columns for every count metric (pure polars).
+3. ``aggregate``: the tidy federated table ``(dimension, level, metric, value)`` of
+   additive statistics (counts, sums, weekly histogram bins), zero cells left out.
+
+The person frame never leaves this module's callers' memory: nothing patient-level is
+written by the metrics step.
+
+Definitions (what an evaluator needs to read the numbers):
+    population: alive and resident at the run date, plus anyone ever referred (so that
+        the funnel nests: population >= tested >= flagged >= referred).
+    tested: any non-cancelled LDL, total cholesterol, HDL or triglyceride result, or flagged.
+    flagged: now flagged (route other than ``none``, the lab flag, DLCN >= the selection
+        cut-off or model probability >= the selection threshold) and not excluded, or ever
+        referred.
+    referred: ever listed on a GP worklist (``referral_events.event = 'listed'``).
+    outcome: the latest clinic outcome on or after the first listing; attended =
+        fh_genetic, fh_clinical or not_fh; confirmed = fh_genetic or fh_clinical.
+    treatment started: a lipid-lowering (ATC C10) dispensing after referral and none in
+        the year before; intensified: treated in the year before and, after referral, an
+        agent not taken before or a higher tablet strength.
+    LDL-C change: latest LDL-C at least 28 days after referral minus the latest on or
+        before it (uncensored values only).
+    rule positivity (PPV): DLCN points and model probability as listed at referral;
+        Simon Broome, MEDPED and the lab flag from the current rule results.
+    cascade: relatives in the cascade ledger of index patients in the population;
+        contacted = letter sent; tested = contacted and the loop closed by a result after
+        the letter; positive = that result is an FH confirmation or diagnosis, or LDL-C
+        "likely" by the relatives' cut-offs.
+    cost: unit costs x units: a GP review per referral, a lab test per referral and per
+        tested relative, a clinic visit and a genetic test per attended index and per
+        tested relative, a letter per contacted relative.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import polars as pl
+
+from fh_screen.store import db
+from fh_screen.config import MetricsSettings, SelectionSettings
+from fh_screen.stages.metrics import schema as S
+
+# Cascade ledger results that count as a relative found to have FH: a clinic confirmation,
+# a recorded FH diagnosis, or LDL-C in the "likely" band of the relatives' cut-offs
+# (biochemical cascade testing, as in the UK DH cascade audit; shared/clinical §8).
+POSITIVE_RESULTS = ("fh_genetic", "fh_clinical", "fh_diagnosis", "likely")
+
+DIMENSION_COLUMNS = {d: f"dim_{d}" for d in S.DIMENSIONS}
+
+_EMPTY_REFERRALS = {
+    "patient_id": pl.Utf8, "listed_on": pl.Date, "clinic_id": pl.Utf8, "listed_probability": pl.Float64,
+    "listed_dlcn_points": pl.Int64, "days_flag_to_listed": pl.Int64, "days_listed_to_visit": pl.Int64,
+    "outcome": pl.Utf8, "treated_before": pl.Boolean, "new_or_stronger": pl.Boolean,
+    "treated_after": pl.Boolean, "ldl_change_mmol": pl.Float64,
+}
+_EMPTY_RULES = {
+    "patient_id": pl.Utf8, "dlcn_points": pl.Int64, "simon_broome": pl.Utf8, "medped": pl.Utf8,
+    "lab_flag": pl.Boolean, "route": pl.Utf8, "excluded_reason": pl.Utf8,
+}
+_EMPTY_MODEL = {"patient_id": pl.Utf8, "probability": pl.Float64}
+_EMPTY_CASCADE = {"index_patient_id": pl.Utf8, "contacted": pl.Boolean, "closed": pl.Boolean, "result": pl.Utf8}
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchone()[0])
+
+
+def _frame(con, query: str, params: dict, empty: dict) -> pl.DataFrame:
+    frame = con.execute(query, params).pl()
+    return frame if frame.height else pl.DataFrame(schema=empty)
+
+
+def read_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, pl.DataFrame]:
+    """The per-person inputs of the metrics, read from DuckDB (read-only use).
+
+    Returns frames ``population``, ``referrals``, ``rules``, ``model`` and ``cascade``;
+    a derived table that does not exist yet gives an empty frame with the right columns.
+    """
+    params = {"as_of": as_of}
+    out = {"population": con.execute(db.sql("metrics_population"), params).pl()}
+    out["referrals"] = (
+        _frame(con, db.sql("metrics_referrals"), params, _EMPTY_REFERRALS)
+        if table_exists(con, "referral_events") else pl.DataFrame(schema=_EMPTY_REFERRALS)
+    )
+    out["rules"] = (
+        _frame(con, "SELECT patient_id, dlcn_points, simon_broome, medped, lab_flag, route, excluded_reason "
+               "FROM rule_results", {}, _EMPTY_RULES)
+        if table_exists(con, "rule_results") else pl.DataFrame(schema=_EMPTY_RULES)
+    )
+    out["model"] = (
+        _frame(con, "SELECT patient_id, max(probability) AS probability FROM model_scores GROUP BY patient_id",
+               {}, _EMPTY_MODEL)
+        if table_exists(con, "model_scores") else pl.DataFrame(schema=_EMPTY_MODEL)
+    )
+    out["cascade"] = (
+        _frame(con, db.sql("metrics_cascade"), params, _EMPTY_CASCADE)
+        if table_exists(con, "cascade_ledger") else pl.DataFrame(schema=_EMPTY_CASCADE)
+    )
+    return out
+
+
+def _age_band(age: pl.Expr) -> pl.Expr:
+    expr = pl.lit(S.AGE_BANDS[0][1])
+    for lower, label in S.AGE_BANDS[1:]:
+        expr = pl.when(age >= lower).then(pl.lit(label)).otherwise(expr)
+    return expr
+
+
+def _flag(expr: pl.Expr) -> pl.Expr:
+    return expr.fill_null(False).cast(pl.Int64)
+
+
+def _cascade_per_index(cascade: pl.DataFrame) -> pl.DataFrame:
+    contacted = pl.col("contacted").fill_null(False)
+    tested = contacted & pl.col("closed").fill_null(False)
+    positive = pl.col("result").is_in(POSITIVE_RESULTS).fill_null(False)
+    return cascade.group_by(pl.col("index_patient_id").alias("patient_id")).agg(
+        pl.len().cast(pl.Int64).alias("cascade_identified"),
+        contacted.cast(pl.Int64).sum().alias("cascade_contacted"),
+        tested.cast(pl.Int64).sum().alias("cascade_tested"),
+        (tested & positive).cast(pl.Int64).sum().alias("cascade_positive"),
+    )
+
+
+def person_frame(
+    inputs: dict[str, pl.DataFrame],
+    region_id: str,
+    selection: SelectionSettings,
+) -> pl.DataFrame:
+    """One row per person in the population: dimension levels and 0/1 metric indicators."""
+    ref = inputs["referrals"].with_columns(pl.lit(1).alias("_referred"))
+    frame = (
+        inputs["population"]
+        .join(ref, on="patient_id", how="left")
+        .join(inputs["rules"], on="patient_id", how="left")
+        .join(inputs["model"], on="patient_id", how="left")
+        .join(_cascade_per_index(inputs["cascade"]), on="patient_id", how="left")
+    )
+    referred = pl.col("_referred").is_not_null()
+    frame = frame.filter(pl.col("resident") | referred)
+
+    dlcn = pl.coalesce(pl.col("listed_dlcn_points"), pl.col("dlcn_points"))
+    probability = pl.coalesce(pl.col("listed_probability"), pl.col("probability"))
+    flagged_now = pl.col("excluded_reason").is_null() & (
+        (pl.col("route").fill_null("none") != "none")
+        | pl.col("lab_flag").fill_null(False)
+        | (dlcn >= selection.dlcn_min_points).fill_null(False)
+        | (probability >= selection.min_probability).fill_null(False)
+    )
+    outcome = pl.col("outcome")
+    attended = referred & outcome.is_in(S.ATTENDED_OUTCOMES).fill_null(False)
+    confirmed = referred & outcome.is_in(S.CONFIRMED_OUTCOMES).fill_null(False)
+    started = referred & pl.col("treated_after").fill_null(False) & ~pl.col("treated_before").fill_null(False)
+    intensified = referred & pl.col("treated_before").fill_null(False) & pl.col("new_or_stronger").fill_null(False)
+    positive = {
+        "dlcn": dlcn >= selection.dlcn_min_points,
+        "simon_broome": pl.col("simon_broome").is_in(["definite", "possible"]),
+        "medped": pl.col("medped") == "met",
+        "lab_flag": pl.col("lab_flag"),
+        "model": probability >= selection.min_probability,
+    }
+    has_prob = probability.is_not_null()
+    bin_index = pl.min_horizontal((probability * len(S.CALIBRATION_EDGES)).floor().cast(pl.Int64),
+                                  pl.lit(len(S.CALIBRATION_EDGES) - 1))
+
+    columns = [
+        pl.lit(S.ALL).alias("dim_all"),
+        pl.lit(region_id).alias("dim_region"),
+        pl.when(referred).then(pl.col("clinic_id").fill_null("unassigned")).otherwise(pl.lit(S.NO_CLINIC))
+        .alias("dim_clinic"),
+        pl.col("practice_id").fill_null(S.NO_PRACTICE).alias("dim_practice"),
+        pl.col("sex").fill_null("U").alias("dim_sex"),
+        _age_band(pl.col("age_years")).alias("dim_age_band"),
+        pl.when(referred).then(pl.col("listed_on").dt.strftime("%Y-%m")).otherwise(pl.lit(S.NOT_REFERRED_MONTH))
+        .alias("dim_month"),
+        pl.lit(1, dtype=pl.Int64).alias("population"),
+        _flag(pl.col("tested") | flagged_now | referred).alias("tested"),
+        _flag(flagged_now | referred).alias("flagged"),
+        _flag(referred).alias("referred"),
+        _flag(attended).alias("attended"),
+        _flag(confirmed).alias("confirmed"),
+        *[_flag(referred & (outcome == o)).alias(f"outcome_{o}") for o in S.OUTCOMES],
+        _flag(referred & outcome.is_null()).alias("outcome_none"),
+        _flag(started | intensified).alias("treatment_changed"),
+        _flag(started).alias("treatment_started"),
+        _flag(intensified).alias("treatment_intensified"),
+        _flag(referred & pl.col("ldl_change_mmol").is_not_null()).alias("ldl_change_n"),
+        pl.when(referred).then(pl.col("ldl_change_mmol")).otherwise(None).fill_null(0.0).alias("ldl_change_sum_mmol"),
+        _flag(pl.col("excluded_reason") == "already_diagnosed").alias("already_diagnosed"),
+        *[pl.col(c).fill_null(0).alias(c) for c in
+          ("cascade_identified", "cascade_contacted", "cascade_tested", "cascade_positive")],
+        *[_flag(attended & positive[r]).alias(f"rule_pos_{r}") for r in S.RULES],
+        *[_flag(confirmed & positive[r]).alias(f"rule_pos_confirmed_{r}") for r in S.RULES],
+        _flag(attended & has_prob).alias("calib_n"),
+        _flag(confirmed & has_prob).alias("calib_confirmed"),
+        *[_flag(attended & has_prob & (bin_index == i)).alias(f"calib_n_{b}") for i, b in enumerate(S.CALIBRATION_BINS)],
+        *[_flag(confirmed & has_prob & (bin_index == i)).alias(f"calib_confirmed_{b}")
+          for i, b in enumerate(S.CALIBRATION_BINS)],
+        *[pl.when(attended & has_prob & (bin_index == i)).then(probability).otherwise(0.0).alias(f"calib_prob_sum_{b}")
+          for i, b in enumerate(S.CALIBRATION_BINS)],
+        pl.when(referred).then(pl.col("days_flag_to_listed")).otherwise(None).alias("days_flag_to_listed"),
+        pl.when(attended).then(pl.col("days_listed_to_visit")).otherwise(None).alias("days_listed_to_visit"),
+    ]
+    return frame.select(columns)
+
+
+def aggregate(persons: pl.DataFrame, metrics: MetricsSettings) -> pl.DataFrame:
+    """The federated table: additive statistics per (dimension, level, metric); zeros omitted."""
+    # Summed per person; expected cases and cost follow linearly from the summed counts.
+    additive = S.COUNT_METRICS + ("ldl_change_sum_mmol",) + tuple(f"calib_prob_sum_{b}" for b in S.CALIBRATION_BINS)
+    parts = []
+    for dim in S.DIMENSIONS:
+        level = pl.col(DIMENSION_COLUMNS[dim]).alias("level")
+        allowed = [m for m in additive if dim in S.METRICS[m].dims]
+        wide = persons.group_by(level).agg([pl.col(m).sum().cast(pl.Float64) for m in allowed])
+        wide = wide.with_columns(
+            (pl.col("population") * metrics.expected_prevalence).alias("expected_cases"),
+            _cost(metrics.unit_costs_dkk).alias("cost_dkk"),
+        )
+        parts.append(wide.unpivot(index="level", variable_name="metric", value_name="value")
+                     .with_columns(pl.lit(dim).alias("dimension")))
+        for duration in S.DURATIONS:
+            week = pl.min_horizontal((pl.col(duration) // 7).clip(lower_bound=0), pl.lit(S.HIST_WEEKS))
+            hist = (persons.filter(pl.col(duration).is_not_null())
+                    .group_by(level, week.alias("week")).agg(pl.len().cast(pl.Float64).alias("value")))
+            parts.append(hist.select(
+                pl.lit(dim).alias("dimension"), "level",
+                pl.format("hist_{}_w{}", pl.lit(duration), pl.col("week").cast(pl.Utf8).str.pad_start(3, "0"))
+                .alias("metric"),
+                "value",
+            ))
+    table = pl.concat([p.select("dimension", "level", "metric", "value") for p in parts])
+    return table.filter(pl.col("value") != 0).sort("dimension", "level", "metric")
+
+
+def _cost(unit_costs: dict[str, float]) -> pl.Expr:
+    """Programme cost from unit counts (see the module docstring for the units)."""
+    relatives = pl.col("cascade_tested")
+    return (
+        unit_costs["gp_review"] * pl.col("referred")
+        + unit_costs["lab_test"] * (pl.col("referred") + relatives)
+        + unit_costs["clinic_visit"] * (pl.col("attended") + relatives)
+        + unit_costs["genetic_test"] * (pl.col("attended") + relatives)
+        + unit_costs["letter"] * pl.col("cascade_contacted")
+    )
+
+
+def compute_aggregates(con: duckdb.DuckDBPyConnection, as_of: date, region_id: str,
+                       selection: SelectionSettings, metrics: MetricsSettings) -> pl.DataFrame:
+    """DuckDB -> the region's federated table."""
+    return aggregate(person_frame(read_inputs(con, as_of), region_id, selection), metrics)

@@ -1,0 +1,193 @@
+"""From the additive federated table to what evaluators see: suppressed counts and the
+rates, means, medians, shares and costs derived from them.
+
+Every derived value carries a status: ``ok``; ``suppressed`` (an input count is withheld,
+so the value could reveal it); ``not_applicable`` (its denominator is 0). A suppressed or
+not-applicable value is ``None``, never 0 or NaN.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from functools import partial
+
+import polars as pl
+
+from fh_screen.stages.metrics import disclosure
+from fh_screen.stages.metrics import schema as S
+
+Cell = tuple[str, str, str]   # (dimension, level, metric)
+
+# (name, numerator, denominator): shares published next to the counts.
+RATES: tuple[tuple[str, str, str], ...] = (
+    ("tested_share", "tested", "population"),
+    ("flagged_share", "flagged", "tested"),
+    ("referred_share", "referred", "flagged"),
+    ("attended_share", "attended", "referred"),
+    ("confirmed_share_of_attended", "confirmed", "attended"),
+    ("confirmed_share_of_referred", "confirmed", "referred"),
+    ("treatment_changed_share", "treatment_changed", "referred"),
+    ("cascade_contacted_share", "cascade_contacted", "cascade_identified"),
+    ("cascade_tested_share", "cascade_tested", "cascade_contacted"),
+    ("cascade_positive_share", "cascade_positive", "cascade_tested"),
+) + tuple((f"ppv_{r}", f"rule_pos_confirmed_{r}", f"rule_pos_{r}") for r in S.RULES)
+
+COST_UNITS = ("referred", "attended", "cascade_tested", "cascade_contacted")
+
+
+def _hidden_names(dimension: str) -> list[str]:
+    return sorted({p for _, parts in S.lines_for(dimension) for p in parts if p.startswith("_")})
+
+
+def _count_names(dimension: str) -> list[str]:
+    return [m for m in S.COUNT_METRICS if dimension in S.METRICS[m].dims]
+
+
+def levels(aggregates: pl.DataFrame) -> dict[str, list[str]]:
+    """The levels of each dimension present in the table ("all" always has "all")."""
+    out = {d: sorted(aggregates.filter(pl.col("dimension") == d)["level"].unique().to_list()) for d in S.DIMENSIONS}
+    out["all"] = [S.ALL]
+    return out
+
+
+def _system_levels(aggregates: pl.DataFrame) -> dict[str, list[str]]:
+    """Levels that take part in suppression. A dimension with one level (the region of a
+    single-region run) repeats the totals cell for cell, so it is left out and shown as
+    a copy of the totals; otherwise withholding one of its cells would force the total out."""
+    return {d: lvls for d, lvls in levels(aggregates).items() if d == "all" or len(lvls) > 1}
+
+
+def _effective(dimension: str, level: str, lvls: dict[str, list[str]]) -> tuple[str, str]:
+    return (dimension, level) if dimension in lvls else (S.ALL, S.ALL)
+
+
+def cell_system(aggregates: pl.DataFrame) -> tuple[dict[Cell, float], list, set[Cell]]:
+    """The count cells (hidden differences included) and the additive lines between them."""
+    raw = {(d, lv, m): v for d, lv, m, v in aggregates.select("dimension", "level", "metric", "value").iter_rows()}
+    lv_by_dim = _system_levels(aggregates)
+    values: dict[Cell, float] = {}
+    lines: list = []
+    hidden: set[Cell] = set()
+    for dim, lvls in lv_by_dim.items():
+        for level in lvls:
+            for m in _count_names(dim):
+                values[(dim, level, m)] = raw.get((dim, level, m), 0.0)
+            for total, parts in S.lines_for(dim):
+                for p in parts:
+                    if p.startswith("_"):
+                        known = sum(values[(dim, level, q)] for q in parts if q != p)
+                        values[(dim, level, p)] = values[(dim, level, total)] - known
+                        hidden.add((dim, level, p))
+                lines.append(((dim, level, total), [(dim, level, p) for p in parts]))
+    negative = [c for c in hidden if values[c] < 0]
+    if negative:
+        raise ValueError(f"inconsistent aggregates: {len(negative)} negative differences, e.g. {negative[0][2]}")
+    for dim, lvls in lv_by_dim.items():
+        if dim == "all" or not lvls:
+            continue
+        for m in _count_names(dim) + _hidden_names(dim):
+            lines.append(((S.ALL, S.ALL, m), [(dim, level, m) for level in lvls]))
+    return values, lines, hidden
+
+
+def suppressed_counts(aggregates: pl.DataFrame, small_cell_max: int) -> tuple[dict[Cell, float], set[Cell]]:
+    """Published count cells and the set of them to withhold."""
+    values, lines, hidden = cell_system(aggregates)
+    # Grand totals stay visible first, then the funnel steps of each level.
+    keep = {c: 2 if c[0] == S.ALL else 1 if c[2] in S.FUNNEL else 0 for c in values}
+    withheld = disclosure.suppress(values, lines, hidden, small_cell_max, keep=keep)
+    return {c: v for c, v in values.items() if c not in hidden}, withheld
+
+
+def _get(table: dict, key: tuple[str, str], metric: str) -> float:
+    return table.get((*key, metric), 0.0)
+
+
+def _result(value, status: str) -> dict:
+    return {"value": value, "status": status}
+
+
+def _ratio(num: float, den: float, blocked: bool, digits: int = 4) -> dict:
+    if blocked:
+        return _result(None, "suppressed")
+    if den == 0:
+        return _result(None, "not_applicable")
+    return _result(round(num / den, digits), "ok")
+
+
+def _median_from_hist(bins: dict[int, float]) -> float | None:
+    """Median days from weekly bins, interpolated within the bin (the same from any merge)."""
+    n = sum(bins.values())
+    if n == 0:
+        return None
+    target, cumulative = n / 2, 0.0
+    for week in sorted(bins):
+        if cumulative + bins[week] >= target:
+            return round(7 * week + 7 * (target - cumulative) / bins[week], 1)
+        cumulative += bins[week]
+    return None
+
+
+def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int) -> dict[str, list[dict]]:
+    """Counts (suppressed) and derived values, each row a dict with dimension, level, metric, value, status."""
+    counts, withheld = suppressed_counts(aggregates, small_cell_max)
+    sums = {(d, lv, m): v for d, lv, m, v in aggregates.filter(pl.col("metric").is_in(S.SUM_METRICS))
+            .select("dimension", "level", "metric", "value").iter_rows()}
+    hists: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
+    for d, lv, m, v in aggregates.filter(pl.col("metric").str.starts_with("hist_")).iter_rows():
+        duration, week = m[len("hist_"):].rsplit("_w", 1)
+        hists[(d, lv, duration)][int(week)] = v
+
+    in_system = _system_levels(aggregates)
+    count_rows, derived_rows = [], []
+
+    def blocked(d, lv, *names) -> bool:
+        return any((*_effective(d, lv, in_system), n) in withheld for n in names)
+
+    for dim, lvls in levels(aggregates).items():
+        for lv in lvls:
+            key = _effective(dim, lv, in_system)
+            for m in _count_names(dim):
+                hidden = (*key, m) in withheld
+                count_rows.append({"dimension": dim, "level": lv, "metric": m, "status": "suppressed" if hidden else "ok",
+                                   "value": None if hidden else int(counts[(*key, m)])})
+            c = partial(_get, counts, key)
+            s = partial(_get, sums, (dim, lv))
+            out: dict[str, dict] = {}
+            for name, num, den in RATES:
+                out[name] = _ratio(c(num), c(den), blocked(dim, lv, num, den))
+            out["ldl_change_mean_mmol"] = _ratio(s("ldl_change_sum_mmol"), c("ldl_change_n"),
+                                                 blocked(dim, lv, "ldl_change_n"), 2)
+            for duration in S.DURATIONS:
+                n_metric = S.DURATION_N[duration]
+                if blocked(dim, lv, n_metric):
+                    out[f"median_{duration}"] = _result(None, "suppressed")
+                else:
+                    median = _median_from_hist(hists.get((dim, lv, duration), {}))
+                    out[f"median_{duration}"] = _result(median, "ok" if median is not None else "not_applicable")
+            out["expected_cases"] = (_result(None, "suppressed") if blocked(dim, lv, "population")
+                                     else _result(round(s("expected_cases"), 1), "ok"))
+            out["share_of_expected_found"] = _ratio(c("confirmed") + c("already_diagnosed"), s("expected_cases"),
+                                                    blocked(dim, lv, "confirmed", "already_diagnosed", "population"))
+            cost_blocked = blocked(dim, lv, *COST_UNITS)
+            out["cost_dkk"] = _result(None, "suppressed") if cost_blocked else _result(round(s("cost_dkk"), 2), "ok")
+            out["new_cases"] = (_result(None, "suppressed") if blocked(dim, lv, "confirmed", "cascade_positive")
+                                else _result(int(c("confirmed") + c("cascade_positive")), "ok"))
+            out["cost_per_new_case_dkk"] = _ratio(s("cost_dkk"), c("confirmed") + c("cascade_positive"),
+                                                  cost_blocked or blocked(dim, lv, "confirmed", "cascade_positive"), 2)
+            out["cost_per_confirmed_case_dkk"] = _ratio(s("cost_dkk"), c("confirmed"),
+                                                        cost_blocked or blocked(dim, lv, "confirmed"), 2)
+            if dim in S.COARSE_DIMENSIONS:
+                for b in S.CALIBRATION_BINS:
+                    out[f"calib_observed_{b}"] = _ratio(c(f"calib_confirmed_{b}"), c(f"calib_n_{b}"),
+                                                        blocked(dim, lv, f"calib_confirmed_{b}", f"calib_n_{b}"))
+                    out[f"calib_predicted_{b}"] = _ratio(s(f"calib_prob_sum_{b}"), c(f"calib_n_{b}"),
+                                                         blocked(dim, lv, f"calib_n_{b}"))
+            derived_rows += [{"dimension": dim, "level": lv, "metric": k, **r} for k, r in out.items()]
+    return {"counts": count_rows, "derived": derived_rows}
+
+
+def lookup(rows: list[dict], dimension: str = S.ALL, level: str = S.ALL) -> dict[str, dict]:
+    """``{metric: {value, status}}`` for one level of one dimension."""
+    return {r["metric"]: {"value": r["value"], "status": r["status"]}
+            for r in rows if r["dimension"] == dimension and r["level"] == level}

@@ -1,0 +1,85 @@
+"""The evaluator document ``pilot_metrics.json``: headline figures, the suppressed count
+table, derived values and published benchmarks, built from an aggregates document (one
+region's or a national merge), so a region and the nation get exactly the same treatment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+import fh_screen
+from fh_screen.reference import REFERENCE_DIR
+from fh_screen.stages.metrics import derive, federated
+from fh_screen.stages.metrics import schema as S
+
+BENCHMARKS = REFERENCE_DIR / "metrics_benchmarks.yaml"
+
+FUNNEL = S.FUNNEL
+HEADLINE = FUNNEL + (
+    "outcome_fh_genetic", "outcome_fh_clinical", "already_diagnosed", "treatment_changed",
+    "cascade_identified", "cascade_contacted", "cascade_tested", "cascade_positive",
+)
+HEADLINE_DERIVED = (
+    "attended_share", "confirmed_share_of_referred", "confirmed_share_of_attended", "treatment_changed_share",
+    "ldl_change_mean_mmol", "median_days_flag_to_listed", "median_days_listed_to_visit",
+    "expected_cases", "share_of_expected_found", "new_cases", "cost_dkk", "cost_per_confirmed_case_dkk", "cost_per_new_case_dkk",
+    "cascade_positive_share",
+) + tuple(f"ppv_{r}" for r in S.RULES)
+
+NOTICE = (
+    "Aggregate pilot metrics for evaluators. Counts from 1 to {k} are withheld, with further "
+    "cells withheld so that none can be worked out from totals; no patient-level data. "
+    "Flags and referrals are decision support for clinicians, not diagnoses."
+)
+METHOD = (
+    "Primary suppression of counts 1..{k}; secondary suppression to a fixed point over every "
+    "additive identity (levels add up to totals, funnel steps and their differences, outcome "
+    "breakdowns), checked by exact elimination so no withheld count is determined by published ones; "
+    "derived values withheld when any input count is withheld."
+)
+
+
+@lru_cache(maxsize=1)
+def benchmarks() -> list[dict]:
+    return yaml.safe_load(BENCHMARKS.read_text(encoding="utf-8"))["benchmarks"]
+
+
+def pilot_document(aggregates: dict) -> dict:
+    """Suppressed evaluator document from an aggregates document."""
+    federated.check(aggregates)
+    regions = aggregates["regions"]
+    k = max(int(r["small_cell_max"]) for r in regions)
+    tables = derive.evaluator_tables(federated.table_of(aggregates), k)
+    counts = derive.lookup(tables["counts"])
+    derived = derive.lookup(tables["derived"])
+    withheld = sum(r["status"] == "suppressed" for r in tables["counts"])
+    marks = []
+    for b in benchmarks():
+        mark = dict(b)
+        if b.get("compare_with"):
+            mark["pilot"] = derived.get(b["compare_with"], {"value": None, "status": "not_applicable"})
+        marks.append(mark)
+    return {
+        "schema": S.PILOT_SCHEMA,
+        "schema_version": S.SCHEMA_VERSION,
+        "release": "evaluators",
+        "notice": NOTICE.format(k=k),
+        "code_version": fh_screen.__version__,
+        "regions": regions,
+        "as_of": max(r["as_of"] for r in regions),
+        "disclosure": {
+            "small_cell_max": k,
+            "method": METHOD.format(k=k),
+            "counts_published": len(tables["counts"]) - withheld,
+            "counts_withheld": withheld,
+        },
+        "headline": {m: counts.get(m, {"value": 0, "status": "ok"}) for m in HEADLINE}
+        | {m: derived[m] for m in HEADLINE_DERIVED},
+        "definitions": {name: metric.label for name, metric in S.METRICS.items() if metric.kind == "count"},
+        "benchmarks": marks,
+        "counts": tables["counts"],
+        "derived": tables["derived"],
+    }

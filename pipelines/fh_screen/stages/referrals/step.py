@@ -1,0 +1,532 @@
+"""Who goes on tonight's worklists: selection, ranking, clinic allocation and the ledger.
+
+Pure functions on polars frames (``plan_referrals`` composes them) plus ``referrals_step``,
+the thin edge that reads DuckDB, writes the ledger and hands the plan to
+``fh_screen.outputs.worklists`` for the files.
+
+Decisions (documented here because GPs, clinics and evaluators rely on them):
+
+* **Selection.** A patient is selected when any trigger in ``settings.selection`` fires:
+  DLCN points >= ``dlcn_min_points`` (DLCN > 5 = probable/definite, NICE CG71; shared
+  clinical brief §1), calibrated probability >= ``min_probability``, or the laboratory flag
+  (when ``use_lab_flag``). Never selected: ``rule_results.excluded_reason`` set (already
+  diagnosed, under lipid-clinic care, deceased, moved out), or ``patients.deceased_date`` /
+  ``moved_out_date`` on or before the run date (checked again here, so a late death
+  registration can never put someone on a list).
+* **Route.** The rules engine's route is kept. A patient selected only by the model
+  (rules route ``none``) goes to ``check_secondary_cause_first`` when the rules found a
+  secondary cause, else ``refer_lipid_clinic``. Check-first patients are on the GP list
+  ("check first") and do not use clinic capacity (flag rather than exclude: shared
+  clinical brief §6).
+* **Ranking** ("the ranking the worklists use"): calibrated probability, highest first;
+  ties and patients without a probability (no model, or not scored) by DLCN points, then
+  estimated untreated LDL-C, then highest LDL-C, all highest first; nulls last; the
+  patient id breaks remaining ties so the order is reproducible. ``rank`` is 1..n over
+  all of tonight's candidates, including those queued for capacity, so ``referrals.csv``
+  (listed patients only) can have gaps where a queued patient sits.
+* **Clinic allocation.** Children (age < ``adult_age``) go to ``paediatric_clinic_id``
+  when one is configured. Others: the first adult clinic whose ``practices`` lists the
+  patient's practice; else the adult clinic with the longest matching postcode prefix
+  (config order breaks ties); else the fallback clinic (``selection.fallback_clinic_id``,
+  default the first adult clinic in the config), so nobody is dropped for an unmapped
+  practice or postcode. Without any clinic configured, clinic_id is NULL and no capacity
+  applies.
+* **Capacity.** ``weekly_capacity`` counts clinic referrals (``listed`` and ``reminder``
+  events on the clinic route) over a rolling 7 days including tonight. Patients queued on
+  an earlier night are allocated first (oldest queue entry first), then by rank. Whoever
+  does not fit is recorded as ``queued`` and is a candidate again the next night - never
+  dropped.
+* **Ledger.** A patient is listed once per referral cycle. With no clinic outcome
+  ``reminder_months`` after the last listing they are listed again as a ``reminder`` (at
+  most ``max_reminders`` times per cycle). A new cycle may start only after
+  ``suppression_months`` since the last listing, and only when the clinic reported
+  ``did_not_attend`` / ``declined`` or the reminders went unanswered. Any other outcome
+  (including ``pending``) ends reminders. Check-first patients follow the same rule, so an
+  unresolved secondary-cause check comes back as a reminder with tonight's route. Patients
+  without a GP are listed on the regional list ``selection.unassigned_practice_id``.
+* **Idempotency.** The ledger state is derived from ``referral_events`` before the run
+  date, so rerunning a date deletes that date's events and recomputes the same plan.
+  Runs are expected in date order; a rerun of an older date does not rewrite later ones.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+
+import polars as pl
+
+from fh_screen.config import Clinic, SelectionSettings, Settings
+from fh_screen.context import RunContext, log
+
+ROUTE_CLINIC = "refer_lipid_clinic"
+ROUTE_CHECK = "check_secondary_cause_first"
+LISTED, REMINDER, QUEUED = "listed", "reminder", "queued"
+# Clinic outcomes after which a new referral cycle may start once the suppression window ends.
+RESTART_OUTCOMES = ("did_not_attend", "declined")
+# weekly_capacity is per week: referrals of the last 7 days (tonight included) count.
+CAPACITY_WINDOW_DAYS = 7
+
+EVENT_COLUMNS = [
+    "as_of", "patient_id", "event", "practice_id", "clinic_id", "rank",
+    "probability", "dlcn_points", "dlcn_category", "route",
+]
+EVENT_SCHEMA = {
+    "as_of": pl.Date, "patient_id": pl.Utf8, "event": pl.Utf8, "practice_id": pl.Utf8,
+    "clinic_id": pl.Utf8, "rank": pl.Int32, "probability": pl.Float64,
+    "dlcn_points": pl.Int32, "dlcn_category": pl.Utf8, "route": pl.Utf8,
+}
+OUTCOME_SCHEMA = {"patient_id": pl.Utf8, "outcome_date": pl.Date, "outcome": pl.Utf8}
+REFERRAL_CSV_COLUMNS = [
+    "patient_id", "practice_id", "clinic_id", "rank", "probability", "dlcn_points",
+    "dlcn_category", "simon_broome", "medped", "ldl_max_mmol", "ldl_untreated_estimate_mmol",
+    "route", "reasons", "missing_information", "event", "selected_by",
+]
+
+
+def empty_events() -> pl.DataFrame:
+    return pl.DataFrame(schema=EVENT_SCHEMA)
+
+
+# --- selection -------------------------------------------------------------------------
+
+
+def with_probability(rule_results: pl.DataFrame, model_scores: pl.DataFrame | None) -> pl.DataFrame:
+    """``rule_results`` plus ``probability`` and ``model_version`` (NULL without a model)."""
+    if model_scores is None or model_scores.height == 0:
+        return rule_results.with_columns(
+            pl.lit(None, pl.Float64).alias("probability"), pl.lit(None, pl.Utf8).alias("model_version")
+        )
+    scores = model_scores.select(
+        "patient_id",
+        pl.col("probability").cast(pl.Float64),
+        (pl.col("model_name").cast(pl.Utf8) + " " + pl.col("model_version").cast(pl.Utf8)).alias("model_version")
+        if "model_name" in model_scores.columns
+        else pl.col("model_version").cast(pl.Utf8),
+    ).unique("patient_id", keep="first")
+    return rule_results.join(scores, on="patient_id", how="left")
+
+
+def screen(frame: pl.DataFrame, patients: pl.DataFrame, sel: SelectionSettings, as_of: date) -> pl.DataFrame:
+    """Mark who is triggered, who is excluded and why, and their route and list.
+
+    Adds ``triggered`` (bool), ``selected_by`` (e.g. "dlcn+lab_flag"), ``exclusion``
+    (NULL = eligible), ``practice_id`` (unassigned list id when there is no GP),
+    ``postcode`` and the referral ``route``.
+    """
+    people = patients.select(
+        "patient_id",
+        pl.col("practice_id").alias("_practice_registered"),
+        "postcode",
+        "deceased_date",
+        "moved_out_date",
+    )
+    out = frame.join(people, on="patient_id", how="left")
+    by_dlcn = (pl.col("dlcn_points") >= sel.dlcn_min_points).fill_null(False)
+    by_prob = (pl.col("probability") >= sel.min_probability).fill_null(False)
+    by_lab = pl.lit(sel.use_lab_flag) & pl.col("lab_flag").fill_null(False)
+    practice = pl.coalesce(
+        pl.when(pl.col("practice_id").str.strip_chars() != "").then(pl.col("practice_id")),
+        pl.when(pl.col("_practice_registered").str.strip_chars() != "").then(pl.col("_practice_registered")),
+    )
+    route = (
+        pl.when(pl.col("route").is_in([ROUTE_CLINIC, ROUTE_CHECK]))
+        .then(pl.col("route"))
+        .when(pl.col("secondary_cause").is_not_null())
+        .then(pl.lit(ROUTE_CHECK))
+        .otherwise(pl.lit(ROUTE_CLINIC))
+    )
+    return out.with_columns(
+        (by_dlcn | by_prob | by_lab).alias("triggered"),
+        pl.concat_str(
+            [
+                pl.when(by_dlcn).then(pl.lit("dlcn")),
+                pl.when(by_prob).then(pl.lit("probability")),
+                pl.when(by_lab).then(pl.lit("lab_flag")),
+            ],
+            separator="+",
+            ignore_nulls=True,
+        ).alias("selected_by"),
+        pl.coalesce(
+            pl.col("excluded_reason"),
+            pl.when(pl.col("deceased_date") <= as_of).then(pl.lit("deceased")),
+            pl.when(pl.col("moved_out_date") <= as_of).then(pl.lit("moved_out")),
+        ).alias("exclusion"),
+        practice.fill_null(sel.unassigned_practice_id).alias("practice_id"),
+        practice.is_null().alias("unassigned"),
+        route.alias("route"),
+    ).drop("_practice_registered")
+
+
+# --- ledger ----------------------------------------------------------------------------
+
+
+def ledger_state(prior_events: pl.DataFrame, outcomes: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Each patient's referral history before ``as_of``, from the events alone.
+
+    Columns: patient_id, first_listed_on, last_listed_on, times_listed, cycle_start (date
+    of the last ``listed`` event), reminders_in_cycle, queued_since (first night of the
+    current unbroken queue wait, NULL when not waiting), outcome_in_cycle (latest clinic
+    outcome on or after cycle_start and not after ``as_of``).
+    """
+    ev = prior_events.filter(pl.col("as_of") < as_of)
+    shown = pl.col("event").is_in([LISTED, REMINDER])
+    per = ev.group_by("patient_id").agg(
+        pl.col("as_of").filter(shown).min().alias("first_listed_on"),
+        pl.col("as_of").filter(shown).max().alias("last_listed_on"),
+        shown.sum().cast(pl.Int32).alias("times_listed"),
+        pl.col("as_of").filter(pl.col("event") == LISTED).max().alias("cycle_start"),
+        pl.col("as_of").filter(pl.col("event") == QUEUED).min().alias("_first_queued"),
+        pl.col("as_of").sort_by("as_of").last().alias("_last_event_on"),
+        pl.col("event").sort_by("as_of").last().alias("_last_event"),
+    )
+    reminders = (
+        ev.join(per.select("patient_id", "cycle_start"), on="patient_id")
+        .filter((pl.col("event") == REMINDER) & (pl.col("as_of") > pl.col("cycle_start")))
+        .group_by("patient_id")
+        .agg(pl.len().cast(pl.Int32).alias("reminders_in_cycle"))
+    )
+    queued_after = (
+        ev.join(per.select("patient_id", "last_listed_on"), on="patient_id")
+        .filter(
+            (pl.col("event") == QUEUED)
+            & (pl.col("last_listed_on").is_null() | (pl.col("as_of") > pl.col("last_listed_on")))
+        )
+        .group_by("patient_id")
+        .agg(pl.col("as_of").min().alias("_queued_from"))
+    )
+    state = (
+        per.join(reminders, on="patient_id", how="left")
+        .join(queued_after, on="patient_id", how="left")
+        .with_columns(
+            pl.col("reminders_in_cycle").fill_null(0),
+            pl.when(pl.col("_last_event") == QUEUED).then(pl.col("_queued_from")).alias("queued_since"),
+        )
+    )
+    latest_outcome = (
+        outcomes.filter(pl.col("outcome_date") <= as_of)
+        .join(state.select("patient_id", "cycle_start"), on="patient_id")
+        .filter(pl.col("outcome_date") >= pl.col("cycle_start"))
+        .sort("outcome_date")
+        .group_by("patient_id")
+        .agg(pl.col("outcome").last().alias("outcome_in_cycle"))
+    )
+    return state.join(latest_outcome, on="patient_id", how="left").select(
+        "patient_id", "first_listed_on", "last_listed_on", "times_listed", "cycle_start",
+        "reminders_in_cycle", "queued_since", "outcome_in_cycle",
+    )
+
+
+def due(eligible: pl.DataFrame, state: pl.DataFrame, sel: SelectionSettings, as_of: date) -> pl.DataFrame:
+    """Add ``kind`` (listed / reminder / NULL = not due tonight) from the ledger state."""
+    joined = eligible.join(state, on="patient_id", how="left")
+    since_last = pl.col("last_listed_on")
+    reminder_due = pl.lit(as_of) >= since_last.dt.offset_by(f"{sel.reminder_months}mo")
+    window_over = pl.lit(as_of) >= since_last.dt.offset_by(f"{sel.suppression_months}mo")
+    kind = (
+        pl.when(pl.col("cycle_start").is_null())
+        .then(pl.lit(LISTED))
+        .when(pl.col("outcome_in_cycle").is_not_null())
+        .then(pl.when(pl.col("outcome_in_cycle").is_in(RESTART_OUTCOMES) & window_over).then(pl.lit(LISTED)))
+        .when((pl.col("reminders_in_cycle") < sel.max_reminders) & reminder_due)
+        .then(pl.lit(REMINDER))
+        .when((pl.col("reminders_in_cycle") >= sel.max_reminders) & window_over)
+        .then(pl.lit(LISTED))
+    )
+    return joined.with_columns(kind.alias("kind"))
+
+
+# --- ranking and allocation ------------------------------------------------------------
+
+
+def rank_candidates(frame: pl.DataFrame) -> pl.DataFrame:
+    """Sort by urgency (see module docstring) and number 1..n as ``rank``."""
+    keys = ["probability", "dlcn_points", "ldl_untreated_estimate_mmol", "ldl_max_mmol", "patient_id"]
+    ordered = frame.sort(keys, descending=[True, True, True, True, False], nulls_last=True)
+    return ordered.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"))
+
+
+def assign_clinics(
+    frame: pl.DataFrame,
+    clinics: list[Clinic],
+    paediatric_clinic_id: str | None,
+    sel: SelectionSettings,
+) -> pl.DataFrame:
+    """Add ``clinic_id``, ``catchment`` (how it was chosen) and ``is_child``."""
+    adult = [c for c in clinics if not c.paediatric]
+    practice_map = pl.DataFrame(
+        [(p, c.clinic_id) for c in adult for p in c.practices],
+        schema={"_practice": pl.Utf8, "_by_practice": pl.Utf8},
+        orient="row",
+    ).unique("_practice", keep="first", maintain_order=True)
+    prefixes = sorted(
+        ((p, i, c.clinic_id) for i, c in enumerate(adult) for p in c.postcodes),
+        key=lambda t: (-len(t[0]), t[1]),
+    )
+    by_postcode = pl.lit(None, pl.Utf8)
+    for prefix, _, clinic_id in reversed(prefixes):  # built inside out: longest prefix is tested first
+        by_postcode = pl.when(pl.col("postcode").str.starts_with(prefix)).then(pl.lit(clinic_id)).otherwise(by_postcode)
+    fallback = sel.fallback_clinic_id or (adult[0].clinic_id if adult else None)
+    child = pl.coalesce(pl.col("age_years") < sel.adult_age, pl.col("is_child")).fill_null(False)
+    paed = paediatric_clinic_id is not None
+    out = frame.with_columns(
+        pl.when(pl.col("unassigned")).then(None).otherwise(pl.col("practice_id")).alias("_practice"),
+        child.alias("is_child"),
+    ).join(practice_map, on="_practice", how="left")
+    out = out.with_columns(by_postcode.alias("_by_postcode"))
+    clinic = (
+        pl.when(pl.col("is_child") & pl.lit(paed)).then(pl.lit(paediatric_clinic_id, pl.Utf8))
+        .otherwise(pl.coalesce(pl.col("_by_practice"), pl.col("_by_postcode"), pl.lit(fallback, pl.Utf8)))
+    )
+    catchment = (
+        pl.when(pl.col("is_child") & pl.lit(paed)).then(pl.lit("paediatric"))
+        .when(pl.col("_by_practice").is_not_null()).then(pl.lit("practice"))
+        .when(pl.col("_by_postcode").is_not_null()).then(pl.lit("postcode"))
+        .when(pl.lit(fallback is not None)).then(pl.lit("fallback"))
+        .otherwise(pl.lit("none"))
+    )
+    return out.with_columns(clinic.alias("clinic_id"), catchment.alias("catchment")).drop(
+        "_practice", "_by_practice", "_by_postcode"
+    )
+
+
+def capacity_used(prior_events: pl.DataFrame, as_of: date) -> dict[str, int]:
+    """Clinic referrals already made in the capacity window before tonight, per clinic."""
+    start = as_of - timedelta(days=CAPACITY_WINDOW_DAYS - 1)
+    used = prior_events.filter(
+        pl.col("as_of").is_between(start, as_of, closed="left")
+        & pl.col("event").is_in([LISTED, REMINDER])
+        & (pl.col("route") == ROUTE_CLINIC)
+        & pl.col("clinic_id").is_not_null()
+    ).group_by("clinic_id").len()
+    return dict(zip(used["clinic_id"].to_list(), used["len"].to_list()))
+
+
+def allocate(frame: pl.DataFrame, clinics: list[Clinic], used: dict[str, int]) -> pl.DataFrame:
+    """Give clinic places in queue-then-rank order; add ``event`` (kind, or ``queued``)."""
+    remaining = {c.clinic_id: max(c.weekly_capacity - used.get(c.clinic_id, 0), 0) for c in clinics}
+    cap = pl.DataFrame(
+        {"clinic_id": list(remaining), "_remaining": list(remaining.values())},
+        schema={"clinic_id": pl.Utf8, "_remaining": pl.Int64},
+    )
+    out = (
+        frame.join(cap, on="clinic_id", how="left")
+        .with_columns(((pl.col("route") == ROUTE_CLINIC) & pl.col("_remaining").is_not_null()).alias("_consumes"))
+        .sort(["queued_since", "rank"], nulls_last=True)
+        .with_columns((pl.int_range(1, pl.len() + 1).over(["clinic_id", "_consumes"])).alias("_slot"))
+    )
+    event = pl.when(pl.col("_consumes") & (pl.col("_slot") > pl.col("_remaining"))).then(pl.lit(QUEUED)).otherwise(
+        pl.col("kind")
+    )
+    return out.with_columns(event.alias("event")).drop("_remaining", "_consumes", "_slot").sort("rank")
+
+
+# --- the whole plan --------------------------------------------------------------------
+
+
+def plan_referrals(
+    rule_results: pl.DataFrame,
+    model_scores: pl.DataFrame | None,
+    patients: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    prior_events: pl.DataFrame,
+    settings: Settings,
+    as_of: date,
+) -> tuple[pl.DataFrame, dict]:
+    """Tonight's candidates with their event, rank and clinic, plus a count report.
+
+    Returns every candidate (listed, reminder and queued) with the rule_results columns,
+    ``probability``, ``model_version``, ``event``, ``rank``, ``clinic_id``, ``catchment``,
+    ``is_child``, ``selected_by`` and the ledger columns (``last_listed_on`` ...).
+    """
+    sel = settings.selection
+    screened = screen(with_probability(rule_results, model_scores), patients, sel, as_of)
+    triggered = screened.filter(pl.col("triggered"))
+    eligible = triggered.filter(pl.col("exclusion").is_null())
+    state = ledger_state(prior_events, outcomes, as_of)
+    with_kind = due(eligible, state, sel, as_of)
+    candidates = rank_candidates(with_kind.filter(pl.col("kind").is_not_null()))
+    placed = assign_clinics(candidates, settings.clinics, settings.paediatric_clinic_id, sel)
+    used = capacity_used(prior_events, as_of)
+    planned = allocate(placed, settings.clinics, used)
+    report = _report(screened, triggered, with_kind, planned, settings.clinics, used)
+    return planned, report
+
+
+def _counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    grouped = frame.group_by(column).len().sort(column)
+    return {str(k): int(v) for k, v in zip(grouped[column].to_list(), grouped["len"].to_list())}
+
+
+def _report(screened, triggered, with_kind, planned, clinics, used) -> dict:
+    listed = planned.filter(pl.col("event") != QUEUED)
+    per_clinic = {}
+    for c in clinics:
+        mine = planned.filter((pl.col("clinic_id") == c.clinic_id) & (pl.col("route") == ROUTE_CLINIC))
+        per_clinic[c.clinic_id] = {
+            "weekly_capacity": c.weekly_capacity,
+            "used_earlier_in_week": int(used.get(c.clinic_id, 0)),
+            "referred_tonight": int(mine.filter(pl.col("event") != QUEUED).height),
+            "queued": int(mine.filter(pl.col("event") == QUEUED).height),
+        }
+    return {
+        "scored": screened.height,
+        "triggered": triggered.height,
+        "excluded": _counts(triggered.filter(pl.col("exclusion").is_not_null()), "exclusion"),
+        "not_due": int(with_kind.filter(pl.col("kind").is_null()).height),
+        "events": _counts(planned, "event"),
+        "routes_listed": _counts(listed, "route"),
+        "children_listed": int(listed.filter(pl.col("is_child")).height),
+        "unassigned_listed": int(listed.filter(pl.col("unassigned")).height),
+        "catchment": _counts(planned, "catchment"),
+        "clinics": per_clinic,
+    }
+
+
+def events_frame(planned: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """The ``referral_events`` rows of tonight's plan."""
+    return planned.with_columns(pl.lit(as_of).alias("as_of")).select(
+        [pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()]
+    )
+
+
+def ledger_from_events(events: pl.DataFrame, outcomes: pl.DataFrame) -> pl.DataFrame:
+    """``referral_ledger``: one row per patient ever listed or queued, derived from events."""
+    shown = pl.col("event").is_in([LISTED, REMINDER])
+    per = events.group_by("patient_id").agg(
+        pl.col("as_of").filter(shown).min().alias("first_listed_on"),
+        pl.col("as_of").filter(shown).max().alias("last_listed_on"),
+        shown.sum().cast(pl.Int32).alias("times_listed"),
+        pl.col("as_of").filter(pl.col("event") == LISTED).max().alias("_cycle_start"),
+        pl.col("clinic_id").sort_by("as_of").last().alias("clinic_id"),
+        pl.col("event").sort_by("as_of").last().alias("_last_event"),
+    )
+    answered = (
+        outcomes.join(per.select("patient_id", "_cycle_start"), on="patient_id")
+        .filter(pl.col("outcome_date") >= pl.col("_cycle_start"))
+        .select("patient_id")
+        .unique()
+        .with_columns(pl.lit(True).alias("_answered"))
+    )
+    status = (
+        pl.when(pl.col("_answered").fill_null(False)).then(pl.lit("outcome_received"))
+        .when(pl.col("_last_event") == QUEUED).then(pl.lit("queued"))
+        .when(pl.col("_last_event") == REMINDER).then(pl.lit("reminded"))
+        .otherwise(pl.lit("listed"))
+    )
+    return (
+        per.join(answered, on="patient_id", how="left")
+        .with_columns(status.alias("status"))
+        .select("patient_id", "first_listed_on", "last_listed_on", "times_listed", "clinic_id", "status")
+        .sort("patient_id")
+    )
+
+
+def referrals_table(planned: pl.DataFrame) -> pl.DataFrame:
+    """``referrals.csv``: the patients put on a worklist tonight, by rank (contract §3)."""
+    listed = planned.filter(pl.col("event") != QUEUED).sort("rank")
+    return listed.select(
+        [pl.col(c) if c in listed.columns else pl.lit(None, pl.Utf8).alias(c) for c in REFERRAL_CSV_COLUMNS]
+    )
+
+
+# --- the step --------------------------------------------------------------------------
+
+
+# rule_results columns the plan reads for every patient (selection, ranking, clinic, events).
+# The wide rest (reasons, missing information, LDL details ...) only reaches the worklists,
+# so it is read for the listed patients alone: converting it for a whole region costs more
+# than the plan itself.
+PLAN_RULE_COLUMNS = (
+    "patient_id", "age_years", "practice_id", "is_child", "ldl_max_mmol", "ldl_untreated_estimate_mmol",
+    "dlcn_points", "dlcn_category", "lab_flag", "secondary_cause", "route", "excluded_reason", "postcode",
+)
+# model_scores columns ``with_probability`` uses; the per-patient reason texts are not shown.
+PLAN_SCORE_COLUMNS = ("patient_id", "probability", "model_name", "model_version")
+
+
+def _columns(con, name: str) -> list[str]:
+    """The table's columns in table order; empty when it does not exist (optional inputs)."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [name]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _table(con, name: str, wanted: tuple[str, ...]) -> pl.DataFrame | None:
+    """The ``wanted`` columns the table has, in table order, or None when it does not exist.
+
+    Tolerant of absent columns (a rule_results without ``postcode`` takes it from
+    ``patients``), so every store plans exactly as it did when the whole table was read.
+    """
+    columns = [c for c in _columns(con, name) if c in wanted]
+    return con.sql(f"SELECT {', '.join(columns)} FROM {name}").pl() if columns else None
+
+
+def with_listed_details(con, planned: pl.DataFrame, rule_columns: list[str]) -> pl.DataFrame:
+    """``planned`` with every rule_results column, filled for the listed patients only.
+
+    Queued patients are on no list tonight, so their texts would never be shown; the
+    columns come back in rule_results order, as if the whole table had been planned on.
+    """
+    rest = [c for c in rule_columns if c not in planned.columns]
+    if not rest:
+        return planned
+    con.register("_listed", planned.filter(pl.col("event") != QUEUED).select("patient_id"))
+    try:
+        details = con.sql(
+            f"SELECT patient_id, {', '.join(rest)} FROM rule_results "
+            "WHERE patient_id IN (SELECT patient_id FROM _listed)"
+        ).pl()
+    finally:
+        con.unregister("_listed")
+    joined = planned.join(details, on="patient_id", how="left")
+    return joined.select(*rule_columns, *[c for c in planned.columns if c not in rule_columns])
+
+
+def referrals_step(ctx: RunContext) -> dict:
+    """Plan tonight's referrals, record them in the ledger and write the worklists."""
+    from fh_screen.store import db, files
+    from fh_screen.outputs import worklists
+
+    con = ctx.connect()
+    try:
+        con.execute(db.sql("referrals_schema"))
+        rule_results = _table(con, "rule_results", PLAN_RULE_COLUMNS)
+        if rule_results is None:
+            ctx.feature_off("referrals", "rule_results table missing: the rules step did not run")
+            return {"skipped": "no rule_results"}
+        model_scores = _table(con, "model_scores", PLAN_SCORE_COLUMNS)
+        if model_scores is None or model_scores.height == 0:
+            ctx.feature_off("referral_probability", "no model scores: ranking falls back to the rules")
+        patients = con.sql(
+            "SELECT patient_id, practice_id, postcode, deceased_date, moved_out_date FROM patients"
+        ).pl()
+        outcomes = con.sql("SELECT patient_id, outcome_date, outcome FROM clinic_outcomes").pl()
+        prior = con.execute("SELECT * FROM referral_events WHERE as_of < ?", [ctx.as_of]).pl()
+        planned, report = plan_referrals(
+            rule_results, model_scores, patients, outcomes, prior, ctx.settings, ctx.as_of
+        )
+        planned = with_listed_details(con, planned, _columns(con, "rule_results"))
+        tonight = events_frame(planned, ctx.as_of)
+        with db.transaction(con):
+            con.execute("DELETE FROM referral_events WHERE as_of = ?", [ctx.as_of])
+            con.register("_tonight", tonight)
+            con.execute(f"INSERT INTO referral_events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM _tonight")
+            con.unregister("_tonight")
+            all_events = con.sql("SELECT * FROM referral_events").pl()
+            ledger = ledger_from_events(all_events, outcomes)
+            con.execute("DELETE FROM referral_ledger")
+            con.register("_ledger", ledger)
+            con.execute("INSERT INTO referral_ledger SELECT * FROM _ledger")
+            con.unregister("_ledger")
+
+        out = ctx.work_dir / "worklists"
+        if out.exists():
+            shutil.rmtree(out)  # a rerun must not leave last attempt's practices behind
+        files.write_text(ctx.work_dir / "referrals.csv", referrals_table(planned).write_csv())
+        report.update(worklists.write_all(con, planned, ctx))
+    finally:
+        con.close()
+    log.info("referrals: %d listed, %d queued", report["events"].get(LISTED, 0), report["events"].get(QUEUED, 0))
+    return report

@@ -1,0 +1,89 @@
+"""Shared pieces of the rule modules: value precision, reason items, formatting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import polars as pl
+
+# Lipid values are compared at 2 decimals (labs report 1-2 decimals in mmol/L; mg/dL integers
+# convert to ~0.026 mmol/L steps). This removes unit-conversion float noise so that, e.g.,
+# 4.9 mmol/L delivered as 189.48 mg/dL is still "not above 4.9".
+PRECISION = 2
+
+
+def reported(col: str | pl.Expr) -> pl.Expr:
+    """A lab value at the precision the rules compare at."""
+    expr = pl.col(col) if isinstance(col, str) else col
+    return expr.round(PRECISION)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A reason parameter: a raw value and how to show it.
+
+    Formatting is deferred so that ``results.score`` formats only the rows where the reason
+    applies (a few per patient), not a million values per parameter.
+    """
+
+    expr: pl.Expr
+    fmt: Callable[[pl.Expr], pl.Expr]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A reason (or missing-information) item: shown where ``when`` is true.
+
+    ``params`` are :class:`Param` (numbers, dates) or string expressions; they become display
+    strings and ``fh_screen.stages.rules.explain`` renders the item in English and Danish.
+    """
+
+    when: pl.Expr
+    code: str
+    params: dict[str, "Param | pl.Expr"] = field(default_factory=dict)
+
+    def shown(self) -> dict[str, pl.Expr]:
+        """The params as display strings (evaluate on rows where ``when`` holds)."""
+        return {k: p.fmt(p.expr) if isinstance(p, Param) else p for k, p in self.params.items()}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A machine code listed in ``rule_results.criteria`` where ``when`` is true."""
+
+    when: pl.Expr
+    code: str
+
+
+def _col(col: str | pl.Expr) -> pl.Expr:
+    return pl.col(col) if isinstance(col, str) else col
+
+
+def fmt_mmol(col: str | pl.Expr) -> Param:
+    """A concentration with one decimal (7.9, 15.3, 8.0): polars prints a value rounded to one
+    decimal with exactly one decimal."""
+    return Param(_col(col), lambda e: e.round(1).cast(pl.Utf8))
+
+
+def fmt_factor(col: str | pl.Expr) -> Param:
+    """A correction factor with up to three decimals (1.938, 1.43)."""
+    return Param(_col(col), lambda e: e.round(3).cast(pl.Utf8))
+
+
+def fmt_number(col: str | pl.Expr) -> Param:
+    """A number with up to one decimal, without a trailing .0 (TSH 14, TSH 4.6)."""
+    return Param(_col(col), lambda e: e.round(1).cast(pl.Utf8).str.replace(r"\.0$", ""))
+
+
+def fmt_date(col: str | pl.Expr) -> Param:
+    return Param(_col(col), lambda e: e.cast(pl.Date).cast(pl.Utf8))
+
+
+def fmt_int(col: str | pl.Expr) -> Param:
+    return Param(_col(col), lambda e: e.cast(pl.Int64).cast(pl.Utf8))
+
+
+def premature_age(sex: pl.Expr, ages: dict[str, int]) -> pl.Expr:
+    """Age below which coronary or vascular disease counts as premature, by sex."""
+    return pl.when(sex == "M").then(ages["M"]).when(sex == "F").then(ages["F"]).otherwise(ages["U"])

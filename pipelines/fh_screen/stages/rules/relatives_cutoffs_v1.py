@@ -1,0 +1,67 @@
+"""LDL-C cut-offs for relatives of a known FH case (cascade testing), version 1.
+
+Relatives have a 50% prior, so lower, age- and sex-specific LDL-C cut-offs apply. Used for
+patients with a first-degree relative with confirmed FH; ``features.py`` also uses
+:func:`category` to judge relatives' own LDL-C.
+
+References:
+    muccg/rdrf calculated_functions.py ``catrelative`` (Australian FH registry), attributed to
+    Starr et al., Clin Chem Lab Med 2008 (NICE CG71; UK DH cascade audit) - attribution from
+    memory, unverified. Via shared/clinical §8.
+
+Decisions:
+    * Half-open bands: < uncertain_from unlikely; [uncertain_from, likely_from) uncertain;
+      >= likely_from likely (rdrf's x.x99 upper edges are the same at 0.1 resolution).
+    * On the highest estimated untreated LDL-C at the age of that sample; sex U ->
+      ``not_calculable``; no relative with confirmed FH -> ``not_applicable``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from fh_screen import reference
+from fh_screen.stages.rules.common import Criterion, Reason, fmt_mmol, reported
+
+RULE = reference.load("relatives_cutoffs_v1")
+NAME, VERSION = RULE["name"], RULE["version"]
+
+
+def category(ldl: pl.Expr, age: pl.Expr, sex: pl.Expr) -> pl.Expr:
+    """unlikely | uncertain | likely, or null when sex, age or LDL-C is unknown."""
+    table = RULE["table"]
+    uncertain = reference.by_sex(age, sex, table, "uncertain_from")
+    likely = reference.by_sex(age, sex, table, "likely_from")
+    value = reported(ldl)
+    return (
+        pl.when(value.is_null() | likely.is_null()).then(None)
+        .when(value >= likely).then(pl.lit("likely"))
+        .when(value >= uncertain).then(pl.lit("uncertain"))
+        .otherwise(pl.lit("unlikely"))
+    )
+
+
+def evaluate(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Add ``relative_cutoff_category`` (likely|uncertain|unlikely|not_calculable|not_applicable)."""
+    cat = category(pl.col("ldl_untreated_estimate_mmol"), pl.col("ldl_estimate_age"), pl.col("sex"))
+    return lf.with_columns(
+        pl.when(~pl.col("fdr_confirmed_fh").fill_null(False)).then(pl.lit("not_applicable"))
+        .otherwise(cat.fill_null("not_calculable")).alias("relative_cutoff_category")
+    )
+
+
+def reasons() -> list[Reason]:
+    cat = pl.col("relative_cutoff_category")
+    return [
+        Reason(pl.col("fdr_confirmed_fh").fill_null(False), "relative_confirmed_fh"),
+        Reason(cat.is_in(["likely", "uncertain"]), "relative_cutoff", {
+            "ldl": fmt_mmol("ldl_untreated_estimate_mmol"), "category": cat}),
+    ]
+
+
+def criteria() -> list[Criterion]:
+    return [
+        Criterion(pl.col("fdr_confirmed_fh").fill_null(False), "relative.confirmed_fh"),
+        Criterion(pl.col("relative_cutoff_category") == "likely", "relative_cutoff.likely"),
+        Criterion(pl.col("relative_cutoff_category") == "uncertain", "relative_cutoff.uncertain"),
+    ]
