@@ -102,7 +102,7 @@ MEDS = [("C10AA01", 40), ("C10AA05", 80), ("C10AA07", 5), ("C10AA03", 20), ("C10
     st.lists(st.tuples(st.integers(0, 3000), ldl_values), min_size=1, max_size=8),
     st.lists(st.tuples(st.integers(0, 3000), st.sampled_from(MEDS)), max_size=8),
 )
-def test_untreated_estimate_is_never_below_the_measured_ldl(samples, dispensings):
+def test_measured_untreated_ldl_scores_first_and_estimates_stay_capped(samples, dispensings):
     start = date(2017, 1, 1)
     labs = [{"patient_id": "A", "result_id": f"r{i}", "analyte": "ldl", "method": "measured", "value": v,
              "sampled_at": datetime.combine(start + timedelta(days=d), datetime.min.time())}
@@ -111,7 +111,9 @@ def test_untreated_estimate_is_never_below_the_measured_ldl(samples, dispensings
             for d, (atc, mg) in dispensings]
     f = build_features(make_inputs(patients=[{"patient_id": "A", "birth_date": date(1970, 1, 1), "sex": "F"}],
                                    lab_results=labs, medications=meds), AS_OF).row(0, named=True)
-    assert f["ldl_untreated_estimate_mmol"] >= f["ldl_max_mmol"] - 1e-12
+    if f["ldl_max_untreated_mmol"] is not None:  # decision ldl_precedence
+        assert f["ldl_untreated_estimate_mmol"] == f["ldl_max_untreated_mmol"]
+        assert f["ldl_estimate_basis"] == "measured_untreated"
     assert f["ldl_untreated_estimate_mmol"] >= f["ldl_estimate_measured_mmol"]
-    assert f["ldl_correction_factor"] >= 1.0
-    assert (f["ldl_correction_factor"] > 1.0) == f["ldl_estimate_treated"]
+    assert 1.0 <= f["ldl_correction_factor"] <= 2.5  # decision ldl_factor_cap
+    assert (f["ldl_correction_factor"] > 1.0) == (f["ldl_estimate_basis"] == "estimated_from_treated")

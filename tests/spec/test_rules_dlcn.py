@@ -123,8 +123,8 @@ def test_no_ldl_is_not_calculable_never_zero():
 
 def test_untreated_reason_reads_like_a_gp_note():
     r = with_ldl(7.9)
-    assert "LDL-C 7.9 mmol/L on 2024-05-02 at age 38, untreated" in r["reasons"]
-    assert r["reasons"].startswith("Dutch Lipid Clinic Network score 5 points: possible FH")
+    assert "LDL-C used for scoring: 7.9 mmol/L measured untreated on 2024-05-02 at age 38" in r["reasons"]
+    assert r["reasons"].startswith("Dutch Lipid Clinic Network score 5: possible FH")
 
 
 def test_treated_reason_shows_estimate_factor_and_source():
@@ -132,8 +132,8 @@ def test_treated_reason_shows_estimate_factor_and_source():
             ldl_estimate_date=date(2024, 5, 2), ldl_max_date=date(2024, 5, 2), ldl_estimate_age=38, ldl_max_age=38,
             ldl_estimate_treated=True, ldl_max_treated=True, ldl_estimate_regimen="atorvastatin 40 mg",
             ldl_correction_factor=1.937984, ldl_correction_source="rdrf", n_ldl_results=2)
-    assert ("LDL-C 7.9 mmol/L on 2024-05-02 at age 38 on atorvastatin 40 mg; "
-            "estimated untreated 15.3 mmol/L (x1.938, rdrf)") in r["reasons"]
+    assert ("LDL-C used for scoring: estimated untreated 15.31 mmol/L from 7.9 mmol/L on 2024-05-02 at age 38 "
+            "on atorvastatin 40 mg (x1.938, rdrf table)") in r["reasons"]
     assert r["dlcn_points"] == 8
 
 
@@ -146,6 +146,6 @@ def test_missing_information_names_what_would_change_the_score():
 
 def test_reason_lists_only_the_counted_item_of_a_group():
     r = with_ldl(3.0, fhx_tendon_xanthoma=True, fhx_arcus_before_45=True)
-    assert "tendon xanthoma (+6)" in r["reasons"]
+    assert "The patient has tendon xanthoma (+6)" in r["reasons"]
     assert "corneal arcus before age 45" not in r["reasons"]
     assert {"dlcn.tendon_xanthoma", "dlcn.arcus_before_45"} <= set(r["criteria"])

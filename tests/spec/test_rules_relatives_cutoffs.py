@@ -55,5 +55,6 @@ def test_reason_for_a_relative():
     row = {"sex": "F", "age_years": 30, "ldl_untreated_estimate_mmol": 4.5, "ldl_estimate_age": 30,
            "fdr_confirmed_fh": True}
     r = score(feature_frame([row], AS_OF)).row(0, named=True)
-    assert "a first-degree relative has confirmed FH" in r["reasons"]
-    assert "as a relative of a person with FH, LDL-C 4.5 mmol/L makes FH likely for age and sex" in r["reasons"]
+    assert "Family history: a first-degree relative has confirmed FH" in r["reasons"]
+    assert ("as a relative of a person with FH, the patient's LDL-C 4.5 mmol/L makes FH likely by the cut-offs "
+            "for relatives of that age and sex") in r["reasons"]

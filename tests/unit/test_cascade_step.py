@@ -74,7 +74,7 @@ def test_statuses_and_relationships(night1):
     }
     assert report["index_cases"] == 5
     assert report["index_by_basis"] == {"fh_clinical": 3, "fh_genetic": 2}
-    assert "on lipid-lowering treatment" in fam["H1"]["status_detail"]
+    assert "estimated untreated from 6.0 mmol/L on treatment" in fam["H1"]["status_detail"]
     assert "on lipid-lowering treatment" not in fam["P2"]["status_detail"]
     assert report["ldl_tested_on_treatment"] == 2  # H1 via I and via P1
 

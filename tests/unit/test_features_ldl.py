@@ -69,7 +69,7 @@ def test_no_ldl_is_derived_above_tg_9(tg, derived):
 
 def test_friedewald_preference_respects_its_tg_limit(monkeypatch):
     from fh_screen import reference
-    cfg = reference.load("ldl_estimation_v1")
+    cfg = reference.load("ldl_estimation_v2")
     monkeypatch.setitem(cfg, "derivation", {**cfg["derivation"], "preferred_equation": "friedewald"})
     out = pl.DataFrame({"tg": [4.5, 4.51]}).with_columns(
         *[e.alias(n) for e, n in zip(lipids.derived_ldl(pl.lit(8.0), pl.lit(1.0), pl.col("tg")), ("v", "eq"))])
@@ -141,7 +141,7 @@ def treated(meds, ldl=3.5) -> dict:
         ([disp(SAMPLE - timedelta(days=30), "C10AX09", 10)], 1.236094, "rdrf", "ezetimibe", 0),
         ([disp(SAMPLE - timedelta(days=30), "C10AA05", 30)], 1.43, "fallback_1.43", "atorvastatin 30 mg", None),
         ([disp(SAMPLE - timedelta(days=30), "C10AA07", 20), disp(SAMPLE - timedelta(days=20), "C10AX13", 140)],
-         2.070393 * 2.5, "rdrf+eas2014_derived", "rosuvastatin 20 mg + evolocumab", 3),
+         2.5, "rdrf+eas2014_derived+capped at 2.5", "rosuvastatin 20 mg + evolocumab", 3),
         ([disp(SAMPLE - timedelta(days=30), "C10AC01", 4000)], 1.43, "fallback_1.43", "colestyramine", 0),
     ],
 )
@@ -157,7 +157,9 @@ def test_regimen_factor_and_provenance(meds, factor, source, regimen, intensity)
 
 @pytest.mark.parametrize("days_before, on_treatment", [(0, False), (1, True), (100, True), (101, False)])
 def test_a_dispensing_covers_100_days_before_the_sample(days_before, on_treatment):
-    f = treated([disp(SAMPLE - timedelta(days=days_before), "C10AA05", 40)])
+    # When covered, the episode began a year earlier (dispensings every 90 days): the drug has acted.
+    start = SAMPLE - timedelta(days=days_before)
+    f = treated([disp(start - timedelta(days=90 * k), "C10AA05", 40) for k in range(5 if on_treatment else 1)])
     assert f["ldl_estimate_treated"] is on_treatment
     assert f["ldl_correction_factor"] == pytest.approx(1.937984 if on_treatment else 1.0)
 
@@ -167,12 +169,14 @@ def test_fibrates_do_not_correct_ldl():
     assert (f["ldl_estimate_treated"], f["ldl_correction_factor"]) == (False, 1.0)
 
 
-def test_highest_estimate_across_history_keeps_measured_and_estimate_apart():
+def test_measured_untreated_scores_before_a_higher_estimate():
     f = feats([lab(date(2020, 1, 1), "ldl", 6.0), lab(SAMPLE, "ldl", 3.5)],
               [disp(SAMPLE - timedelta(days=30), "C10AA05", 40)])
     assert (f["ldl_max_mmol"], f["ldl_max_treated"], f["ldl_max_untreated_mmol"]) == (6.0, False, 6.0)
-    assert f["ldl_untreated_estimate_mmol"] == pytest.approx(6.78294, abs=1e-4)
-    assert (f["ldl_estimate_date"], f["ldl_estimate_measured_mmol"], f["ldl_estimate_treated"]) == (SAMPLE, 3.5, True)
+    # 3.5 x 1.938 = 6.78 would be higher, but a measured untreated value exists: it scores.
+    assert (f["ldl_untreated_estimate_mmol"], f["ldl_estimate_basis"]) == (6.0, "measured_untreated")
+    assert (f["ldl_estimate_date"], f["ldl_estimate_measured_mmol"], f["ldl_estimate_treated"]) == (
+        date(2020, 1, 1), 6.0, False)
     assert f["n_samples_treated"] == 1
 
 

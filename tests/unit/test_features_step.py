@@ -63,7 +63,7 @@ def test_features_and_rules_steps(ctx):
     assert result_cols["criteria"] == "VARCHAR[]" and result_cols["missing_items"] == "VARCHAR[]"
     assert result_cols["lab_flag"] == "BOOLEAN" and result_cols["dlcn_points"] == "INTEGER"
     assert a[0] == 7  # LDL 6.5-8.4 (5) + premature CHD at 39 (2)
-    assert "LDL-C 7.9 mmol/L on 2024-05-02 at age 43, untreated" in a[1]
+    assert "LDL-C used for scoring: 7.9 mmol/L measured untreated on 2024-05-02 at age 43" in a[1]
     assert (a[2], a[3]) == ("TSH 14 mIU/L on 2024-05-10", "check_secondary_cause_first")
     assert ctx.manifest["rules"] == versions()
     assert ctx.manifest["rules"]["dlcn"]["version"] == "1.0.0"

@@ -17,7 +17,7 @@ SAMPLE = {"ldl": "7.9", "date": "2024-05-02", "age": "38", "regimen": "atorvasta
           "gene": "LDLR", "tc": "9.4", "cutoff": "9.3", "column": "general", "threshold": "5.0",
           "age_band": "40 and over", "value": "14", "albumin": "25", "uacr": "300", "alp": "250", "ggt": "180",
           "drug": "systemic corticosteroid", "atc": "H02AB06", "code": "E780B", "outcome": "pending",
-          "equation": "sampson"}
+          "equation": "sampson", "basis": "measured_untreated", "lower": "6.5", "upper": "8.5", "days": "10"}
 
 
 @pytest.mark.parametrize("code", sorted(TEMPLATES))
@@ -37,10 +37,12 @@ def test_polars_and_python_renderings_agree(code):
 def test_english_and_danish_examples():
     item = {"code": "ldl_treated", "params": {k: SAMPLE[k] for k in
                                               ("ldl", "date", "age", "regimen", "estimate", "factor", "provenance")}}
-    assert render([item], "en") == ["LDL-C 7.9 mmol/L on 2024-05-02 at age 38 on atorvastatin 40 mg; "
-                                    "estimated untreated 15.3 mmol/L (x1.938, rdrf)"]
-    assert render([item], "da") == ["LDL-kolesterol 7,9 mmol/L den 02-05-2024 som 38-årig i behandling med "
-                                    "atorvastatin 40 mg; anslået ubehandlet 15,3 mmol/L (x1,938, rdrf)"]
+    assert render([item], "en") == ["LDL-C used for scoring: estimated untreated 15.3 mmol/L from 7.9 mmol/L on "
+                                    "2024-05-02 at age 38 on atorvastatin 40 mg (x1.938, rdrf table); no untreated "
+                                    "value on record"]
+    assert render([item], "da") == ["LDL-kolesterol brugt i vurderingen: anslået ubehandlet 15,3 mmol/L ud fra "
+                                    "7,9 mmol/L den 02-05-2024 som 38-årig i behandling med atorvastatin 40 mg "
+                                    "(x1,938, rdrf-tabel); ingen ubehandlet værdi registreret"]
     score = {"code": "dlcn_score", "params": {"points": "7", "category": "probable"}}
     assert render([score], "da") == ["Dutch Lipid Clinic Network-score 7 point: sandsynlig FH"]
 

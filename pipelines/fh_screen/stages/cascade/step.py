@@ -17,10 +17,12 @@ Circ Genom Precis Med 2019; shared/clinical §8). This step:
 Statuses (first that applies): ``outside_region`` (relative not in ``patients``),
 ``deceased`` (counted, never in cascade.csv, never written to), ``moved``,
 ``already_diagnosed`` (FH diagnosis or confirmed clinic outcome), ``tested`` (a clinic
-outcome ``not_fh``, or the latest LDL-C at the age it was sampled, read against the
-age/sex cut-offs for relatives of ``fh_screen.stages.rules.relatives_cutoffs_v1``; sex ``U`` is
-``not_classifiable``), ``untested``; ``index_only`` marks an index case with no
-known living relative.
+outcome ``not_fh``, or THE LDL-C the patient features score with (``relative_ldl``: the
+highest measured untreated value, else the corrected estimate) at the age it was sampled, read
+against the age/sex cut-offs for relatives of ``fh_screen.stages.rules.relatives_cutoffs_v1``;
+sex ``U`` is ``not_classifiable``), ``untested``; ``index_only`` marks an index case with no
+known living relative. One value and one rule for a relative's likelihood, here, in the DLCN
+and Simon Broome family items and on the worklist (decision ``relative_ldl_one_value``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from fh_screen.outputs import letters as cascade_letters
 from fh_screen.store import db, files
 from fh_screen.stages.features import family
 from fh_screen.context import RunContext, log
-from fh_screen.stages.features.build import age_at
+from fh_screen.stages.features.build import age_at, lipid_samples, make_inputs, scoring_ldl
 from fh_screen.stages.rules import relatives_cutoffs_v1
 
 CONFIRMED_OUTCOMES = ("fh_genetic", "fh_clinical")
@@ -106,6 +108,26 @@ def index_cases(
         )
     known = patients["patient_id"].implode()
     return pl.concat(parts).filter(pl.col("index_patient_id").is_in(known)).sort("index_patient_id")
+
+
+def relative_ldl(labs: pl.DataFrame, meds: pl.DataFrame, patients: pl.DataFrame) -> pl.DataFrame:
+    """Per relative, the LDL-C the features score with (``build.scoring_ldl``) and when it arrived.
+
+    Columns: patient_id, ldl_mmol (the scoring value: measured untreated, else the estimate),
+    ldl_measured_mmol, ldl_basis, ldl_date, censored, ldl_arrived_on, ldl_on_treatment.
+    """
+    inputs = make_inputs(patients=patients.select("patient_id", "birth_date", "sex"),
+                         lab_results=labs.drop("censored", "arrived_on"), medications=meds)
+    persons = inputs.patients.select("patient_id", "birth_date", "sex")
+    chosen = scoring_ldl(lipid_samples(inputs.lab_results, persons, inputs.medications))
+    arrived = (labs.filter(pl.col("analyte") == "ldl").sort("sampled_at", "result_id")
+               .group_by("patient_id", "sample_date")
+               .agg(pl.col("censored").last(), pl.col("arrived_on").max().alias("ldl_arrived_on")))
+    return chosen.select(
+        "patient_id", pl.col("ldl_estimate").alias("ldl_mmol"), pl.col("ldl").alias("ldl_measured_mmol"),
+        pl.col("ldl_basis"), pl.col("sample_date").alias("ldl_date"),
+        (pl.col("ldl_basis") != "measured_untreated").alias("ldl_on_treatment"),
+    ).join(arrived.rename({"sample_date": "ldl_date"}), on=["patient_id", "ldl_date"], how="left")
 
 
 def relative_status(
@@ -180,16 +202,18 @@ def relative_status(
         .when(is_("tested") & not_fh).then(pl.format("lipid clinic found no FH on {}", pl.col("outcome_date")))
         .when(ldl_used).then(
             pl.format(
-                "latest LDL-C {}{} mmol/L on {} at age {}: FH {} by the cut-offs for relatives of an FH index case ({}){}",
+                "LDL-C {}{} mmol/L ({}) on {} at age {}: FH {} by the cut-offs for relatives of an FH index case ({})",
                 pl.col("censored").fill_null(""),
                 pl.col("ldl_mmol").round(2),
+                pl.when(pl.col("ldl_basis") == "estimated_from_treated")
+                .then(pl.format("estimated untreated from {} mmol/L on treatment", pl.col("ldl_measured_mmol").round(2)))
+                .when(pl.col("ldl_basis") == "measured_early_treatment")
+                .then(pl.lit("measured soon after starting treatment, not corrected"))
+                .otherwise(pl.lit("measured untreated")),
                 pl.col("ldl_date"),
                 pl.col("ldl_age"),
                 pl.col("ldl_result").fill_null("not classifiable"),
                 pl.lit(CUTOFF_TABLE),
-                pl.when(pl.col("ldl_on_treatment").fill_null(False))
-                .then(pl.lit("; on lipid-lowering treatment when sampled, so the untreated level is higher"))
-                .otherwise(pl.lit("")),
             )
         )
         .otherwise(pl.lit("no LDL-C result on record"))
@@ -407,7 +431,8 @@ def cascade_step(ctx: RunContext) -> dict:
         index = index_cases(outcomes, fh_dx, patients, settings.include_existing_diagnosis_as_index)
         links = family.parent_child(relations)
         rel = family.relatives(relations, index["index_patient_id"], index["index_patient_id"], links)
-        ldl = _read_for(con, rel["relative_id"], db.sql("cascade_ldl"), [ctx.as_of])
+        ldl = relative_ldl(_read_for(con, rel["relative_id"], db.sql("cascade_ldl"), [ctx.as_of]),
+                           _read_for(con, rel["relative_id"], db.sql("cascade_medications"), [ctx.as_of]), patients)
         contacts = _read_for(con, _possible_recipients(index, rel, links), _QUERIES["contacts"])
         rows = relative_status(rel, patients, outcomes, fh_dx, ldl, ctx.as_of)
         rows = pl.concat([rows, index_only_rows(index, rows)], how="vertical_relaxed")

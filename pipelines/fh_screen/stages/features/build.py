@@ -13,11 +13,14 @@ Decisions (clinical numbers live in ``reference/rules/*.yaml`` and reference CSV
       sample's TC/HDL/TG (``lipids.derived_ldl``; Sampson preferred, Friedewald only TG <= 4.5).
     * Treatment at a sample: a lipid-lowering dispensing in the ``coverage_days`` (100) before the
       sample day; factor from ``reference/ldl_correction_factors.csv`` (``_regimen_factor``).
-    * The "index" sample is the one with the highest estimated untreated LDL-C across the
-      history (DFH: highest LDL ever measured; shared/clinical §4.3); secondary-cause evidence is
-      looked up around it.
-    * Relatives: ``relations`` is made symmetric (parent <-> child, sibling <-> sibling); all
-      relations are first degree; second degree = two steps away, minus self and first degree.
+    * The "index" sample is THE LDL-C that scores (``scoring_ldl``; decisions ``ldl_precedence``,
+      ``ldl_time_to_effect``, ``ldl_factor_cap`` in ``ldl_estimation_v2.yaml``): the highest
+      measured untreated LDL-C, else the highest estimate from samples taken after the drug had
+      time to act. Its basis is ``ldl_estimate_basis``; secondary-cause evidence is looked up
+      around it.
+    * Relatives: the one family graph of ``family.relatives`` (first degree: parents,
+      children, full siblings including those through a shared recorded parent; second
+      degree: grandparents, aunts/uncles, half-siblings, grandchildren, nieces/nephews).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import duckdb
 import polars as pl
 
 from fh_screen.store import db
-from fh_screen.stages.features import lipids
+from fh_screen.stages.features import family, lipids
 from fh_screen import reference
 from fh_screen.stages.rules import relatives_cutoffs_v1
 
@@ -48,10 +51,6 @@ FAMILY_HISTORY_ITEMS = (
     "premature_chd_self",
     "premature_pvd_self",
 )
-INVERSE = {"parent": "child", "child": "parent", "sibling": "sibling"}
-# Blood relatives two steps away: grandparent, aunt/uncle, half-sibling, grandchild, niece/nephew.
-# (child>parent is a co-parent, sibling>parent a parent or step-parent: not second degree.)
-SECOND_DEGREE_PATHS = ("parent>parent", "parent>sibling", "parent>child", "child>child", "sibling>child")
 
 # Numeric columns an ML scorer can use directly (booleans cast to 0/1; nulls mean "not known").
 ML_NUMERIC_COLUMNS = (
@@ -146,7 +145,11 @@ def feature_frame(rows: list[dict], as_of: date) -> pl.DataFrame:
     for i, r in enumerate(rows):
         row = {**blank, "patient_id": f"P{i}", **r}
         age, sex = row["age_years"], row["sex"]
-        derived = {"is_child": age < 18, "sex_male": {"M": 1, "F": 0}.get(sex), "age_exact_years": float(age)}
+        treated = row.get("ldl_estimate_treated")
+        basis = None if row.get("ldl_untreated_estimate_mmol") is None else (
+            "estimated_from_treated" if treated else "measured_untreated")
+        derived = {"is_child": age < 18, "sex_male": {"M": 1, "F": 0}.get(sex), "age_exact_years": float(age),
+                   "ldl_estimate_basis": basis}
         row.update({k: v for k, v in derived.items() if k not in r})
         out.append(row)
     return pl.DataFrame(out, schema=blank_frame.schema)
@@ -242,7 +245,31 @@ def lipid_samples(labs: pl.DataFrame, persons: pl.DataFrame, meds: pl.DataFrame)
     ).join(persons.select("patient_id", "birth_date", "sex"), on="patient_id", how="left")
     samples = samples.with_columns(age_at(pl.col("birth_date"), pl.col("sample_date")).alias("age_at_sample"))
     return treatment_at_samples(samples, meds).with_columns(
-        (pl.col("ldl") * pl.col("factor")).alias("ldl_estimate"))
+        (pl.col("ldl") * pl.col("factor")).alias("ldl_estimate"),
+        pl.when(~pl.col("treated")).then(pl.lit("measured_untreated"))
+        .when(pl.col("early_treatment")).then(pl.lit("measured_early_treatment"))
+        .otherwise(pl.lit("estimated_from_treated")).alias("ldl_basis"),
+    )
+
+
+def scoring_ldl(samples: pl.DataFrame) -> pl.DataFrame:
+    """Per patient, THE LDL-C sample that scores (decision ``ldl_precedence``).
+
+    The one definition used for the DLCN LDL group, the LDL-C percentile, a relative's
+    likelihood by the cut-offs for relatives (features and cascade alike) and the worklist:
+    the highest measured untreated LDL-C; if none, the highest estimate from samples taken
+    after the drug had time to act; if none, the highest sample taken before it had.
+    Returns one row per patient with the sample's columns (``ldl``, ``ldl_estimate``,
+    ``ldl_basis``, ``sample_date``, ``age_at_sample``, regimen, factor ...).
+    """
+    order = reference.load("ldl_estimation_v2")["basis_order"]
+    ranked = samples.filter(pl.col("ldl").is_not_null()).with_columns(
+        pl.col("ldl_basis").replace_strict({b: i for i, b in enumerate(order)}, return_dtype=pl.Int8)
+        .alias("_basis_rank"))
+    rows = (ranked.with_row_index("_row").group_by("patient_id")
+            .agg(pl.col("_row").sort_by(["_basis_rank", "ldl_estimate", "sample_date"],
+                                        descending=[False, True, True], nulls_last=True).first()))
+    return ranked[rows["_row"]].drop("_basis_rank")
 
 
 def _latest_before(samples: pl.DataFrame, disp: pl.DataFrame, coverage: int, prefix: str) -> pl.DataFrame:
@@ -265,7 +292,7 @@ def _latest_before(samples: pl.DataFrame, disp: pl.DataFrame, coverage: int, pre
 
 def treatment_at_samples(samples: pl.DataFrame, meds: pl.DataFrame) -> pl.DataFrame:
     """Add the lipid-lowering regimen at each sample and the untreated-LDL factor."""
-    coverage = reference.load("ldl_estimation_v1")["treatment"]["coverage_days"]
+    coverage = reference.load("ldl_estimation_v2")["treatment"]["coverage_days"]
     disp = _lipid_drugs(meds)
     out = samples.with_columns((pl.col("sample_date") - timedelta(days=1)).alias("lookup_date"))
     groups = {
@@ -276,13 +303,29 @@ def treatment_at_samples(samples: pl.DataFrame, meds: pl.DataFrame) -> pl.DataFr
     }
     for prefix, classes in groups.items():
         out = _latest_before(out, disp.filter(pl.col("class").is_in(classes)), coverage, prefix)
+    out = _episode_start(out, disp, coverage)
     return _regimen_factor(out.drop("lookup_date"))
+
+
+def _episode_start(samples: pl.DataFrame, disp: pl.DataFrame, coverage: int) -> pl.DataFrame:
+    """Add ``treatment_start``: the first dispensing of the lipid-lowering episode a sample
+    falls in (an episode starts at a dispensing with no other in the ``coverage`` days before),
+    so that a sample days after the first tablet is not read as fully treated (decision
+    ``ldl_time_to_effect``)."""
+    days = disp.select("patient_id", "dispensed_on").unique().sort("patient_id", "dispensed_on")
+    gap = (pl.col("dispensed_on") - pl.col("dispensed_on").shift(1).over("patient_id")).dt.total_days()
+    starts = days.filter(gap.is_null() | (gap > coverage)).select(
+        "patient_id", pl.col("dispensed_on").alias("treatment_start")).sort("treatment_start")
+    return samples.sort("lookup_date").join_asof(
+        starts, left_on="lookup_date", right_on="treatment_start", by="patient_id", strategy="backward",
+        check_sortedness=False)
 
 
 def _regimen_factor(s: pl.DataFrame) -> pl.DataFrame:
     """Correction factor, its provenance, statin intensity and a readable regimen per sample."""
     table = reference.csv("ldl_correction_factors")
-    fallback = reference.load("ldl_estimation_v1")["treatment"]["fallback_factor"]
+    cfg = reference.load("ldl_estimation_v2")["treatment"]
+    fallback, cap, onset = cfg["fallback_factor"], cfg["max_factor"], cfg["time_to_effect_days"]
 
     def lookup(regimen: str, alias: str) -> pl.DataFrame:
         return table.filter(pl.col("regimen") == regimen).select(
@@ -332,10 +375,20 @@ def _regimen_factor(s: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col("statin_drug"))
     )
     treated = has_statin | has_eze | has_other | has_pcsk9
+    days_on = pl.when(treated).then((pl.col("sample_date") - pl.col("treatment_start")).dt.total_days())
+    early = treated & (days_on < onset).fill_null(False)
+    raw = base * pcsk9_factor
+    capped = raw > cap
     s = s.with_columns(
         treated.alias("treated"),
-        (base * pcsk9_factor).alias("factor"),
-        pl.when(treated).then(pl.concat_str([base_prov, pcsk9_prov], separator="+", ignore_nulls=True))
+        early.alias("early_treatment"),
+        # Decisions ldl_time_to_effect and ldl_factor_cap (reference/rules/ldl_estimation_v2.yaml).
+        pl.when(early).then(pl.lit(1.0)).when(capped).then(pl.lit(cap)).otherwise(raw).alias("factor"),
+        days_on.cast(pl.Int32).alias("days_on_treatment"),
+        pl.when(early).then(pl.lit("time_to_effect"))
+        .when(treated).then(pl.concat_str(
+            [base_prov, pcsk9_prov, pl.when(capped).then(pl.lit(f"capped at {cap:g}"))],
+            separator="+", ignore_nulls=True))
         .alias("factor_source"),
         # 0 = no statin; 1-3 = NICE low/medium/high; null = statin of unknown intensity.
         pl.when(has_statin).then(intensity).otherwise(pl.lit(0, dtype=pl.Int8)).alias("statin_intensity"),
@@ -350,7 +403,7 @@ def _regimen_factor(s: pl.DataFrame) -> pl.DataFrame:
     )
     return s.drop(
         [c for c in s.columns if c[:2] in ("f_", "p_", "i_")]
-        + [f"{p}_{k}" for p in ("eze", "pcsk9", "other") for k in ("mg", "class")]
+        + [f"{p}_{k}" for p in ("eze", "pcsk9", "other") for k in ("mg", "class")] + ["treatment_start"]
     )
 
 
@@ -402,14 +455,15 @@ def _ldl_summary(samples: pl.DataFrame) -> pl.DataFrame:
         "ldl": "ldl_max_untreated_mmol", "sample_date": "ldl_max_untreated_date",
         "age_at_sample": "ldl_max_untreated_age",
     })
-    index = _top(ldl, ["ldl_estimate", "treated", "sample_date"], [True, False, True], {
+    index = scoring_ldl(ldl).select("patient_id", *[pl.col(k).alias(v) for k, v in {
         "ldl_estimate": "ldl_untreated_estimate_mmol", "sample_date": "ldl_estimate_date",
         "age_at_sample": "ldl_estimate_age", "ldl": "ldl_estimate_measured_mmol",
         "ldl_source": "ldl_estimate_source", "treated": "ldl_estimate_treated",
         "regimen": "ldl_estimate_regimen", "factor": "ldl_correction_factor",
         "factor_source": "ldl_correction_source", "statin_intensity": "ldl_estimate_statin_intensity",
         "tc": "tc_at_estimate_mmol", "hdl": "hdl_at_estimate_mmol", "tg": "tg_at_estimate_mmol",
-    })
+        "ldl_basis": "ldl_estimate_basis", "days_on_treatment": "ldl_estimate_days_on_treatment",
+    }.items()])
     return stats.join(highest, on="patient_id").join(untreated, on="patient_id", how="left") \
         .join(index, on="patient_id").with_columns(
             (pl.col("tc_at_estimate_mmol") - pl.col("hdl_at_estimate_mmol")).alias("non_hdl_at_estimate_mmol")
@@ -438,7 +492,7 @@ def _other_lipids(samples: pl.DataFrame, labs: pl.DataFrame) -> pl.DataFrame:
 
 
 def _treatment_summary(meds: pl.DataFrame, as_of: date) -> pl.DataFrame:
-    coverage = reference.load("ldl_estimation_v1")["treatment"]["coverage_days"]
+    coverage = reference.load("ldl_estimation_v2")["treatment"]["coverage_days"]
     disp = _lipid_drugs(meds)
     now = disp.filter((pl.lit(as_of) - pl.col("dispensed_on")).dt.total_days() <= coverage)
     now_samples = now.group_by("patient_id").agg(pl.lit(as_of + timedelta(days=1)).alias("sample_date"))
@@ -546,19 +600,12 @@ def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
     """Relatives' evidence per patient from the relatives' own features (``person``)."""
     dlcn = reference.load("dlcn_v1")
     sb = reference.load("simon_broome_v1")
-    rel = pl.concat([
-        relations.select("patient_id", "relative_id", "relationship"),
-        relations.select(pl.col("relative_id").alias("patient_id"), pl.col("patient_id").alias("relative_id"),
-                         pl.col("relationship").replace_strict(INVERSE, default=None)),
-    ]).drop_nulls()
-    # One relationship per pair (a pair stated twice, once from each side, agrees); grouping
-    # directly, without a unique() of all rows first, halves the cost.
-    first = rel.group_by("patient_id", "relative_id").agg(pl.col("relationship").first())
-    two = first.join(first, left_on="relative_id", right_on="patient_id", suffix="_2").filter(
-        pl.concat_str("relationship", "relationship_2", separator=">").is_in(SECOND_DEGREE_PATHS)
-    ).select("patient_id", pl.col("relative_id_2").alias("relative_id")).filter(
-        pl.col("patient_id") != pl.col("relative_id")).unique()
-    second = two.join(first, on=["patient_id", "relative_id"], how="anti")
+    # The one family graph (``family.relatives``): siblings through a shared recorded parent
+    # are first degree, half-siblings second degree, exactly as the cascade sees them.
+    everyone = pl.concat([relations["patient_id"], relations["relative_id"]]).drop_nulls().unique()
+    graph = family.relatives(relations, everyone, None).rename({"index_patient_id": "patient_id"})
+    first = graph.filter(pl.col("degree") == 1).select("patient_id", "relative_id", "relationship")
+    second = graph.filter(pl.col("degree") == 2).select("patient_id", "relative_id")
 
     premature = pl.when(pl.col("sex") == "F").then(dlcn["premature_age"]["F"]).when(
         pl.col("sex") == "M").then(dlcn["premature_age"]["M"]).otherwise(dlcn["premature_age"]["U"])

@@ -1,7 +1,10 @@
-"""Family graph: who is a first- or second-degree relative of an index case.
+"""The family graph: who is a first- or second-degree relative of whom.
 
-Pure polars functions over the ``relations`` table (``relationship`` = what ``relative_id``
-is to ``patient_id``). No database, no files.
+The ONE definition of the family used by the product: the patient features (and so the
+DLCN, Simon Broome and MEDPED family items and the scorer's inputs) and the cascade both
+call :func:`relatives`, so a relative cannot be first degree on one output and second
+degree on another. Pure polars functions over the ``relations`` table (``relationship`` =
+what ``relative_id`` is to ``patient_id``). No database, no files.
 
 Decisions:
     * Parent/child links are symmetric: ``A parent-of B`` is the same fact whether it was
@@ -17,12 +20,16 @@ Decisions:
       inviting a relative for testing rather than skipping them.
     * An explicit ``sibling`` row is kept as a (full) sibling even when the recorded parents
       disagree: the register's word is all we have.
-    * Second-degree relatives are added only through a CONFIRMED first-degree relative (one
-      who is an index case in their own right), as the cascade moves outward one
-      confirmed generation at a time (NICE CG71 cascade process; shared/clinical §8):
-      confirmed parent -> grandparents (their parents), aunts/uncles (their siblings),
-      half-siblings (their other children); confirmed child -> grandchildren; confirmed
-      sibling -> nieces/nephews. Half-aunts and cousins (third degree) are out of scope.
+    * Second-degree relatives are reached through a first-degree relative: parent ->
+      grandparents (their parents), aunts/uncles (their siblings), half-siblings (their
+      other children); child -> grandchildren; sibling -> nieces/nephews. Half-aunts and
+      cousins (third degree) are out of scope. A co-parent (the other parent of one's
+      child) and a step-parent are not blood relatives and never appear.
+    * The cascade moves outward one CONFIRMED generation at a time (NICE CG71 cascade
+      process, 2008 updated 2019): it passes ``confirmed``, and only a confirmed
+      first-degree relative opens the second degree. Features pass ``confirmed=None``:
+      every first-degree relative opens it (the DLCN, Simon Broome and MEDPED items ask
+      about second-degree relatives whether or not anyone in between was tested).
 """
 
 from __future__ import annotations
@@ -127,15 +134,16 @@ def sibling_pairs(relations: pl.DataFrame, links: pl.DataFrame, among: pl.Series
 
 
 def relatives(
-    relations: pl.DataFrame, index_ids: pl.Series, confirmed: pl.Series, links: pl.DataFrame | None = None
+    relations: pl.DataFrame, index_ids: pl.Series, confirmed: pl.Series | None, links: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """First-degree relatives of every index case, and second-degree ones via confirmed links.
+    """First-degree relatives of every index case, and second-degree ones behind them.
 
     Args:
         relations: the curated ``relations`` table (patient_id, relative_id, relationship).
-        index_ids: the index cases.
-        confirmed: people confirmed to have FH (normally the index cases themselves); a
-            first-degree relative in this set opens the second degree behind them.
+        index_ids: the index cases (the features pass everybody).
+        confirmed: people confirmed to have FH (the cascade passes its index cases); only a
+            first-degree relative in this set opens the second degree behind them. ``None``:
+            every first-degree relative does (patient features).
         links: ``parent_child(relations)`` when the caller already has it (it is the
             costly part of a region-wide relations table).
 
@@ -144,10 +152,11 @@ def relatives(
         (the confirmed relative a second-degree relative was reached through, else null).
     """
     index = pl.DataFrame({"index_patient_id": index_ids.cast(pl.Utf8).unique()})
-    confirmed_ids = confirmed.cast(pl.Utf8).unique().implode()
     links = parent_child(relations) if links is None else links
-    # Siblings are stepped from only: from an index case, or from a confirmed relative.
-    sibs = sibling_pairs(relations, links, among=pl.concat([index_ids.cast(pl.Utf8), confirmed.cast(pl.Utf8)]))
+    # Siblings are stepped from only: from an index case, or from a relative who opens the
+    # second degree (everybody, for the features).
+    among = None if confirmed is None else pl.concat([index_ids.cast(pl.Utf8), confirmed.cast(pl.Utf8)])
+    sibs = sibling_pairs(relations, links, among=among)
 
     def edge(frame: pl.DataFrame, src: str, dst: str, label: str) -> pl.DataFrame:
         return frame.select(pl.col(src).alias("from_id"), pl.col(dst).alias("to_id"), pl.lit(label).alias("relationship"))
@@ -185,8 +194,10 @@ def relatives(
             "second": list(second_label.values()),
         }
     )
+    openers = first if confirmed is None else first.filter(
+        pl.col("relative_id").is_in(confirmed.cast(pl.Utf8).unique().implode()))
     second = (
-        first.filter(pl.col("relative_id").is_in(confirmed_ids))
+        openers
         .join(outward, left_on="relative_id", right_on="from_id")
         .join(label_frame, on=["relationship", "step"])
         .select(

@@ -42,10 +42,10 @@ def sampson(tc: pl.Expr, hdl: pl.Expr, tg: pl.Expr) -> pl.Expr:
 def derived_ldl(tc: pl.Expr, hdl: pl.Expr, tg: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """(LDL-C, equation name) from one sample's TC/HDL/TG, honouring each equation's TG limit.
 
-    See ``reference/rules/ldl_estimation_v1.yaml`` for the precedence. Results <= 0 (possible
+    See ``reference/rules/ldl_estimation_v2.yaml`` for the precedence. Results <= 0 (possible
     at extreme inputs) are treated as not derivable.
     """
-    cfg = reference.load("ldl_estimation_v1")["derivation"]
+    cfg = reference.load("ldl_estimation_v2")["derivation"]
     s_ok = tg <= cfg["sampson_max_tg_mmol"]
     f_ok = tg <= cfg["friedewald_max_tg_mmol"]
     s_val, f_val = sampson(tc, hdl, tg), friedewald(tc, hdl, tg)

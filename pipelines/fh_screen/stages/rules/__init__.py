@@ -16,7 +16,7 @@ RULE_FILES = (
     "lab_flag_v1",
     "secondary_v1",
     "relatives_cutoffs_v1",
-    "ldl_estimation_v1",
+    "ldl_estimation_v2",
     "exclusions_v1",
 )
 

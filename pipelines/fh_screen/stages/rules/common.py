@@ -61,9 +61,10 @@ def _col(col: str | pl.Expr) -> pl.Expr:
 
 
 def fmt_mmol(col: str | pl.Expr) -> Param:
-    """A concentration with one decimal (7.9, 15.3, 8.0): polars prints a value rounded to one
-    decimal with exactly one decimal."""
-    return Param(_col(col), lambda e: e.round(1).cast(pl.Utf8))
+    """A concentration as the rules compare it: rounded to ``PRECISION`` (2) decimals, printed
+    with at least one (7.9, 4.97, 8.0). Printing fewer decimals than are compared made
+    "4.97 is in the 4.0-4.9 band" read as "5.0 is in the 4.0-4.9 band"."""
+    return Param(_col(col), lambda e: e.round(PRECISION).cast(pl.Utf8))
 
 
 def fmt_factor(col: str | pl.Expr) -> Param:

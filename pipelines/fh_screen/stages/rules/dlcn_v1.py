@@ -122,12 +122,6 @@ def criteria() -> list[Criterion]:
             for items in TABLE.values() for i in items]
 
 
-def _band_text(item: dict) -> str:
-    if item["upper"] is None:
-        return f">= {item['lower']:.1f}"
-    return f"{item['lower']:.1f}-{item['upper'] - 0.1:.1f}"
-
-
 def status_reasons() -> list[Reason]:
     """The score and category, or why there is none."""
     return [
@@ -147,8 +141,12 @@ def item_reasons() -> list[Reason]:
             params = {"points": pl.lit(str(item["points"]))}
             code = f"dlcn_{item['code']}"
             if group == "ldl":
-                code = "dlcn_ldl_band"
-                params |= {"estimate": fmt_mmol("ldl_untreated_estimate_mmol"), "band": pl.lit(_band_text(item))}
+                # The band as compared: half-open, so the words can never contradict the value.
+                code = "dlcn_ldl_band" if item["upper"] is not None else "dlcn_ldl_band_top"
+                params |= {"estimate": fmt_mmol("ldl_untreated_estimate_mmol"), "basis": pl.col("ldl_estimate_basis"),
+                           "lower": pl.lit(f"{item['lower']:.1f}")}
+                if item["upper"] is not None:
+                    params |= {"upper": pl.lit(f"{item['upper']:.1f}")}
             elif group == "dna":
                 params |= {"gene": pl.col("clinic_gene").fill_null("gene not stated")}
             out.append(Reason(scored & counted, code, params))

@@ -24,14 +24,23 @@ import polars as pl
 TEMPLATES: dict[str, dict[str, str]] = {
     # LDL-C facts
     "ldl_untreated": {
-        "en": "LDL-C {ldl} mmol/L on {date} at age {age}, untreated",
-        "da": "LDL-kolesterol {ldl} mmol/L den {date} som {age}-årig, uden kolesterolsænkende behandling",
+        "en": "LDL-C used for scoring: {ldl} mmol/L measured untreated on {date} at age {age}",
+        "da": "LDL-kolesterol brugt i vurderingen: {ldl} mmol/L målt uden kolesterolsænkende behandling "
+              "den {date} som {age}-årig",
     },
     "ldl_treated": {
-        "en": "LDL-C {ldl} mmol/L on {date} at age {age} on {regimen}; estimated untreated {estimate} mmol/L "
-              "(x{factor}, {provenance})",
-        "da": "LDL-kolesterol {ldl} mmol/L den {date} som {age}-årig i behandling med {regimen}; anslået "
-              "ubehandlet {estimate} mmol/L (x{factor}, {provenance})",
+        "en": "LDL-C used for scoring: estimated untreated {estimate} mmol/L from {ldl} mmol/L on {date} at age "
+              "{age} on {regimen} (x{factor}, {provenance}); no untreated value on record",
+        "da": "LDL-kolesterol brugt i vurderingen: anslået ubehandlet {estimate} mmol/L ud fra {ldl} mmol/L den "
+              "{date} som {age}-årig i behandling med {regimen} (x{factor}, {provenance}); ingen ubehandlet "
+              "værdi registreret",
+    },
+    "ldl_early_treatment": {
+        "en": "LDL-C used for scoring: {ldl} mmol/L on {date} at age {age}, {days} days after starting {regimen}: "
+              "too early for the drug to act, so not corrected (no untreated value on record)",
+        "da": "LDL-kolesterol brugt i vurderingen: {ldl} mmol/L den {date} som {age}-årig, {days} dage efter "
+              "start på {regimen}: for tidligt til at midlet virker, derfor ikke omregnet (ingen ubehandlet "
+              "værdi registreret)",
     },
     "ldl_highest_measured": {
         "en": "highest measured LDL-C {ldl} mmol/L on {date} at age {age}",
@@ -43,7 +52,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
     },
     # DLCN
     "dlcn_score": {
-        "en": "Dutch Lipid Clinic Network score {points} points: {category} FH",
+        "en": "Dutch Lipid Clinic Network score {points}: {category} FH",
         "da": "Dutch Lipid Clinic Network-score {points} point: {category} FH",
     },
     "dlcn_out_of_scope": {
@@ -54,38 +63,51 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "DLCN not calculable: no LDL-C result",
         "da": "DLCN kan ikke beregnes: intet LDL-kolesterol-svar",
     },
+    # Family items say whose history it is: they describe a relative, never the patient.
     "dlcn_fdr_premature_chd": {
-        "en": "first-degree relative with premature coronary heart disease (+{points})",
-        "da": "førstegradsslægtning med tidlig iskæmisk hjertesygdom (+{points})",
+        "en": "Family history: a first-degree relative (parent, sibling or child) has premature coronary heart "
+              "disease (+{points})",
+        "da": "Familieanamnese: en førstegradsslægtning (forælder, søskende eller barn) har tidlig iskæmisk "
+              "hjertesygdom (+{points})",
     },
     "dlcn_fdr_ldl_above_p95": {
-        "en": "first-degree relative with LDL-C above the 95th percentile (+{points})",
-        "da": "førstegradsslægtning med LDL-kolesterol over 95-percentilen (+{points})",
+        "en": "Family history: a first-degree relative has LDL-C above the 95th percentile for age and sex "
+              "(+{points})",
+        "da": "Familieanamnese: en førstegradsslægtning har LDL-kolesterol over 95-percentilen for alder og køn "
+              "(+{points})",
     },
     "dlcn_fdr_xanthoma_or_arcus": {
-        "en": "first-degree relative with tendon xanthoma or corneal arcus (+{points})",
-        "da": "førstegradsslægtning med senexantomer eller arcus corneae (+{points})",
+        "en": "Family history: a first-degree relative has tendon xanthoma or corneal arcus (+{points})",
+        "da": "Familieanamnese: en førstegradsslægtning har senexantomer eller arcus corneae (+{points})",
     },
     "dlcn_child_ldl_above_p95": {
-        "en": "child under 18 with LDL-C above the 95th percentile (+{points})",
-        "da": "barn under 18 år med LDL-kolesterol over 95-percentilen (+{points})",
+        "en": "Family history: the patient's own child (under 18) has LDL-C above the 95th percentile for age "
+              "and sex (+{points})",
+        "da": "Familieanamnese: patientens eget barn (under 18 år) har LDL-kolesterol over 95-percentilen for "
+              "alder og køn (+{points})",
     },
     "dlcn_premature_chd": {
-        "en": "premature coronary heart disease (+{points})",
-        "da": "tidlig iskæmisk hjertesygdom (+{points})",
+        "en": "The patient has premature coronary heart disease (+{points})",
+        "da": "Patienten har tidlig iskæmisk hjertesygdom (+{points})",
     },
     "dlcn_premature_cerebral_or_peripheral": {
-        "en": "premature cerebral or peripheral vascular disease (+{points})",
-        "da": "tidlig cerebral eller perifer karsygdom (+{points})",
+        "en": "The patient has premature cerebral or peripheral vascular disease (+{points})",
+        "da": "Patienten har tidlig cerebral eller perifer karsygdom (+{points})",
     },
-    "dlcn_tendon_xanthoma": {"en": "tendon xanthoma (+{points})", "da": "senexantomer (+{points})"},
+    "dlcn_tendon_xanthoma": {"en": "The patient has tendon xanthoma (+{points})",
+                             "da": "Patienten har senexantomer (+{points})"},
     "dlcn_arcus_before_45": {
-        "en": "corneal arcus before age 45 (+{points})",
-        "da": "arcus corneae før 45 års alder (+{points})",
+        "en": "The patient had corneal arcus before age 45 (+{points})",
+        "da": "Patienten havde arcus corneae før 45 års alder (+{points})",
     },
     "dlcn_ldl_band": {
-        "en": "estimated untreated LDL-C {estimate} mmol/L is in the {band} mmol/L band (+{points})",
-        "da": "anslået ubehandlet LDL-kolesterol {estimate} mmol/L ligger i intervallet {band} mmol/L (+{points})",
+        "en": "{basis} LDL-C {estimate} mmol/L is in the band {lower} to under {upper} mmol/L (+{points})",
+        "da": "{basis} LDL-kolesterol {estimate} mmol/L ligger i intervallet {lower} til under {upper} mmol/L "
+              "(+{points})",
+    },
+    "dlcn_ldl_band_top": {
+        "en": "{basis} LDL-C {estimate} mmol/L is {lower} mmol/L or above (+{points})",
+        "da": "{basis} LDL-kolesterol {estimate} mmol/L er {lower} mmol/L eller derover (+{points})",
     },
     "dlcn_causative_variant": {
         "en": "causative variant in LDLR, APOB or PCSK9: {gene} (+{points})",
@@ -103,12 +125,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "da": "LDL-kolesterol {ldl} mmol/L er over laboratoriets grænse på {threshold} mmol/L for alder {age_band}",
     },
     "relative_confirmed_fh": {
-        "en": "a first-degree relative has confirmed FH",
-        "da": "en førstegradsslægtning har bekræftet FH",
+        "en": "Family history: a first-degree relative has confirmed FH",
+        "da": "Familieanamnese: en førstegradsslægtning har bekræftet FH",
     },
     "relative_cutoff": {
-        "en": "as a relative of a person with FH, LDL-C {ldl} mmol/L makes FH {category} for age and sex",
-        "da": "som slægtning til en person med FH gør LDL-kolesterol {ldl} mmol/L FH {category} for alder og køn",
+        "en": "as a relative of a person with FH, the patient's LDL-C {ldl} mmol/L makes FH {category} by the "
+              "cut-offs for relatives of that age and sex",
+        "da": "som slægtning til en person med FH gør patientens LDL-kolesterol {ldl} mmol/L FH {category} efter "
+              "grænserne for slægtninge af samme alder og køn",
     },
     # Secondary causes (the finding itself: value and date)
     "sec_tsh": {"en": "TSH {value} mIU/L on {date}", "da": "TSH {value} mIU/L den {date}"},
@@ -179,6 +203,8 @@ VALUES_DA: dict[str, str] = {
     "likely": "sandsynlig", "uncertain": "usikker",
     "first_degree": "førstegradsslægtning med FH", "second_degree": "andengradsslægtning med FH",
     "general": "befolkningsgrænse",
+    "measured_untreated": "målt ubehandlet", "estimated_from_treated": "anslået ubehandlet",
+    "measured_early_treatment": "målt (ikke omregnet)",
     "under 40": "under 40", "40 and over": "40 og derover",
     "pending": "afventer", "not_fh": "ikke FH", "fh_genetic": "genetisk FH", "fh_clinical": "klinisk FH",
     "sampson": "Sampson", "friedewald": "Friedewald", "gene not stated": "gen ikke oplyst",
@@ -192,16 +218,35 @@ VALUES_EN: dict[str, str] = {
     "first_degree": "first-degree relative with FH", "second_degree": "second-degree relative with FH",
     "general": "general-population cut-off", "not_fh": "not FH", "fh_genetic": "genetic FH",
     "fh_clinical": "clinical FH",
+    "measured_untreated": "measured untreated", "estimated_from_treated": "estimated untreated",
+    "measured_early_treatment": "measured (not corrected)",
 }
-EN_MAPPED_PARAMS = ("column", "outcome")
+EN_MAPPED_PARAMS = ("column", "outcome", "basis")
+# Where a correction factor comes from (``ldl_correction_source`` parts joined by "+").
+PROVENANCE: dict[str, dict[str, str]] = {
+    "rdrf": {"en": "rdrf table", "da": "rdrf-tabel"},
+    "rdrf_product": {"en": "product of rdrf factors", "da": "produkt af rdrf-faktorer"},
+    "nice_derived": {"en": "NICE table", "da": "NICE-tabel"},
+    "law2003_derived": {"en": "Law 2003", "da": "Law 2003"},
+    "fallback_1.43": {"en": "fallback for an unknown drug or dose", "da": "standardfaktor for ukendt middel eller dosis"},
+    "eas2014_derived": {"en": "PCSK9 antibody add-on", "da": "tillæg for PCSK9-antistof"},
+    "memory_unverified": {"en": "inclisiran add-on (unverified)", "da": "tillæg for inclisiran (ikke verificeret)"},
+    "capped at 2.5": {"en": "capped at 2.5", "da": "begrænset til 2,5"},
+}
 _FIELD = re.compile(r"\{(\w+)\}")
 _NUMBER = re.compile(r"^-?\d+\.\d+$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 LANGS = ("da", "en")
 
 
+def _provenance(text: str, lang: str) -> str:
+    return ", ".join(PROVENANCE.get(part, {}).get(lang, part) for part in text.split("+") if part)
+
+
 def _localise(name: str, value: object, lang: str) -> str:
     text = "" if value is None else str(value)
+    if name == "provenance":
+        return _provenance(text, lang)
     if lang == "en":
         return VALUES_EN.get(text, text) if name in EN_MAPPED_PARAMS else text
     if _NUMBER.match(text):
@@ -246,7 +291,12 @@ def text_expr(code: str, params: dict[str, pl.Expr] | None = None) -> pl.Expr:
     for m in _FIELD.finditer(template):
         if m.start() > pos:
             pieces.append(pl.lit(template[pos:m.start()]))
-        value = params[m[1]].replace(VALUES_EN) if m[1] in EN_MAPPED_PARAMS else params[m[1]]
+        value = params[m[1]]
+        if m[1] in EN_MAPPED_PARAMS:
+            value = value.replace(VALUES_EN)
+        elif m[1] == "provenance":
+            value = value.str.split("+").list.eval(
+                pl.element().replace({k: v["en"] for k, v in PROVENANCE.items()})).list.join(", ")
         pieces.append(value.fill_null(""))
         pos = m.end()
     if pos < len(template):

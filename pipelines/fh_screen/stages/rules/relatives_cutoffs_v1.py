@@ -12,7 +12,9 @@ References:
 Decisions:
     * Half-open bands: < uncertain_from unlikely; [uncertain_from, likely_from) uncertain;
       >= likely_from likely (rdrf's x.x99 upper edges are the same at 0.1 resolution).
-    * On the highest estimated untreated LDL-C at the age of that sample; sex U ->
+    * One value, one rule (``relative_ldl_one_value``, 1.1.0): THE scoring LDL-C of
+      ``features.build.scoring_ldl`` (measured untreated first, else the corrected estimate) at
+      the age of that sample, here, in the features' family items and in the cascade; sex U ->
       ``not_calculable``; no relative with confirmed FH -> ``not_applicable``.
 """
 

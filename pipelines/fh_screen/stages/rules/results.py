@@ -40,7 +40,8 @@ CONTRACT_COLUMNS = (
 )
 EXTRA_COLUMNS = (
     "as_of", "postcode", "ldl_estimate_date", "ldl_estimate_age", "ldl_estimate_measured_mmol",
-    "ldl_estimate_treated", "ldl_estimate_regimen", "ldl_estimate_source", "ldl_correction_factor",
+    "ldl_estimate_treated", "ldl_estimate_regimen", "ldl_estimate_source", "ldl_estimate_basis",
+    "ldl_correction_factor",
     "ldl_correction_source", "ldl_percentile", "dlcn_family_points", "dlcn_clinical_points", "dlcn_exam_points",
     "dlcn_ldl_points", "dlcn_dna_points", "medped_column", "medped_cutoff_mmol", "lab_flag_threshold_exceeded",
     "secondary_probable", "relative_cutoff_category", "rule_versions",
@@ -61,16 +62,19 @@ class Policy:
 
 
 def _ldl_reasons() -> list[Reason]:
-    treated = pl.col("ldl_estimate_treated").fill_null(False)
+    """Which LDL-C scored and why (decision ``ldl_provenance_shown``, ldl_estimation_v2)."""
+    basis = pl.col("ldl_estimate_basis")
     has = pl.col("ldl_untreated_estimate_mmol").is_not_null()
     at_index = {"ldl": fmt_mmol("ldl_estimate_measured_mmol"), "date": fmt_date("ldl_estimate_date"),
                 "age": fmt_int("ldl_estimate_age")}
     return [
-        Reason(has & ~treated, "ldl_untreated", at_index),
-        Reason(has & treated, "ldl_treated", at_index | {
+        Reason(has & (basis == "measured_untreated"), "ldl_untreated", at_index),
+        Reason(has & (basis == "estimated_from_treated"), "ldl_treated", at_index | {
             "regimen": pl.col("ldl_estimate_regimen"), "estimate": fmt_mmol("ldl_untreated_estimate_mmol"),
             "factor": fmt_factor("ldl_correction_factor"),
             "provenance": pl.col("ldl_correction_source")}),
+        Reason(has & (basis == "measured_early_treatment"), "ldl_early_treatment", at_index | {
+            "regimen": pl.col("ldl_estimate_regimen"), "days": fmt_int("ldl_estimate_days_on_treatment")}),
         Reason(has & (pl.col("ldl_max_date") != pl.col("ldl_estimate_date")), "ldl_highest_measured", {
             "ldl": fmt_mmol("ldl_max_mmol"), "date": fmt_date("ldl_max_date"), "age": fmt_int("ldl_max_age")}),
         Reason(pl.col("ldl_estimate_source").is_in(["sampson", "friedewald"]), "ldl_equation",
