@@ -83,7 +83,11 @@ class CascadeSettings(_Frozen):
 
 class MetricsSettings(_Frozen):
     expected_prevalence: float = 1 / 250
-    small_cell_max: int = 4               # counts 1..4 are suppressed
+    # Disclosure control (OpenSAFELY's default): counts 1..small_cell_max are withheld, other
+    # counts are published rounded to the nearest rounding_base (1 = exact counts, withheld
+    # complements instead). See docs/metrics.md.
+    small_cell_max: int = 7
+    rounding_base: int = 5
     unit_costs_dkk: dict[str, float] = Field(
         default_factory=lambda: {
             "lab_test": 60.0,

@@ -226,7 +226,7 @@ def aggregate(persons: pl.DataFrame, metrics: MetricsSettings) -> pl.DataFrame:
         wide = persons.group_by(level).agg([pl.col(m).sum().cast(pl.Float64) for m in allowed])
         wide = wide.with_columns(
             (pl.col("population") * metrics.expected_prevalence).alias("expected_cases"),
-            _cost(metrics.unit_costs_dkk).alias("cost_dkk"),
+            programme_cost(pl.col, metrics.unit_costs_dkk).alias("cost_dkk"),
         )
         parts.append(wide.unpivot(index="level", variable_name="metric", value_name="value")
                      .with_columns(pl.lit(dim).alias("dimension")))
@@ -244,15 +244,19 @@ def aggregate(persons: pl.DataFrame, metrics: MetricsSettings) -> pl.DataFrame:
     return table.filter(pl.col("value") != 0).sort("dimension", "level", "metric")
 
 
-def _cost(unit_costs: dict[str, float]) -> pl.Expr:
-    """Programme cost from unit counts (see the module docstring for the units)."""
-    relatives = pl.col("cascade_tested")
+def programme_cost(count, unit_costs: dict[str, float]):
+    """Programme cost from unit counts (see the module docstring for the units).
+
+    ``count`` maps a count metric's name to its value: ``pl.col`` for the per-person frame,
+    or a lookup of published (rounded) counts in ``derive``, so both use one definition.
+    """
+    relatives = count("cascade_tested")
     return (
-        unit_costs["gp_review"] * pl.col("referred")
-        + unit_costs["lab_test"] * (pl.col("referred") + relatives)
-        + unit_costs["clinic_visit"] * (pl.col("attended") + relatives)
-        + unit_costs["genetic_test"] * (pl.col("attended") + relatives)
-        + unit_costs["letter"] * pl.col("cascade_contacted")
+        unit_costs["gp_review"] * count("referred")
+        + unit_costs["lab_test"] * (count("referred") + relatives)
+        + unit_costs["clinic_visit"] * (count("attended") + relatives)
+        + unit_costs["genetic_test"] * (count("attended") + relatives)
+        + unit_costs["letter"] * count("cascade_contacted")
     )
 
 

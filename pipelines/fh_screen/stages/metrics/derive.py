@@ -13,7 +13,7 @@ from functools import partial
 
 import polars as pl
 
-from fh_screen.stages.metrics import disclosure
+from fh_screen.stages.metrics import compute, disclosure
 from fh_screen.stages.metrics import schema as S
 
 Cell = tuple[str, str, str]   # (dimension, level, metric)
@@ -90,13 +90,27 @@ def cell_system(aggregates: pl.DataFrame) -> tuple[dict[Cell, float], list, set[
     return values, lines, hidden
 
 
-def suppressed_counts(aggregates: pl.DataFrame, small_cell_max: int) -> tuple[dict[Cell, float], set[Cell]]:
-    """Published count cells and the set of them to withhold."""
+HEADLINE_RANK = 3   # the headline funnel: never withheld as a complement when counts are rounded
+
+
+def suppressed_counts(aggregates: pl.DataFrame, small_cell_max: int,
+                      rounding_base: int = 1) -> tuple[dict[Cell, float], set[Cell]]:
+    """Published count cells (rounded to ``rounding_base``) and the set of them to withhold.
+
+    With rounding, the headline funnel (the funnel steps of the grand total) is never taken
+    as a complement, so it always shows unless it is itself a small count.
+    """
     values, lines, hidden = cell_system(aggregates)
-    # Grand totals stay visible first, then the funnel steps of each level.
-    keep = {c: 2 if c[0] == S.ALL else 1 if c[2] in S.FUNNEL else 0 for c in values}
-    withheld = disclosure.suppress(values, lines, hidden, small_cell_max, keep=keep)
-    return {c: v for c, v in values.items() if c not in hidden}, withheld
+    # The headline funnel first, then other grand totals, then the funnel steps of each level.
+    keep = {c: (HEADLINE_RANK if c[2] in S.FUNNEL else 2) if c[0] == S.ALL else 1 if c[2] in S.FUNNEL else 0
+            for c in values}
+    if rounding_base > 1:
+        withheld = disclosure.suppress_rounded(values, lines, hidden, small_cell_max, rounding_base, keep=keep,
+                                               never_withhold=HEADLINE_RANK)
+    else:
+        withheld = disclosure.suppress(values, lines, hidden, small_cell_max, keep=keep)
+    published = {c: float(disclosure.round_count(v, rounding_base)) for c, v in values.items() if c not in hidden}
+    return published, withheld
 
 
 def _get(table: dict, key: tuple[str, str], metric: str) -> float:
@@ -128,9 +142,19 @@ def _median_from_hist(bins: dict[int, float]) -> float | None:
     return None
 
 
-def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int) -> dict[str, list[dict]]:
-    """Counts (suppressed) and derived values, each row a dict with dimension, level, metric, value, status."""
-    counts, withheld = suppressed_counts(aggregates, small_cell_max)
+def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int, rounding_base: int = 1,
+                     unit_costs_dkk: dict[str, float] | None = None,
+                     expected_prevalence: float | None = None) -> dict[str, list[dict]]:
+    """Counts (suppressed, rounded) and derived values, each row a dict with dimension, level,
+    metric, value, status.
+
+    Rates, costs and expected cases are computed from the published (rounded) counts when
+    counts are rounded, so that no derived figure gives an exact count back: the cost from
+    ``unit_costs_dkk`` times the rounded units, expected cases from the rounded population
+    times ``expected_prevalence``.
+    """
+    counts, withheld = suppressed_counts(aggregates, small_cell_max, rounding_base)
+    rounded = rounding_base > 1 and unit_costs_dkk is not None and expected_prevalence is not None
     sums = {(d, lv, m): v for d, lv, m, v in aggregates.filter(pl.col("metric").is_in(S.SUM_METRICS))
             .select("dimension", "level", "metric", "value").iter_rows()}
     hists: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
@@ -165,17 +189,19 @@ def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int) -> dict[str,
                 else:
                     median = _median_from_hist(hists.get((dim, lv, duration), {}))
                     out[f"median_{duration}"] = _result(median, "ok" if median is not None else "not_applicable")
+            expected = c("population") * expected_prevalence if rounded else s("expected_cases")
+            cost = compute.programme_cost(c, unit_costs_dkk) if rounded else s("cost_dkk")
             out["expected_cases"] = (_result(None, "suppressed") if blocked(dim, lv, "population")
-                                     else _result(round(s("expected_cases"), 1), "ok"))
-            out["share_of_expected_found"] = _ratio(c("confirmed") + c("already_diagnosed"), s("expected_cases"),
+                                     else _result(round(expected, 1), "ok"))
+            out["share_of_expected_found"] = _ratio(c("confirmed") + c("already_diagnosed"), expected,
                                                     blocked(dim, lv, "confirmed", "already_diagnosed", "population"))
             cost_blocked = blocked(dim, lv, *COST_UNITS)
-            out["cost_dkk"] = _result(None, "suppressed") if cost_blocked else _result(round(s("cost_dkk"), 2), "ok")
+            out["cost_dkk"] = _result(None, "suppressed") if cost_blocked else _result(round(cost, 2), "ok")
             out["new_cases"] = (_result(None, "suppressed") if blocked(dim, lv, "confirmed", "cascade_positive")
                                 else _result(int(c("confirmed") + c("cascade_positive")), "ok"))
-            out["cost_per_new_case_dkk"] = _ratio(s("cost_dkk"), c("confirmed") + c("cascade_positive"),
+            out["cost_per_new_case_dkk"] = _ratio(cost, c("confirmed") + c("cascade_positive"),
                                                   cost_blocked or blocked(dim, lv, "confirmed", "cascade_positive"), 2)
-            out["cost_per_confirmed_case_dkk"] = _ratio(s("cost_dkk"), c("confirmed"),
+            out["cost_per_confirmed_case_dkk"] = _ratio(cost, c("confirmed"),
                                                         cost_blocked or blocked(dim, lv, "confirmed"), 2)
             if dim in S.COARSE_DIMENSIONS:
                 for b in S.CALIBRATION_BINS:

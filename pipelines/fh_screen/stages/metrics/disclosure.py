@@ -33,6 +33,7 @@ two agree cell for cell.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 
@@ -215,3 +216,142 @@ def _complement(cell, values, members, cell_lines, unknown: set, keep) -> Hashab
     if not nearest:
         raise DisclosureError("a small count cannot be protected by withholding more cells")
     return min(nearest, key=lambda c: (int(keep.get(c, 0)), values[c] == 0, values[c], repr(c)))
+
+
+# --- rounding (preferred to withholding) --------------------------------------------------
+#
+# OpenSAFELY's default output rule: counts of 7 or fewer are withheld and every other count
+# is rounded to the nearest 5 (OpenSAFELY documentation, "Updated disclosure control
+# guidance"; ehrQL measures apply it by default, opensafely-core/ehrql PR #1746). A rounded
+# figure r tells a reader only that the count lies in [r - 2, r + 2], so a withheld count can
+# rarely be worked out by subtraction and far fewer cells need withholding as complements.
+#
+# What a reader can still work out is checked by interval propagation over the same lines
+# the exact method uses: every published rounded cell is an interval, a published 0 is
+# exactly 0, a withheld cell or a hidden difference is at least 0; each line
+# (total = sum of parts) narrows the intervals of its members, to a fixed point. A withheld
+# count, or a hidden difference from 1 to ``small_cell_max``, whose interval becomes
+# narrower than a published rounded figure's (``rounding_base - 1``) is exposed, and one
+# more cell of its lines is withheld (the same choice of complement as the exact method).
+
+INF = float("inf")
+
+
+def round_count(value: float, base: int) -> int:
+    """``value`` rounded to the nearest multiple of ``base`` (halves up); base <= 1: unchanged."""
+    if base <= 1:
+        return int(value)
+    return int((int(value) + base // 2) // base * base)
+
+
+def rounding_interval(published: int, base: int) -> tuple[float, float]:
+    """The counts that a published rounded figure can stand for."""
+    if base <= 1 or published == 0:
+        return float(published), float(published)
+    half_down, half_up = base // 2, (base - 1) // 2   # 10 (base 5) stands for 8..12
+    return float(published - half_down), float(published + half_up)
+
+
+def suppress_rounded(
+    values: Mapping[Hashable, float],
+    lines: Sequence[Line],
+    hidden: Iterable[Hashable] = (),
+    small_cell_max: int = 7,
+    rounding_base: int = 5,
+    keep: Mapping[Hashable, int] | None = None,
+    never_withhold: int = 3,
+) -> set:
+    """Published cells to withhold when every other published count is rounded.
+
+    Args:
+        values: every cell's true count, hidden cells included.
+        lines: additive identities ``values[total] == sum(values[p] for p in parts)``.
+        hidden: cells never published (differences); protected when 1..small_cell_max.
+        small_cell_max: counts from 1 to this are withheld (primary suppression).
+        rounding_base: other counts are published rounded to a multiple of this.
+        keep: visibility rank per cell, as for ``suppress``; cells ranked ``never_withhold``
+            or higher (the headline funnel) are taken as complements only when no other cell
+            can protect a count (which happens only in very small regions).
+    """
+    if rounding_base <= 1:
+        return suppress(values, lines, hidden, small_cell_max, keep)
+    hidden = set(hidden)
+    keep = keep or {}
+    withheld = primary(values, [c for c in values if c not in hidden], small_cell_max)
+    members = _line_members(lines)
+    cell_lines: dict[Hashable, list[int]] = defaultdict(list)
+    for i, cells in enumerate(members):
+        for c in cells:
+            cell_lines[c].append(i)
+    min_width = rounding_base - 1
+    protected = [c for c in values if (c in hidden and 1 <= values[c] <= small_cell_max)]
+
+    def exposed() -> list:
+        bounds = propagate(_prior(values, hidden, withheld, small_cell_max, rounding_base), members, cell_lines)
+        cells = [c for c in withheld if values[c] >= 1] + protected
+        return sorted((c for c in cells if bounds[c][1] - bounds[c][0] < min_width), key=repr)
+
+    headline = {c for c, r in keep.items() if r >= never_withhold}
+    while True:
+        found = exposed()
+        if not found:
+            return withheld
+        touched: set[int] = set()
+        for cell in found:
+            if touched.intersection(cell_lines[cell]):
+                continue
+            try:
+                extra = _complement(cell, values, members, cell_lines, withheld | hidden | set(headline), keep)
+            except DisclosureError:
+                # Only a headline count can protect it (a very small region): withhold that
+                # rather than publish, as the exact method would.
+                extra = _complement(cell, values, members, cell_lines, withheld | hidden, keep)
+            withheld.add(extra)
+            touched.update(cell_lines[extra])
+
+
+def _prior(values, hidden: set, withheld: set, small_cell_max: int, base: int) -> dict:
+    """What a reader knows about each cell before combining lines."""
+    prior = {}
+    for c, v in values.items():
+        if c in hidden or c in withheld:
+            # Counts are >= 0: the same knowledge the exact method grants a reader.
+            prior[c] = (0.0, INF)
+        else:
+            lo, hi = rounding_interval(round_count(v, base), base)
+            prior[c] = (max(lo, small_cell_max + 1.0) if hi > 0 else 0.0, hi)
+    return prior
+
+
+def propagate(bounds: dict, members, cell_lines) -> dict:
+    """Narrow integer intervals by every line (total = sum of parts) to a fixed point."""
+    bounds = dict(bounds)
+    todo = set(range(len(members)))
+    while todo:
+        i = todo.pop()
+        total, *parts = members[i]
+        changed = []
+        t_lo, t_hi = bounds[total]
+        new_total = (max(t_lo, sum(bounds[p][0] for p in parts)), min(t_hi, sum(bounds[p][1] for p in parts)))
+        if new_total != (t_lo, t_hi):
+            bounds[total] = new_total
+            changed.append(total)
+        t_lo, t_hi = bounds[total]
+        lo_sum = sum(bounds[p][0] for p in parts)
+        finite_hi = sum(bounds[p][1] for p in parts if bounds[p][1] < INF)
+        unbounded = sum(1 for p in parts if bounds[p][1] == INF)
+        for p in parts:
+            p_lo, p_hi = bounds[p]
+            others_lo = lo_sum - p_lo
+            # others' upper sum is finite only if no other part is unbounded
+            others_unbounded = unbounded - (p_hi == INF)
+            lo = p_lo if others_unbounded else max(p_lo, float(math.ceil(t_lo - (finite_hi - (p_hi if p_hi < INF else 0)))))
+            hi = p_hi if t_hi == INF else min(p_hi, float(math.floor(t_hi - others_lo)))
+            if lo > hi:
+                raise DisclosureError("inconsistent counts: an additive identity does not hold")
+            if (lo, hi) != (p_lo, p_hi):
+                bounds[p] = (lo, hi)
+                changed.append(p)
+        for c in changed:
+            todo.update(cell_lines[c])
+    return bounds

@@ -30,16 +30,20 @@ HEADLINE_DERIVED = (
 ) + tuple(f"ppv_{r}" for r in S.RULES)
 
 NOTICE = (
-    "Aggregate pilot metrics for evaluators. Counts from 1 to {k} are withheld, with further "
-    "cells withheld so that none can be worked out from totals; no patient-level data. "
-    "Flags and referrals are decision support for clinicians, not diagnoses."
+    "Aggregate pilot metrics for evaluators. Counts from 1 to {k} are withheld{rounding}, with further "
+    "cells withheld only where a withheld count could otherwise be worked out from totals; no "
+    "patient-level data. Flags and referrals are decision support for clinicians, not diagnoses."
 )
+ROUNDING = " and every other count is rounded to the nearest {base}"
 METHOD = (
-    "Primary suppression of counts 1..{k}; secondary suppression to a fixed point over every "
+    "Primary suppression of counts 1..{k}{rounding}. Secondary suppression to a fixed point over every "
     "additive identity (levels add up to totals, funnel steps and their differences, outcome "
-    "breakdowns), checked by exact elimination so no withheld count is determined by published ones; "
-    "derived values withheld when any input count is withheld."
+    "breakdowns), {check}; the headline funnel is never withheld as a complement. Rates, costs and "
+    "expected cases are computed from the published counts, and withheld when any input count is withheld."
 )
+CHECK_EXACT = "checked by exact elimination so no withheld count is determined by published ones"
+CHECK_ROUNDED = ("checked by interval propagation over the rounded figures so no withheld count, and no "
+                 "hidden difference of 1..{k}, can be narrowed below the {width}-wide range of a rounded figure")
 
 
 @lru_cache(maxsize=1)
@@ -47,12 +51,24 @@ def benchmarks() -> list[dict]:
     return yaml.safe_load(BENCHMARKS.read_text(encoding="utf-8"))["benchmarks"]
 
 
+def _unit_costs(regions: list[dict]) -> dict[str, float] | None:
+    """Unit costs for costs derived from rounded counts: the regions' own when they agree,
+    else the mean of each unit's cost (a national view of regions with different prices)."""
+    costs = [r.get("unit_costs_dkk") or {} for r in regions]
+    keys = set(costs[0])
+    if not keys or any(set(c) != keys for c in costs):
+        return None
+    return {k: sum(c[k] for c in costs) / len(costs) for k in keys}
+
+
 def pilot_document(aggregates: dict) -> dict:
     """Suppressed evaluator document from an aggregates document."""
     federated.check(aggregates)
     regions = aggregates["regions"]
     k = max(int(r["small_cell_max"]) for r in regions)
-    tables = derive.evaluator_tables(federated.table_of(aggregates), k)
+    base = max(int(r.get("rounding_base", 1)) for r in regions)
+    tables = derive.evaluator_tables(federated.table_of(aggregates), k, base, _unit_costs(regions),
+                                     sum(r["expected_prevalence"] for r in regions) / len(regions))
     counts = derive.lookup(tables["counts"])
     derived = derive.lookup(tables["derived"])
     withheld = sum(r["status"] == "suppressed" for r in tables["counts"])
@@ -66,13 +82,15 @@ def pilot_document(aggregates: dict) -> dict:
         "schema": S.PILOT_SCHEMA,
         "schema_version": S.SCHEMA_VERSION,
         "release": "evaluators",
-        "notice": NOTICE.format(k=k),
+        "notice": NOTICE.format(k=k, rounding=ROUNDING.format(base=base) if base > 1 else ""),
         "code_version": fh_screen.__version__,
         "regions": regions,
         "as_of": max(r["as_of"] for r in regions),
         "disclosure": {
             "small_cell_max": k,
-            "method": METHOD.format(k=k),
+            "rounding_base": base,
+            "method": METHOD.format(k=k, rounding=ROUNDING.format(base=base) if base > 1 else "",
+                                    check=CHECK_ROUNDED.format(k=k, width=base) if base > 1 else CHECK_EXACT),
             "counts_published": len(tables["counts"]) - withheld,
             "counts_withheld": withheld,
         },

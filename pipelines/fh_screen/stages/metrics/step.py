@@ -34,6 +34,7 @@ def region_aggregates(ctx: RunContext) -> dict:
         "as_of": ctx.as_of.isoformat(),
         "expected_prevalence": settings.metrics.expected_prevalence,
         "small_cell_max": settings.metrics.small_cell_max,
+        "rounding_base": settings.metrics.rounding_base,
         "unit_costs_dkk": dict(settings.metrics.unit_costs_dkk),
     }
     return federated.aggregates_document(table, region)
