@@ -97,7 +97,7 @@ def run_night(extract: Path, db_path: Path, out: Path, as_of: date) -> dict:
     manifest = json.loads((out / "run_manifest.json").read_text(encoding="utf-8"))
     steps = {  # in the order the run takes them (the manifest's keys are sorted)
         name: {k: manifest["steps"][name].get(k) for k in ("seconds", "cpu_seconds", "peak_rss_mib", "render_seconds")}
-        for name, _ in STEPS
+        for name in (s.name for s in STEPS)
     }
     rendering = {
         "worklists": (manifest["steps"]["referrals"].get("render_seconds", 0.0),

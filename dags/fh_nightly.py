@@ -90,8 +90,8 @@ def fh_nightly():
     @task_group(tooltip="One region's night: wait, run the steps, publish")
     def night(partition: dict):
         steps = [
-            step.override(task_id=name, doc_md=orch.STEP_DOCS.get(name, f"Runs the `{name}` step."))(partition, name)
-            for name, _ in STEPS
+            step.override(task_id=s.name, doc_md=orch.step_doc(s))(partition, s.name)
+            for s in STEPS
         ]
         chain(wait_for_delivery(partition), *steps, publish(partition))
 

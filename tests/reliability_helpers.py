@@ -1,13 +1,11 @@
 """Shared pieces of the reliability, security and privacy tests.
 
-Runs use the steps that exist in this checkout (``available_steps``), so a step landed
-later is covered without editing these tests, and the scorer is switched off (no model
+Runs use every step of ``run.STEPS``, and the scorer is switched off (no model
 artefact is committed; the score step then writes an empty table, still transactionally).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -37,12 +35,6 @@ DATA_DOCS_STAMPS = [
     (re.compile(rb"'_run_time_sort': [\d.]+"), b"'_run_time_sort': <time>"),
     (re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), b"<uuid>"),
 ]
-
-
-def available_steps() -> list[tuple[str, str]]:
-    """run.STEPS without steps whose module is not in this checkout yet."""
-    return [(name, target) for name, target in run.STEPS
-            if importlib.util.find_spec(target.split(":")[0]) is not None]
 
 
 def settings(tmp: Path) -> Settings:

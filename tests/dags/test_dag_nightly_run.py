@@ -146,7 +146,7 @@ def test_nightly_dag_equals_the_cli_and_stops_an_unusable_delivery(airflow_db, t
     dag_run = bag.dags["fh_nightly"].test(logical_date=pendulum.datetime(2026, 11, 23, 1, 30, tz="Europe/Copenhagen"))
 
     states = {(ti.task_id, ti.map_index): (ti.state, ti.try_number) for ti in dag_run.get_task_instances()}
-    chain = ["night.wait_for_delivery", *(f"night.{name}" for name, _ in STEPS), "night.publish"]
+    chain = ["night.wait_for_delivery", *(f"night.{s.name}" for s in STEPS), "night.publish"]
     assert states[("list_partitions", -1)] == ("success", 1)
     assert [states[(task, 0)][0] for task in chain] == ["success"] * len(chain)
     # The unusable delivery fails its first step on the first try; nothing after it runs.
@@ -158,7 +158,7 @@ def test_nightly_dag_equals_the_cli_and_stops_an_unusable_delivery(airflow_db, t
 
     dag_out = Path(nord["out"]) / NIGHT
     manifest = json.loads((dag_out / "run_manifest.json").read_text(encoding="utf-8"))
-    assert set(manifest["steps"]) == {name for name, _ in STEPS}
+    assert set(manifest["steps"]) == {s.name for s in STEPS}
     dag_files, cli_files = tree(dag_out), tree(cli_out)
     assert sorted(dag_files) == sorted(cli_files)
     for rel in cli_files:

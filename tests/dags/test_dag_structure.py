@@ -12,12 +12,13 @@ import pytest
 from fh_screen.app.alerts import task_failed
 from fh_screen.app.orchestration import STEP_DOCS
 from fh_screen.app.run import STEPS
+from fh_screen.app.run import step_named as run_step_named
 
 # Airflow's own sensor decorator imports a deprecated helper; nothing to fix on our side.
 pytestmark = pytest.mark.filterwarnings("ignore:The `airflow.utils.operator_helpers.determine_kwargs`")
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_IDS = {"fh_nightly", "fh_backfill", "fh_retrain"}
-STEP_NAMES = [name for name, _ in STEPS]
+STEP_NAMES = [s.name for s in STEPS]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,8 @@ def test_nightly_steps_write_through_the_duckdb_pool_and_explain_themselves(bag)
     for name in STEP_NAMES:
         task = dag.get_task(f"night.{name}")
         assert task.pool == "fh_duckdb"
-        assert task.doc_md == STEP_DOCS[name]
+        assert task.doc_md.startswith(STEP_DOCS[name] + "\n\n")
+        assert task.doc_md.endswith(run_step_named(name).doc())
         assert task.execution_timeout == timedelta(minutes=60)
     assert dag.get_task("night.publish").pool == "fh_duckdb"
     assert dag.get_task("night.wait_for_delivery").pool == "default_pool"
@@ -122,7 +124,8 @@ def test_a_new_step_appears_in_the_nightly_dag(monkeypatch):
     import fh_nightly
     from fh_screen.app import run as run_mod
 
-    monkeypatch.setattr(run_mod, "STEPS", [*STEPS, ("extra_check", "fh_screen.extra:extra_step")])
+    extra = run_mod.Step("extra_check", lambda ctx: {}, reads=("rule_results",))
+    monkeypatch.setattr(run_mod, "STEPS", [*STEPS, extra])
     try:
         dag = importlib.reload(fh_nightly).fh_nightly()
     finally:
@@ -130,4 +133,4 @@ def test_a_new_step_appears_in_the_nightly_dag(monkeypatch):
         importlib.reload(fh_nightly)
     assert dag.get_task("night.extra_check").upstream_task_ids - {"list_partitions"} == {f"night.{STEP_NAMES[-1]}"}
     assert dag.get_task("night.publish").upstream_task_ids - {"list_partitions"} == {"night.extra_check"}
-    assert dag.get_task("night.extra_check").doc_md == "Runs the `extra_check` step."
+    assert dag.get_task("night.extra_check").doc_md == "Runs the `extra_check` step.\n\nReads: `rule_results`."

@@ -21,12 +21,12 @@ from filelock import FileLock
 from fh_screen.store import db
 from fh_screen.app import run
 from reliability_helpers import (
-    FIXTURES, NIGHT1, NIGHT2, PYTHON, ROOT, available_steps, cli, copy_state, db_snapshot,
+    FIXTURES, NIGHT1, NIGHT2, PYTHON, ROOT, cli, copy_state, db_snapshot,
     out_snapshot, run_night, settings,
 )
 
-STEPS = available_steps()
-NAMES = [name for name, _ in STEPS]
+STEPS = run.STEPS
+NAMES = [s.name for s in STEPS]
 MINI, MINI_NEXT = FIXTURES / "mini", FIXTURES / "mini_next"
 
 
@@ -39,20 +39,13 @@ def reference(tmp_path_factory):
     """Night 1 published (the state every test starts from) and an uninterrupted night 2."""
     tmp = tmp_path_factory.mktemp("reference")
     cfg = settings(tmp)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(run, "STEPS", STEPS)
-        db_path, out = tmp / "store.duckdb", tmp / "out"
-        run_night(MINI, db_path, out, NIGHT1, cfg)
-        night1 = copy_state(db_path, out, tmp / "night1")
-        night1_out = out_snapshot(out)
-        run_night(MINI_NEXT, db_path, out, NIGHT2, cfg)
+    db_path, out = tmp / "store.duckdb", tmp / "out"
+    run_night(MINI, db_path, out, NIGHT1, cfg)
+    night1 = copy_state(db_path, out, tmp / "night1")
+    night1_out = out_snapshot(out)
+    run_night(MINI_NEXT, db_path, out, NIGHT2, cfg)
     return {"cfg": cfg, "night1": night1, "night1_out": night1_out,
             "night2_db": db_snapshot(db_path), "night2_out": out_snapshot(out)}
-
-
-@pytest.fixture
-def steps(monkeypatch):
-    monkeypatch.setattr(run, "STEPS", STEPS)
 
 
 @contextmanager
@@ -72,7 +65,7 @@ def failing_commit():
         yield
 
 
-def test_two_uninterrupted_runs_are_identical(reference, tmp_path, steps):
+def test_two_uninterrupted_runs_are_identical(reference, tmp_path):
     """The comparison below is meaningful: a clean rerun reproduces night 2 exactly."""
     db_path, out = copy_state(*reference["night1"], tmp_path)
     run_night(MINI_NEXT, db_path, out, NIGHT2, reference["cfg"])
@@ -81,7 +74,7 @@ def test_two_uninterrupted_runs_are_identical(reference, tmp_path, steps):
 
 
 @pytest.mark.parametrize("after", [None, *NAMES], ids=["before-" + NAMES[0], *("after-" + n for n in NAMES)])
-def test_kill_at_step_boundary_then_rerun(reference, tmp_path, steps, monkeypatch, after):
+def test_kill_at_step_boundary_then_rerun(reference, tmp_path, monkeypatch, after):
     db_path, out = copy_state(*reference["night1"], tmp_path)
     cfg = reference["cfg"]
     work = run.work_dir_for(out.resolve())
@@ -117,7 +110,7 @@ def test_kill_at_step_boundary_then_rerun(reference, tmp_path, steps, monkeypatc
     assert not work.exists()
 
 
-def test_stale_work_folder_is_never_published(reference, tmp_path, steps):
+def test_stale_work_folder_is_never_published(reference, tmp_path):
     """Leftovers of a killed run of other data must not slip into the next publish."""
     db_path, out = copy_state(*reference["night1"], tmp_path)
     work = run.work_dir_for(out.resolve())
@@ -135,18 +128,17 @@ def test_hard_kills_in_real_processes_then_rerun(reference, tmp_path):
     cfg_file = tmp_path / "settings.yaml"
     cfg_file.write_text("model:\n  enabled: false\n", encoding="utf-8")
     middle, later = NAMES[len(NAMES) // 2], NAMES[len(NAMES) // 2 + 1:]
-    steps_code = f"import fh_screen.app.run as r; r.STEPS = {STEPS!r}\n"
     a_db, a_out = copy_state(*reference["night1"], tmp_path / "boundary")
     b_db, b_out = copy_state(*reference["night1"], tmp_path / "in_transaction")
     args = lambda db_path, out: ["run", "--extract", str(MINI_NEXT), "--db", str(db_path), "--out", str(out),
                                  "--as-of", NIGHT2.isoformat(), "--config", str(cfg_file), "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "pipelines")}
     boundary = subprocess.Popen(
-        [PYTHON, "-c", steps_code + "import sys; from fh_screen.app.cli import main; sys.exit(main(sys.argv[1:]))",
+        [PYTHON, "-c", "import sys; from fh_screen.app.cli import main; sys.exit(main(sys.argv[1:]))",
          *args(a_db, a_out)], env={**env, run.FAIL_AFTER_ENV: middle},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     in_transaction = subprocess.Popen(
-        [PYTHON, "-c", steps_code + textwrap.dedent(f"""
+        [PYTHON, "-c", textwrap.dedent(f"""
             import os, sys
             from contextlib import contextmanager
             import fh_screen.store.db as db
@@ -171,9 +163,7 @@ def test_hard_kills_in_real_processes_then_rerun(reference, tmp_path):
     assert in_transaction.wait(timeout=600) == 71, in_transaction.stderr.read().decode()
     for db_path, out in ((a_db, a_out), (b_db, b_out)):
         assert out_snapshot(out) == reference["night1_out"]
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(run, "STEPS", STEPS)
-            run_night(MINI_NEXT, db_path, out, NIGHT2, reference["cfg"])
+        run_night(MINI_NEXT, db_path, out, NIGHT2, reference["cfg"])
         assert out_snapshot(out) == reference["night2_out"]
         assert db_snapshot(db_path) == reference["night2_db"]
 
@@ -204,7 +194,6 @@ def test_second_run_with_wait_starts_only_when_the_lock_is_released(tmp_path):
     it has touched nothing; after release it runs to completion."""
     driver = ("import logging, sys; lg = logging.getLogger('filelock'); lg.setLevel(logging.DEBUG); "
               "lg.addHandler(logging.StreamHandler()); "
-              f"import fh_screen.app.run as r; r.STEPS = {STEPS!r}; "
               "from fh_screen.app.cli import main; sys.exit(main(sys.argv[1:]))")
     err = tmp_path / "stderr.txt"
     out_dir, work = tmp_path / "out", run.work_dir_for((tmp_path / "out").resolve())

@@ -17,9 +17,8 @@ from markupsafe import escape
 from pypdf import PdfReader
 
 from fh_screen.app import run
-from reliability_helpers import FIXTURES, NIGHT1, available_steps, settings
+from reliability_helpers import FIXTURES, NIGHT1, settings
 
-STEPS = available_steps()
 EVIL_ID = "<img src=x onerror=alert(1)>"          # replaces patient 000111 (listed on a worklist)
 EVIL_PRACTICE = "../../etc/passwd"                 # replaces practice P0102 (gets worklist files)
 NAMES = {
@@ -48,9 +47,7 @@ def published(tmp_path_factory):
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(run, "STEPS", STEPS)
-        run.run(extract, tmp / "run" / "store.duckdb", tmp / "run" / "out", NIGHT1, settings=settings(tmp))
+    run.run(extract, tmp / "run" / "store.duckdb", tmp / "run" / "out", NIGHT1, settings=settings(tmp))
     return tmp
 
 

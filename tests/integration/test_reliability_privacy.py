@@ -21,9 +21,8 @@ import pytest
 from fh_screen.app import cli, privacy, run
 from fh_screen.errors import UserError
 from fh_screen.synth import generate
-from reliability_helpers import NIGHT1, available_steps, db_snapshot, out_snapshot
+from reliability_helpers import NIGHT1, db_snapshot, out_snapshot
 
-STEPS = available_steps()
 N_PATIENTS = 1500
 CANARY_VALUES = [f"7.{i:02d}4193" for i in range(20)]   # planted lab values no log line can contain by chance
 
@@ -77,10 +76,9 @@ def whole_run(region):
 
     stdout, stderr = io.StringIO(), io.StringIO()
     try:
-        with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as caught, \
+        with warnings.catch_warnings(record=True) as caught, \
                 contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             warnings.simplefilter("always")
-            mp.setattr(run, "STEPS", STEPS)
             code = cli.main(["-v", "run", "--extract", str(region["extract"]), "--db", str(db_path), "--out",
                              str(out), "--as-of", NIGHT1.isoformat(), "--config", str(region["config"])])
     finally:
@@ -209,11 +207,9 @@ def test_erasure_removes_one_patient_and_reports_stay_consistent(region, whole_r
         _write(without / path.name, [r for r in rows if patient not in (r.get("patient_id"), r.get("relative_id"))],
                fields)
     never = tmp_path / "b" / "store.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(run, "STEPS", STEPS)
-        cfg = run.load_settings(region["config"])
-        run.run(without, store, tmp_path / "a" / "out", NIGHT1, settings=cfg)
-        run.run(without, never, tmp_path / "b" / "out", NIGHT1, settings=cfg)
+    cfg = run.load_settings(region["config"])
+    run.run(without, store, tmp_path / "a" / "out", NIGHT1, settings=cfg)
+    run.run(without, never, tmp_path / "b" / "out", NIGHT1, settings=cfg)
     # stg_* are scratch tables whose presence depends on history (checked for the id above).
     erased, clean = ({t: rows for t, rows in db_snapshot(s).items() if not t.startswith("stg_")} for s in (store, never))
     assert len(erased.pop("erasures")) == 1 and "erasures" not in clean

@@ -46,8 +46,8 @@ LABS = [
 def _data_steps_only(monkeypatch):
     """The corpus is about what a delivery does to the data: run stage, validate and load
     (the later steps need a trained model and are tested with their own fixtures)."""
-    steps = [s for s in run_module.STEPS if s[0] in ("stage", "validate", "load")]
-    assert [s[0] for s in steps] == ["stage", "validate", "load"]
+    steps = [s for s in run_module.STEPS if s.name in ("stage", "validate", "load")]
+    assert [s.name for s in steps] == ["stage", "validate", "load"]
     monkeypatch.setattr(run_module, "STEPS", steps)
 
 

@@ -46,11 +46,7 @@ def fake_steps(monkeypatch):
             return {"ok": True}
         return step
 
-    module = types.ModuleType("fh_fake_steps")
-    for name in ("stage", "validate", "load"):
-        setattr(module, f"{name}_step", make(name))
-    monkeypatch.setitem(sys.modules, "fh_fake_steps", module)
-    monkeypatch.setattr(run_mod, "STEPS", [(n, f"fh_fake_steps:{n}_step") for n in ("stage", "validate", "load")])
+    monkeypatch.setattr(run_mod, "STEPS", [run_mod.Step(n, make(n)) for n in ("stage", "validate", "load")])
     return types.SimpleNamespace(calls=calls, fail_on=fail_on)
 
 
@@ -298,4 +294,4 @@ def test_task_defaults_retry_with_backoff_but_fail_fast_on_unusable_input():
 
 
 def test_every_step_has_a_description_for_the_ui():
-    assert {name for name, _ in run_mod.STEPS} <= set(orch.STEP_DOCS)
+    assert {s.name for s in run_mod.STEPS} <= set(orch.STEP_DOCS)

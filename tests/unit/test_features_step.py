@@ -38,7 +38,7 @@ def ctx(tmp_path: Path):
 
 
 def test_steps_are_registered_after_load():
-    names = [name for name, _ in STEPS]
+    names = [s.name for s in STEPS]
     assert names[names.index("load") + 1: names.index("load") + 3] == ["features", "rules"]
 
 

@@ -29,7 +29,7 @@ def run(tmp_path_factory):
 
 
 def test_step_is_registered():
-    assert ("metrics", "fh_screen.stages.metrics:metrics_step") in STEPS
+    assert any(s.name == "metrics" and s.run is metrics_step for s in STEPS)
 
 
 def test_files_are_owner_only(run):

@@ -75,6 +75,13 @@ STEP_DOCS: dict[str, str] = {
 }
 
 
+
+def step_doc(step) -> str:
+    """The Airflow task documentation of a ``run.Step``: what it does (``STEP_DOCS``) and the
+    tables it reads and writes, so the DAG view shows the data flow."""
+    what = STEP_DOCS.get(step.name, f"Runs the `{step.name}` step.")
+    return f"{what}\n\n{step.doc()}"
+
 class Partition(BaseModel):
     """One region or catchment: where its deliveries arrive and where its results go.
 
@@ -210,7 +217,7 @@ def run_step(partition: dict, as_of: date, step: str, lock_timeout: float = 600)
     from fh_screen.app.run import STEPS, execute_step, prepare, work_dir_for
 
     part = Partition.model_validate(partition)
-    names = [name for name, _ in STEPS]
+    names = [s.name for s in STEPS]
     if step not in names:
         raise ValueError(f"unknown step {step!r}")
     out_dir = part.out_dir(as_of)
@@ -237,7 +244,7 @@ def publish_night(partition: dict, as_of: date, lock_timeout: float = 600) -> st
     part = Partition.model_validate(partition)
     with _writer(part, lock_timeout):
         ctx = prepare(part.delivery_dir(as_of), Path(part.db), part.out_dir(as_of), as_of, _settings(part))
-        missing = [name for name, _ in STEPS if name not in ctx.manifest.get("steps", {})]
+        missing = [s.name for s in STEPS if s.name not in ctx.manifest.get("steps", {})]
         if missing:
             raise UserError(f"not publishing {as_of}: steps without a report: {', '.join(missing)}")
         return str(publish(ctx))

@@ -14,30 +14,86 @@ import resource
 import shutil
 import time
 from datetime import date, datetime, timezone
-from importlib import import_module
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 from filelock import FileLock, Timeout
 
 import fh_screen
+from fh_screen import schemas
 from fh_screen.app import audit
-from fh_screen.store import files
 from fh_screen.config import Settings, load_settings
 from fh_screen.context import RunContext, log
+from fh_screen.stages import metrics
+from fh_screen.stages.cascade import step as cascade
+from fh_screen.stages.features import build as features
+from fh_screen.stages.ingest import step as ingest
+from fh_screen.stages.referrals import step as referrals
+from fh_screen.stages.rules import step as rules
+from fh_screen.stages.score import step as score
+from fh_screen.stages.validate import step as validate
+from fh_screen.store import files
 
-# (step name, "module:function"). Each function takes a RunContext and returns a dict
-# that goes into run_manifest.json under steps.<name>.
-STEPS: list[tuple[str, str]] = [
-    ("stage", "fh_screen.stages.ingest.step:stage_step"),
-    ("validate", "fh_screen.stages.validate.step:validate_step"),
-    ("load", "fh_screen.stages.ingest.step:load_step"),
-    ("features", "fh_screen.stages.features.build:features_step"),
-    ("rules", "fh_screen.stages.rules:rules_step"),
-    ("score", "fh_screen.stages.score.step:score_step"),
-    ("referrals", "fh_screen.stages.referrals.step:referrals_step"),
-    ("cascade", "fh_screen.stages.cascade.step:cascade_step"),
-    ("metrics", "fh_screen.stages.metrics:metrics_step"),
+@dataclass(frozen=True)
+class Step:
+    """One step of the nightly job and the data it depends on.
+
+    ``run`` takes the run's context and returns what goes into ``run_manifest.json`` under
+    ``steps.<name>``. ``reads`` and ``writes`` name the store tables (and, for the first
+    step, the delivered tables ``delivery/<table>``) the step uses tonight; ``history``
+    the tables it reads as earlier nights left them (the referral ledger, the curated
+    tables a new delivery is compared with); ``files`` what it writes into the run folder.
+    One list of these is the data flow: a test checks that every table is written before
+    it is read, the Airflow task documentation shows it, and a partial rerun can tell
+    which steps a change reaches.
+    """
+
+    name: str
+    run: Callable[[RunContext], dict]
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    history: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+    def doc(self) -> str:
+        """The data flow of this step in one line of Markdown (Airflow's task documentation)."""
+        parts = [f"{label}: {', '.join(f'`{t}`' for t in tables)}"
+                 for label, tables in (("Reads", self.reads), ("reads from earlier nights", self.history),
+                                       ("writes", self.writes), ("files", self.files)) if tables]
+        return "; ".join(parts) + "."
+
+
+# The delivered tables, as the stage step reads them from the delivery folder.
+DELIVERED = tuple(f"delivery/{name}" for name in schemas.TABLES)
+STAGED = tuple(f"stg_{name}" for name in schemas.TABLES)
+CURATED = tuple(schemas.TABLES)
+FEATURE_INPUTS = ("patients", "lab_results", "medications", "diagnoses", "relations", "family_history",
+                  "clinic_outcomes")
+
+STEPS: list[Step] = [
+    Step("stage", ingest.stage_step, reads=DELIVERED, writes=(*STAGED, "quarantine")),
+    Step("validate", validate.validate_step, reads=(*STAGED, "quarantine"),
+         writes=(*STAGED, "quarantine", "delivery_stats"), history=("patients", "lab_results", "delivery_stats"),
+         files=(validate.QUALITY_DIR, validate.QUARANTINE_CSV)),
+    Step("load", ingest.load_step, reads=(*STAGED, "quarantine"), writes=(*CURATED, "deliveries")),
+    Step("features", features.features_step, reads=FEATURE_INPUTS, writes=("patient_features",)),
+    Step("rules", rules.rules_step, reads=("patient_features",), writes=("rule_results",)),
+    Step("score", score.score_step, reads=("patient_features",), writes=("model_scores",)),
+    Step("referrals", referrals.referrals_step,
+         reads=("rule_results", "model_scores", "patients", "clinic_outcomes", "lab_results", "medications",
+                "contacts"),
+         writes=("referral_events", "referral_ledger"), history=("referral_events",),
+         files=("referrals.csv", "worklists")),
+    Step("cascade", cascade.cascade_step,
+         reads=("patients", "relations", "contacts", "clinic_outcomes", "diagnoses", "lab_results",
+                "medications", "deliveries"),
+         writes=("cascade_ledger", "cascade_letters"), history=("cascade_ledger", "cascade_letters"),
+         files=("cascade.csv", "letters")),
+    Step("metrics", metrics.metrics_step,
+         reads=("patients", "lab_results", "medications", "clinic_outcomes", "rule_results", "model_scores",
+                "referral_events", "cascade_ledger"),
+         files=("metrics",)),
 ]
 
 MANIFEST = "run_manifest.json"
@@ -52,10 +108,16 @@ class RunLocked(RuntimeError):
     """Another run holds this database."""
 
 
+def step_named(name: str) -> Step:
+    """The step called ``name``; a clear error for a name that is not a step."""
+    for step in STEPS:
+        if step.name == name:
+            return step
+    raise KeyError(f"no step named {name!r}; the steps are {', '.join(s.name for s in STEPS)}")
+
+
 def step_function(name: str) -> Callable[[RunContext], dict]:
-    target = dict(STEPS)[name]
-    module, func = target.split(":")
-    return getattr(import_module(module), func)
+    return step_named(name).run
 
 
 def work_dir_for(out_dir: Path) -> Path:
@@ -187,10 +249,10 @@ def run(
             shutil.rmtree(work_dir_for(Path(out_dir).resolve()), ignore_errors=True)
             ctx = prepare(extract_dir, db_path, out_dir, as_of, settings)
             ctx.manifest["steps"] = {}
-            for name, _ in STEPS:
+            for step in STEPS:
                 if on_step:
-                    on_step(name)
-                execute_step(ctx, name)
+                    on_step(step.name)
+                execute_step(ctx, step.name)
             publish(ctx)
             return ctx.manifest
     except Timeout as exc:

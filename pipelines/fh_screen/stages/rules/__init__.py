@@ -30,9 +30,3 @@ def versions() -> dict[str, dict[str, str]]:
                              "file": f"reference/rules/{file}.yaml"}
     return out
 
-
-def rules_step(ctx) -> dict:
-    """Pipeline step (``fh_screen.stages.rules:rules_step``): score ``patient_features`` into ``rule_results``."""
-    from fh_screen.stages.rules.step import run_step
-
-    return run_step(ctx)

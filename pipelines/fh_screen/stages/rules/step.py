@@ -11,7 +11,7 @@ def policy_from(settings) -> Policy:
     return Policy(dlcn_min_points=settings.selection.dlcn_min_points, use_lab_flag=settings.selection.use_lab_flag)
 
 
-def run_step(ctx) -> dict:
+def rules_step(ctx) -> dict:
     """Score every patient as of ``ctx.as_of``; replaces ``rule_results`` (idempotent)."""
     con = ctx.connect()
     try:
