@@ -74,6 +74,20 @@ class SelectionSettings(_Frozen):
     unassigned_practice_id: str = "UNASSIGNED"
 
 
+class BacklogSettings(_Frozen):
+    """When and how many of the selected are queued for a clinic (docs/selection-and-waiting.md).
+
+    Each night takes the prospective flow first (what is new since the last run); the
+    historic population (the backlog) may hold at most ``share`` of the clinics' places in
+    the next ``horizon_weeks``, and never the places the prospective flow is expected to
+    need. Everyone below that line stays eligible and is not queued.
+    """
+
+    horizon_weeks: int = Field(12, ge=1, le=52)      # how far ahead a clinic place may be promised
+    share: float = Field(1.0, gt=0.0, le=1.0)        # of the horizon's places; 1.0 = all the prospective flow leaves
+    lookback_years: int = Field(20, ge=1, le=100)    # older evidence does not enter the backlog pass
+
+
 class CascadeSettings(_Frozen):
     include_existing_diagnosis_as_index: bool = False
     direct_contact: bool = False          # region allows writing to relatives directly
@@ -111,6 +125,7 @@ class Settings(_Frozen):
     clinics: list[Clinic] = Field(default_factory=list)
     paediatric_clinic_id: str | None = None
     selection: SelectionSettings = SelectionSettings()
+    backlog: BacklogSettings = BacklogSettings()
     cascade: CascadeSettings = CascadeSettings()
     metrics: MetricsSettings = MetricsSettings()
     model: ModelSettings = ModelSettings()

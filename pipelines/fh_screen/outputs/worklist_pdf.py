@@ -135,8 +135,10 @@ def _header(pdf: _WorklistPDF, p: PracticeList) -> None:
     pdf.lines(f"{p.heading}  |  {w['date']}: {p.as_of.isoformat()}", size=10, style="B", height=5)
     pdf.lines(f"{w['count_total']}: {c['total']} ({c['new']} {w['count_new']}, {c['reminder']} {w['count_reminder']}, "
               f"{c['check']} {w['count_check']}, {c['children']} {w['count_children']})", size=9, height=5)
-    if p.queued:
-        pdf.lines(w["queued_note"].format(n=p.queued), size=9, height=5)
+    if p.coming:
+        pdf.lines(w["coming_intro"], size=9, height=5)
+        for line in p.coming:
+            pdf.lines(line, size=9, height=5)
     pdf.lines(w["confidential"], size=9, style="B", height=5)
     pdf.lines(w["intro"], size=9, height=4.5)
     pdf.set_y(pdf.get_y() + 2)
@@ -187,6 +189,7 @@ def _patient(pdf: _WorklistPDF, x: dict, w: dict) -> None:
     if x["secondary_cause"]:
         pdf.lines(f"{w['secondary_cause']}: {x['secondary_cause']}", style="B")
     pdf.lines(f"{w['action']}: {x['action']}", size=9, style="B", height=4.5)
+    pdf.lines(x["slot"], size=9, height=4.5)
     pdf.set_y(pdf.get_y() + 3)
 
 

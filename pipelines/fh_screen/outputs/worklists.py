@@ -205,7 +205,7 @@ class PracticeList:
     as_of: date
     patients: list[dict]
     counts: dict[str, int]
-    queued: int
+    coming: list[str]        # queued patients of the practice, as "expected in week W: n" lines
     footer: dict[str, str]
     strings: dict[str, str] = field(repr=False, default_factory=dict)
 
@@ -288,6 +288,40 @@ def _action(row: dict, words: dict, clinic_names: dict) -> str:
     return words["action_refer_child" if row.get("catchment") == "paediatric" else "action_refer"].format(clinic=clinic)
 
 
+def week_label(day, lang: str) -> str:
+    """The ISO week of ``day`` the way a reader of ``lang`` names it ("uge 3, 2027")."""
+    year, week, _ = day.isocalendar()
+    return strings()[lang]["week"].format(week=week, year=year)
+
+
+def slot_line(row: dict, words: dict, lang: str) -> str:
+    """When the patient's lipid-clinic place is expected: a week, or not yet scheduled.
+
+    Check-first patients have no place until the secondary cause is ruled out; a listed
+    clinic referral has this week's place (``fh_screen.stages.referrals.backlog``).
+    """
+    if row.get("route") == "check_secondary_cause_first":
+        return words["slot_after_check"]
+    if row.get("slot_week") is None:
+        return words["slot_not_scheduled"]
+    return words["slot_week"].format(week=week_label(row["slot_week"], lang))
+
+
+def coming_lines(queued: pl.DataFrame, lang: str) -> list[str]:
+    """Queued patients of one practice by expected week of their clinic place.
+
+    Only queued patients within the horizon are counted, each against a named week (or
+    "not yet scheduled"); patients below the line are not queued and never counted.
+    """
+    words = strings()[lang]
+    out = []
+    by_week = queued.group_by("slot_week").len().sort("slot_week", nulls_last=True)
+    for day, n in by_week.iter_rows():
+        when = week_label(day, lang) if day is not None else words["coming_not_scheduled"]
+        out.append(words["coming_line"].format(when=when, n=n))
+    return out
+
+
 def patient_view(row: dict, detail: dict, lang: str, explain, clinic_names: dict) -> dict:
     """One worklist entry: identity, labs, trend, treatment, scores, reasons, action."""
     words = strings()[lang]
@@ -326,6 +360,7 @@ def patient_view(row: dict, detail: dict, lang: str, explain, clinic_names: dict
         "route": row["route"],
         "route_label": words[f"route_{row['route']}"],
         "action": _action(row, words, clinic_names),
+        "slot": slot_line(row, words, lang),
         "reminder_note": words["reminder_note"].format(date=_iso(row.get("last_listed_on")))
         if row["event"] == "reminder" else None,
     }
@@ -350,7 +385,8 @@ def footer(ctx_manifest: dict, model_versions: list[str], as_of: date, lang: str
 
 
 def practice_lists(planned: pl.DataFrame, details: dict, ctx: RunContext) -> list[PracticeList]:
-    """The view model of every practice with somebody listed (or queued) tonight."""
+    """The view model of every practice with somebody listed tonight (queued patients of the
+    practice appear only as counts against the expected week of their clinic place)."""
     lang = ctx.settings.worklist_language
     words = strings()[lang]
     explain = _explainer()
@@ -358,7 +394,9 @@ def practice_lists(planned: pl.DataFrame, details: dict, ctx: RunContext) -> lis
     models = sorted(v for v in planned["model_version"].unique().to_list() if v) if "model_version" in planned.columns else []
     foot = footer(ctx.manifest, models, ctx.as_of, lang)
     unassigned = ctx.settings.selection.unassigned_practice_id
-    queued = dict(planned.filter(pl.col("event") == "queued").group_by("practice_id").len().iter_rows())
+    queued = planned.filter(pl.col("event") == "queued")
+    if "slot_week" not in queued.columns:
+        queued = queued.with_columns(pl.lit(None, pl.Date).alias("slot_week"))
     listed = planned.filter(pl.col("event") != "queued").sort(["practice_id", "rank"])
     out = []
     for (practice_id,), group in listed.group_by(["practice_id"], maintain_order=True):
@@ -372,8 +410,8 @@ def practice_lists(planned: pl.DataFrame, details: dict, ctx: RunContext) -> lis
             "children": sum(bool(r.get("is_child")) for r in rows),
         }
         heading = words["unassigned"] if practice_id == unassigned else f"{words['practice']} {practice_id}"
-        out.append(PracticeList(practice_id, heading, lang, ctx.as_of, patients, counts,
-                                int(queued.get(practice_id, 0)), foot, words))
+        coming = coming_lines(queued.filter(pl.col("practice_id") == practice_id), lang)
+        out.append(PracticeList(practice_id, heading, lang, ctx.as_of, patients, counts, coming, foot, words))
     return out
 
 

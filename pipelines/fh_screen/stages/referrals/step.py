@@ -58,6 +58,7 @@ import polars as pl
 
 from fh_screen.config import Clinic, SelectionSettings, Settings
 from fh_screen.context import RunContext, log
+from fh_screen.stages.referrals import backlog, prospective
 
 ROUTE_CLINIC = "refer_lipid_clinic"
 ROUTE_CHECK = "check_secondary_cause_first"
@@ -69,12 +70,13 @@ CAPACITY_WINDOW_DAYS = 7
 
 EVENT_COLUMNS = [
     "as_of", "patient_id", "event", "practice_id", "clinic_id", "rank",
-    "probability", "dlcn_points", "dlcn_category", "route",
+    "probability", "dlcn_points", "dlcn_category", "route", "flow", "slot_week",
 ]
 EVENT_SCHEMA = {
     "as_of": pl.Date, "patient_id": pl.Utf8, "event": pl.Utf8, "practice_id": pl.Utf8,
     "clinic_id": pl.Utf8, "rank": pl.Int32, "probability": pl.Float64,
     "dlcn_points": pl.Int32, "dlcn_category": pl.Utf8, "route": pl.Utf8,
+    "flow": pl.Utf8, "slot_week": pl.Date,
 }
 OUTCOME_SCHEMA = {"patient_id": pl.Utf8, "outcome_date": pl.Date, "outcome": pl.Utf8}
 REFERRAL_CSV_COLUMNS = [
@@ -303,22 +305,22 @@ def capacity_used(prior_events: pl.DataFrame, as_of: date) -> dict[str, int]:
 
 
 def allocate(frame: pl.DataFrame, clinics: list[Clinic], used: dict[str, int]) -> pl.DataFrame:
-    """Give clinic places in queue-then-rank order; add ``event`` (kind, or ``queued``)."""
+    """Give clinic places in serving order (prospective first, then the longest waiting, then
+    rank: ``backlog.serving_order``); add ``event`` (kind, or ``queued``)."""
     remaining = {c.clinic_id: max(c.weekly_capacity - used.get(c.clinic_id, 0), 0) for c in clinics}
     cap = pl.DataFrame(
         {"clinic_id": list(remaining), "_remaining": list(remaining.values())},
         schema={"clinic_id": pl.Utf8, "_remaining": pl.Int64},
     )
     out = (
-        frame.join(cap, on="clinic_id", how="left")
+        backlog.serving_order(frame.join(cap, on="clinic_id", how="left"))
         .with_columns(((pl.col("route") == ROUTE_CLINIC) & pl.col("_remaining").is_not_null()).alias("_consumes"))
-        .sort(["queued_since", "rank"], nulls_last=True)
         .with_columns((pl.int_range(1, pl.len() + 1).over(["clinic_id", "_consumes"])).alias("_slot"))
     )
     event = pl.when(pl.col("_consumes") & (pl.col("_slot") > pl.col("_remaining"))).then(pl.lit(QUEUED)).otherwise(
         pl.col("kind")
     )
-    return out.with_columns(event.alias("event")).drop("_remaining", "_consumes", "_slot").sort("rank")
+    return out.with_columns(event.alias("event")).drop("_remaining", "_consumes", "_slot", "_flow_order").sort("rank")
 
 
 # --- the whole plan --------------------------------------------------------------------
@@ -332,13 +334,20 @@ def plan_referrals(
     prior_events: pl.DataFrame,
     settings: Settings,
     as_of: date,
+    evidence: pl.DataFrame | None = None,
+    since: date | None = None,
 ) -> tuple[pl.DataFrame, dict]:
-    """Tonight's candidates with their event, rank and clinic, plus a count report.
+    """Tonight's candidates with their event, rank and clinic, and a count report with the
+    selection figures (``selection``: summed; ``selection_by_clinic``: ``backlog.nightly_figures``).
 
-    Returns every candidate (listed, reminder and queued) with the rule_results columns,
-    ``probability``, ``model_version``, ``event``, ``rank``, ``clinic_id``, ``catchment``,
-    ``is_child``, ``selected_by`` and the ledger columns (``last_listed_on`` ...).
+    ``evidence`` (``prospective.read_evidence``) dates each patient's evidence; ``since`` is
+    the last run's date (None on the first run: everything is backlog). Returns every
+    candidate within the horizon (listed, reminder and queued) with the rule_results
+    columns, ``probability``, ``model_version``, ``event``, ``rank``, ``clinic_id``,
+    ``catchment``, ``is_child``, ``selected_by``, ``flow``, ``slot_week`` and the ledger
+    columns (``last_listed_on`` ...). Candidates below the line are not in it.
     """
+    evidence = prospective.empty_evidence() if evidence is None else evidence
     sel = settings.selection
     screened = screen(with_probability(rule_results, model_scores), patients, sel, as_of)
     triggered = screened.filter(pl.col("triggered"))
@@ -347,10 +356,35 @@ def plan_referrals(
     with_kind = due(eligible, state, sel, as_of)
     candidates = rank_candidates(with_kind.filter(pl.col("kind").is_not_null()))
     placed = assign_clinics(candidates, settings.clinics, settings.paediatric_clinic_id, sel)
+    flows = prospective.with_flow(placed, evidence, prior_events, since, as_of)
+    expected = prospective.expected_weekly(_recent_clinics(eligible, evidence, settings, as_of), as_of)
     used = capacity_used(prior_events, as_of)
-    planned = allocate(placed, settings.clinics, used)
+    places = backlog.backlog_places(flows, settings.clinics, used, expected, settings.backlog)
+    lined = backlog.draw_line(flows, places, settings.backlog, as_of)
+    allocated = allocate(lined.filter(pl.col("line") == backlog.WITHIN), settings.clinics, used)
+    planned = backlog.slot_weeks(allocated, settings.clinics, expected, as_of)
+    figures = backlog.nightly_figures(lined, planned, settings.clinics, places, expected, as_of)
     report = _report(screened, triggered, with_kind, planned, settings.clinics, used)
+    report["selection"] = _selection_report(figures)
+    report["selection_by_clinic"] = figures.drop("as_of").to_dicts()
     return planned, report
+
+
+def _recent_clinics(eligible: pl.DataFrame, evidence: pl.DataFrame, settings: Settings, as_of: date) -> pl.DataFrame:
+    """Eligible patients with evidence in the prospective-flow window, with their clinic."""
+    start = as_of - timedelta(days=7 * prospective.FLOW_WINDOW_WEEKS)
+    recent = eligible.join(evidence, on="patient_id", how="inner").filter(pl.col("evidence_on") > start)
+    return assign_clinics(recent, settings.clinics, settings.paediatric_clinic_id, settings.selection)
+
+
+def _selection_report(figures: pl.DataFrame) -> dict:
+    """Tonight's selection figures summed over clinics (the step report; per clinic in the store)."""
+    counts = [c for c in backlog.RUN_COLUMNS if c not in ("as_of", "clinic_id", "weeks_to_clear")]
+    total = {c: figures[c].sum() for c in counts}
+    total = {c: round(float(v), 2) if isinstance(v, float) else int(v or 0) for c, v in total.items()}
+    weekly = total["backlog_weekly_places"]
+    total["weeks_to_clear"] = round(total["backlog_size"] / weekly, 1) if weekly else None
+    return total
 
 
 def _counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
@@ -504,8 +538,11 @@ def referrals_step(ctx: RunContext) -> dict:
         ).pl()
         outcomes = con.sql("SELECT patient_id, outcome_date, outcome FROM clinic_outcomes").pl()
         prior = con.execute("SELECT * FROM referral_events WHERE as_of < ?", [ctx.as_of]).pl()
+        runs = con.sql("SELECT as_of FROM selection_runs UNION SELECT as_of FROM referral_events").pl()
+        since = prospective.last_run(runs, ctx.as_of)
+        evidence = prospective.read_evidence(con, ctx.as_of)
         planned, report = plan_referrals(
-            rule_results, model_scores, patients, outcomes, prior, ctx.settings, ctx.as_of
+            rule_results, model_scores, patients, outcomes, prior, ctx.settings, ctx.as_of, evidence, since
         )
         planned = with_listed_details(con, planned, _columns(con, "rule_results"))
         tonight = events_frame(planned, ctx.as_of)
@@ -520,6 +557,13 @@ def referrals_step(ctx: RunContext) -> dict:
             con.register("_ledger", ledger)
             con.execute("INSERT INTO referral_ledger SELECT * FROM _ledger")
             con.unregister("_ledger")
+            con.execute("DELETE FROM selection_runs WHERE as_of = ?", [ctx.as_of])
+            figures = pl.DataFrame(report["selection_by_clinic"]).select(
+                pl.lit(ctx.as_of).alias("as_of"), *backlog.RUN_COLUMNS[1:]
+            )
+            con.register("_figures", figures)
+            con.execute(f"INSERT INTO selection_runs ({', '.join(backlog.RUN_COLUMNS)}) SELECT * FROM _figures")
+            con.unregister("_figures")
 
         out = ctx.work_dir / "worklists"
         if out.exists():

@@ -24,3 +24,35 @@ CREATE TABLE IF NOT EXISTS referral_ledger (
   clinic_id        VARCHAR,             -- clinic of the latest event
   status           VARCHAR NOT NULL     -- queued / listed / reminded / outcome_received
 );
+
+-- Added with prospective flags and the bounded backlog (stores made before get the columns here).
+ALTER TABLE referral_events ADD COLUMN IF NOT EXISTS flow VARCHAR;        -- prospective / backlog
+ALTER TABLE referral_events ADD COLUMN IF NOT EXISTS slot_week DATE;      -- a day in the expected week of the clinic place; NULL = not yet scheduled
+
+-- Tonight's selection figures per clinic (aggregates only, no patient data), written by the
+-- referrals step and read by the metrics step; see fh_screen.stages.referrals.backlog.
+CREATE TABLE IF NOT EXISTS selection_runs (
+  as_of                        DATE NOT NULL,
+  clinic_id                    VARCHAR NOT NULL,   -- 'none' = candidates without a clinic
+  weekly_capacity              INTEGER,            -- NULL = no capacity configured
+  expected_prospective_weekly  INTEGER NOT NULL,   -- P: prospective clinic referrals expected per week
+  backlog_places               INTEGER,            -- places in the horizon the backlog may hold tonight
+  candidates                   INTEGER NOT NULL,   -- selected and due tonight, before the line
+  prospective_candidates       INTEGER NOT NULL,
+  prospective_selected         INTEGER NOT NULL,   -- prospective, new tonight
+  backlog_selected             INTEGER NOT NULL,   -- backlog, admitted to the horizon tonight for the first time
+  clinic_listed                INTEGER NOT NULL,   -- listed or reminded for the clinic tonight
+  queued                       INTEGER NOT NULL,
+  backlog_queued               INTEGER NOT NULL,
+  below_line                   INTEGER NOT NULL,   -- clinic route, eligible, not queued
+  outside_lookback             INTEGER NOT NULL,
+  check_first_listed           INTEGER NOT NULL,
+  check_first_backlog_listed   INTEGER NOT NULL,
+  check_first_held             INTEGER NOT NULL,
+  below_line_expected_carriers DOUBLE NOT NULL,    -- summed calibrated probability below the line
+  horizon_expected_carriers    DOUBLE NOT NULL,    -- summed calibrated probability listed or queued (clinic route)
+  backlog_size                 INTEGER NOT NULL,   -- backlog queued + below the line
+  backlog_weekly_places        INTEGER NOT NULL,   -- C - P: places a week the prospective flow leaves
+  weeks_to_clear               DOUBLE,             -- backlog_size / backlog_weekly_places
+  PRIMARY KEY (as_of, clinic_id)
+);

@@ -1,0 +1,46 @@
+-- Evidence per patient for prospective flags (fh_screen.stages.referrals.prospective): the
+-- latest clinical date (evidence_on) and the latest run date of a delivery that brought some
+-- of it (arrived_on). Bound: $as_of. Needs _fh_diagnosed (cascade_fh_diagnosis.sql) registered.
+WITH arrival AS (
+  SELECT delivery_id, as_of AS arrived_on FROM deliveries
+),
+own AS (
+  -- a high result: each patient's highest LDL-C and highest total cholesterol (latest of
+  -- equal values). A lower retest, e.g. on treatment, is not new evidence of FH.
+  SELECT patient_id, CAST(sampled_at AS DATE) AS dated, delivery_id
+  FROM lab_results
+  WHERE status <> 'cancelled' AND analyte IN ('ldl', 'tc') AND value IS NOT NULL
+    AND CAST(sampled_at AS DATE) <= $as_of
+  QUALIFY row_number() OVER (PARTITION BY patient_id, analyte ORDER BY value DESC, sampled_at DESC, result_id DESC) = 1
+  UNION ALL
+  SELECT patient_id, outcome_date, delivery_id FROM clinic_outcomes WHERE outcome_date <= $as_of
+  UNION ALL
+  SELECT patient_id, recorded_on, delivery_id FROM family_history WHERE recorded_on <= $as_of
+),
+own_dated AS (
+  SELECT o.patient_id, o.dated, a.arrived_on FROM own o LEFT JOIN arrival a USING (delivery_id)
+),
+fh_confirmed AS (        -- FH confirmed in a person: a confirmed clinic outcome or an FH diagnosis
+  SELECT c.patient_id, c.outcome_date AS dated, a.arrived_on
+  FROM clinic_outcomes c LEFT JOIN arrival a USING (delivery_id)
+  WHERE c.outcome IN ('fh_genetic', 'fh_clinical') AND c.outcome_date <= $as_of
+  UNION ALL
+  SELECT patient_id, fh_diagnosed_on, dx_arrived_on FROM _fh_diagnosed
+),
+pairs AS (               -- relations in both directions
+  SELECT patient_id, relative_id FROM relations
+  UNION
+  SELECT relative_id, patient_id FROM relations
+),
+family AS (
+  SELECT p.patient_id, f.dated, f.arrived_on
+  FROM pairs p JOIN fh_confirmed f ON f.patient_id = p.relative_id
+),
+everything AS (
+  SELECT * FROM own_dated
+  UNION ALL
+  SELECT * FROM family
+)
+SELECT patient_id, max(dated) AS evidence_on, max(arrived_on) AS arrived_on
+FROM everything
+GROUP BY patient_id
