@@ -218,7 +218,8 @@ def person_frame(
 def aggregate(persons: pl.DataFrame, metrics: MetricsSettings) -> pl.DataFrame:
     """The federated table: additive statistics per (dimension, level, metric); zeros omitted."""
     # Summed per person; expected cases and cost follow linearly from the summed counts.
-    additive = S.COUNT_METRICS + ("ldl_change_sum_mmol",) + tuple(f"calib_prob_sum_{b}" for b in S.CALIBRATION_BINS)
+    per_person = tuple(m for m in S.COUNT_METRICS if m not in S.SELECTION_COUNTS)
+    additive = per_person + ("ldl_change_sum_mmol",) + tuple(f"calib_prob_sum_{b}" for b in S.CALIBRATION_BINS)
     parts = []
     for dim in S.DIMENSIONS:
         level = pl.col(DIMENSION_COLUMNS[dim]).alias("level")
@@ -260,7 +261,32 @@ def programme_cost(count, unit_costs: dict[str, float]):
     )
 
 
+# selection_runs column -> federated metric (schema.SELECTION_COUNTS / SELECTION_SUMS).
+SELECTION_COLUMNS = {
+    "sel_candidates": "candidates", "sel_prospective": "prospective_selected", "sel_backlog": "backlog_selected",
+    "queue_horizon": "clinic_listed + queued", "backlog_size": "backlog_size", "backlog_below_line": "below_line",
+    "check_first_listed": "check_first_listed", "check_first_held": "check_first_held",
+    "below_line_expected_carriers": "below_line_expected_carriers",
+    "horizon_expected_carriers": "horizon_expected_carriers", "backlog_weekly_places": "backlog_weekly_places",
+}
+
+
+def selection_rows(con: duckdb.DuckDBPyConnection, as_of: date, region_id: str) -> pl.DataFrame:
+    """Tonight's selection figures (the referrals step's ``selection_runs``, summed over the
+    clinics) as federated rows for the dimensions ``all`` and ``region``; zeros left out."""
+    empty = pl.DataFrame(schema={"dimension": pl.Utf8, "level": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64})
+    if not table_exists(con, "selection_runs"):
+        return empty
+    sums = ", ".join(f"CAST(coalesce(sum({expr}), 0) AS DOUBLE) AS {name}" for name, expr in SELECTION_COLUMNS.items())
+    totals = con.execute(f"SELECT {sums} FROM selection_runs WHERE as_of = ?", [as_of]).pl()
+    wide = pl.concat([totals.with_columns(pl.lit(S.ALL).alias("dimension"), pl.lit(S.ALL).alias("level")),
+                      totals.with_columns(pl.lit("region").alias("dimension"), pl.lit(region_id).alias("level"))])
+    long = wide.unpivot(index=["dimension", "level"], variable_name="metric", value_name="value")
+    return long.filter(pl.col("value") != 0).select(empty.columns)
+
+
 def compute_aggregates(con: duckdb.DuckDBPyConnection, as_of: date, region_id: str,
                        selection: SelectionSettings, metrics: MetricsSettings) -> pl.DataFrame:
     """DuckDB -> the region's federated table."""
-    return aggregate(person_frame(read_inputs(con, as_of), region_id, selection), metrics)
+    persons = aggregate(person_frame(read_inputs(con, as_of), region_id, selection), metrics)
+    return pl.concat([persons, selection_rows(con, as_of, region_id)]).sort("dimension", "level", "metric")

@@ -204,6 +204,7 @@ def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int, rounding_bas
             out["cost_per_confirmed_case_dkk"] = _ratio(cost, c("confirmed"),
                                                         cost_blocked or blocked(dim, lv, "confirmed"), 2)
             if dim in S.COARSE_DIMENSIONS:
+                out |= selection_values(c, s, partial(blocked, dim, lv))
                 for b in S.CALIBRATION_BINS:
                     out[f"calib_observed_{b}"] = _ratio(c(f"calib_confirmed_{b}"), c(f"calib_n_{b}"),
                                                         blocked(dim, lv, f"calib_confirmed_{b}", f"calib_n_{b}"))
@@ -211,6 +212,26 @@ def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int, rounding_bas
                                                          blocked(dim, lv, f"calib_n_{b}"))
             derived_rows += [{"dimension": dim, "level": lv, "metric": k, **r} for k, r in out.items()]
     return {"counts": count_rows, "derived": derived_rows}
+
+
+# (name, numerator): tonight's selections per 1,000 people with a lipid result, read against
+# ARIAN's laboratory flags (metrics_benchmarks.yaml, id arian_flags_per_1000_tested).
+PER_1000_TESTED = (
+    ("selected_per_1000_tested", "sel_candidates"),
+    ("prospective_per_1000_tested", "sel_prospective"),
+    ("backlog_per_1000_tested", "sel_backlog"),
+)
+
+
+def selection_values(c, s, blocked) -> dict[str, dict]:
+    """Rates per 1,000 tested, weeks to clear the backlog and expected carriers (one level)."""
+    out = {name: _ratio(1000 * c(num), c("tested"), blocked(num, "tested"), 2) for name, num in PER_1000_TESTED}
+    out["weeks_to_clear"] = _ratio(c("backlog_size"), s("backlog_weekly_places"), blocked("backlog_size"), 1)
+    out["below_line_expected_carriers"] = (_result(None, "suppressed") if blocked("backlog_below_line")
+                                           else _result(round(s("below_line_expected_carriers"), 1), "ok"))
+    out["horizon_expected_carriers"] = (_result(None, "suppressed") if blocked("queue_horizon")
+                                        else _result(round(s("horizon_expected_carriers"), 1), "ok"))
+    return out
 
 
 def lookup(rows: list[dict], dimension: str = S.ALL, level: str = S.ALL) -> dict[str, dict]:

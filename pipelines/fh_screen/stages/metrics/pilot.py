@@ -29,6 +29,13 @@ HEADLINE_DERIVED = (
     "cascade_positive_share",
 ) + tuple(f"ppv_{r}" for r in S.RULES)
 
+# Tonight's selection: what was flagged, what was queued, and what waits below the line
+# (docs/selection-and-waiting.md).
+SELECTION = tuple(S.SELECTION_COUNTS)
+SELECTION_DERIVED = tuple(name for name, _ in derive.PER_1000_TESTED) + (
+    "weeks_to_clear", "below_line_expected_carriers", "horizon_expected_carriers",
+)
+
 NOTICE = (
     "Aggregate pilot metrics for evaluators. Counts from 1 to {k} are withheld{rounding}, with further "
     "cells withheld only where a withheld count could otherwise be worked out from totals; no "
@@ -96,6 +103,8 @@ def pilot_document(aggregates: dict) -> dict:
         },
         "headline": {m: counts.get(m, {"value": 0, "status": "ok"}) for m in HEADLINE}
         | {m: derived[m] for m in HEADLINE_DERIVED},
+        "selection": {m: counts.get(m, {"value": 0, "status": "ok"}) for m in SELECTION}
+        | {m: derived.get(m, {"value": None, "status": "not_applicable"}) for m in SELECTION_DERIVED},
         "definitions": {name: metric.label for name, metric in S.METRICS.items() if metric.kind == "count"},
         "benchmarks": marks,
         "counts": tables["counts"],

@@ -105,6 +105,30 @@ def _counts() -> list[Metric]:
     return m
 
 
+# Tonight's selection (fh_screen.stages.referrals.backlog, table selection_runs): how many were
+# selected and queued, and what stays below the line. Region totals only.
+SELECTION_COUNTS = {
+    "sel_candidates": "People selected and due for a referral tonight, before the backlog line",
+    "sel_prospective": "Prospective flags tonight: new evidence since the last run",
+    "sel_backlog": "People from the backlog queued or listed for the first time tonight, within the horizon",
+    "queue_horizon": "People listed for a lipid clinic tonight or queued within the horizon",
+    "backlog_size": "Backlog: historic candidates queued or below the line tonight",
+    "backlog_below_line": "Eligible historic candidates below the line: not queued, on no list",
+    "check_first_listed": "People listed to check a secondary cause first tonight",
+    "check_first_held": "Check-first candidates held: outside the horizon, on no list",
+}
+SELECTION_SUMS = {
+    "below_line_expected_carriers": "Expected carriers below the line (summed calibrated probability)",
+    "horizon_expected_carriers": "Expected carriers among those listed or queued for a clinic (summed probability)",
+    "backlog_weekly_places": "Clinic places a week left after the expected prospective flow",
+}
+
+
+def _selection() -> list[Metric]:
+    return ([Metric(n, "count", label, COARSE_DIMENSIONS) for n, label in SELECTION_COUNTS.items()]
+            + [Metric(n, "sum", label, COARSE_DIMENSIONS) for n, label in SELECTION_SUMS.items()])
+
+
 def _sums() -> list[Metric]:
     m = [
         Metric("ldl_change_sum_mmol", "sum", "Sum of LDL-C change after referral (mmol/L)"),
@@ -116,7 +140,7 @@ def _sums() -> list[Metric]:
     return m
 
 
-METRICS: dict[str, Metric] = {m.name: m for m in _counts() + _sums()}
+METRICS: dict[str, Metric] = {m.name: m for m in _counts() + _sums() + _selection()}
 COUNT_METRICS = tuple(n for n, m in METRICS.items() if m.kind == "count")
 SUM_METRICS = tuple(n for n, m in METRICS.items() if m.kind == "sum")
 

@@ -22,8 +22,8 @@ Decisions (documented here because GPs, clinics and evaluators rely on them):
   ties and patients without a probability (no model, or not scored) by DLCN points, then
   estimated untreated LDL-C, then highest LDL-C, all highest first; nulls last; the
   patient id breaks remaining ties so the order is reproducible. ``rank`` is 1..n over
-  all of tonight's candidates, including those queued for capacity, so ``referrals.csv``
-  (listed patients only) can have gaps where a queued patient sits.
+  all of tonight's candidates, including those queued for capacity or below the backlog
+  line, so ``referrals.csv`` (listed patients only) can have gaps where they sit.
 * **Clinic allocation.** Children (age < ``adult_age``) go to ``paediatric_clinic_id``
   when one is configured. Others: the first adult clinic whose ``practices`` lists the
   patient's practice; else the adult clinic with the longest matching postcode prefix
@@ -31,11 +31,16 @@ Decisions (documented here because GPs, clinics and evaluators rely on them):
   default the first adult clinic in the config), so nobody is dropped for an unmapped
   practice or postcode. Without any clinic configured, clinic_id is NULL and no capacity
   applies.
+* **Prospective flags and the bounded backlog** (``prospective.py``, ``backlog.py``,
+  docs/selection-and-waiting.md). Candidates with evidence new since the last run are
+  prospective and always queued; the historic rest (the backlog) is queued only as far as
+  the clinics' places within the horizon allow. Those below the line get no event, stay
+  eligible and are candidates again the next night, in the same order.
 * **Capacity.** ``weekly_capacity`` counts clinic referrals (``listed`` and ``reminder``
-  events on the clinic route) over a rolling 7 days including tonight. Patients queued on
-  an earlier night are allocated first (oldest queue entry first), then by rank. Whoever
-  does not fit is recorded as ``queued`` and is a candidate again the next night - never
-  dropped.
+  events on the clinic route) over a rolling 7 days including tonight. Places are given
+  prospective patients first, then the longest waiting (oldest queue entry first), then by
+  rank. Whoever does not fit is recorded as ``queued`` with the expected week of their
+  place (``slot_week``) and is a candidate again the next night - never dropped.
 * **Ledger.** A patient is listed once per referral cycle. With no clinic outcome
   ``reminder_months`` after the last listing they are listed again as a ``reminder`` (at
   most ``max_reminders`` times per cycle). A new cycle may start only after
