@@ -82,8 +82,9 @@ STEPS: list[Step] = [
     Step("score", score.score_step, reads=("patient_features",), writes=("model_scores",)),
     Step("referrals", referrals.referrals_step,
          reads=("rule_results", "model_scores", "patients", "clinic_outcomes", "lab_results", "medications",
-                "contacts"),
-         writes=("referral_events", "referral_ledger"), history=("referral_events",),
+                "contacts", "deliveries", "diagnoses", "relations", "family_history"),
+         writes=("referral_events", "referral_ledger", "selection_runs"),
+         history=("referral_events", "selection_runs"),
          files=("referrals.csv", "worklists")),
     Step("cascade", cascade.cascade_step,
          reads=("patients", "relations", "contacts", "clinic_outcomes", "diagnoses", "lab_results",
@@ -92,7 +93,7 @@ STEPS: list[Step] = [
          files=("cascade.csv", "letters")),
     Step("metrics", metrics.metrics_step,
          reads=("patients", "lab_results", "medications", "clinic_outcomes", "rule_results", "model_scores",
-                "referral_events", "cascade_ledger"),
+                "referral_events", "selection_runs", "cascade_ledger"),
          files=("metrics",)),
 ]
 
