@@ -63,7 +63,7 @@ class Clinic(_Frozen):
 class SelectionSettings(_Frozen):
     """Who is put on a worklist. Any of the three triggers selects."""
 
-    dlcn_min_points: int = 6              # DLCN > 5 = probable/definite (NICE CG71; shared/clinical §1)
+    dlcn_min_points: int = 6              # DLCN > 5 = probable/definite (NICE CG71; docs/clinical-reference.md §1)
     min_probability: float = 0.20
     use_lab_flag: bool = True
     suppression_months: int = 12          # not listed again within this window after a referral

@@ -1,4 +1,4 @@
-"""The input side of the data contract (shared/contract §1), declared once.
+"""The input side of the data contract (docs/contract.md §1), declared once.
 
 Each delivered table lists its columns with a *kind* that says how the delivered text is
 parsed, whether the column must be in the file, and whether a row needs a value in it.

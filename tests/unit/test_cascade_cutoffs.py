@@ -6,7 +6,7 @@ import pytest
 
 from fh_screen.stages.rules import relatives_cutoffs_v1
 
-# shared/clinical README §8, as published (unlikely < a; uncertain a..b; likely >= c), mmol/L.
+# docs/clinical-reference.md §8, as published (unlikely < a; uncertain a..b; likely >= c), mmol/L.
 GUIDELINE = {
     "M": [((0, 15), 3.1, 3.5), ((15, 25), 3.0, 3.5), ((25, 35), 3.8, 4.6), ((35, 45), 4.0, 4.8), ((45, 55), 4.4, 5.3), ((55, None), 4.3, 5.3)],
     "F": [((0, 15), 3.4, 3.8), ((15, 25), 3.3, 3.9), ((25, 35), 3.6, 4.3), ((35, 45), 3.7, 4.4), ((45, 55), 4.0, 4.9), ((55, None), 4.4, 5.3)],

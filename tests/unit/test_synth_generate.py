@@ -17,7 +17,7 @@ from fh_screen.synth import generate
 
 AS_OF = date(2026, 11, 23)
 N = 3000
-# Written from shared/contract/README.md §1, independently of the generator.
+# Written from docs/contract.md §1, independently of the generator.
 CONTRACT = {
     "patients": ["patient_id", "birth_date", "sex", "practice_id", "postcode", "deceased_date", "moved_out_date"],
     "lab_results": ["result_id", "patient_id", "sampled_at", "analyte", "value", "unit", "status", "ordering_practice_id"],

@@ -6,7 +6,7 @@ albumin/creatinine). Values come from the person's true state on that day: untre
 for their age, active secondary causes, statin/ezetimibe taken, and visit-to-visit noise.
 
 Decisions:
-    * TC is built from the Friedewald identity TC = LDL + HDL + TG/2.2 (shared/clinical §5),
+    * TC is built from the Friedewald identity TC = LDL + HDL + TG/2.2 (docs/clinical-reference.md §5),
       so a calculated LDL (DNK35308 / LOINC 13457-7) equals TC - HDL - TG/2.2 of the reported
       values; the lab does not calculate LDL when TG > 4.5, leaving TC/HDL/TG only.
     * A profile is coded either NPU or LOINC as a whole (one lab system per requisition);
@@ -125,7 +125,7 @@ def _secondary_blocks(rng, pop: Population, idx, day, ev, tc, p) -> list[dict]:
     s = p["secondary_tests"]
     base, high = s["base"], s["high"]
     n = len(idx)
-    tc_high = tc > 7.0  # Danish GP handbook: work up secondary causes when TC > 7.0 (shared/clinical §6)
+    tc_high = tc > 7.0  # Danish GP handbook: work up secondary causes when TC > 7.0 (docs/clinical-reference.md §6)
     age = pop.age_at(idx, day)
     male = pop["male"][idx]
     hypo, hyper = active(pop, "hypo", idx, day), active(pop, "hyper", idx, day)

@@ -3,7 +3,7 @@
 Each confirmed FH patient has on average several first-degree relatives with a 50% chance
 of carrying the same variant; contacting relatives (directly where the region allows) and
 moving outward to second-degree relatives triples the yield per index case (Lee et al.,
-Circ Genom Precis Med 2019; shared/clinical §8). This step:
+Circ Genom Precis Med 2019; docs/clinical-reference.md §8). This step:
 
 1. finds the index cases (latest lipid-clinic outcome ``fh_genetic``/``fh_clinical``, and
    by config an existing FH diagnosis),

@@ -39,7 +39,7 @@ from fh_screen import reference
 from fh_screen.stages.rules import relatives_cutoffs_v1
 
 LIPIDS = ("ldl", "tc", "hdl", "tg")
-CHD_PREFIXES = ("I20", "I21", "I22", "I23", "I24", "I25")          # shared/clinical §10.3
+CHD_PREFIXES = ("I20", "I21", "I22", "I23", "I24", "I25")          # docs/clinical-reference.md §10.3
 OTHER_CVD_PREFIXES = ("I63", "I64", "G45", "I70", "I73")           # stroke, TIA, PAD (§10.3; from memory)
 FAMILY_HISTORY_ITEMS = (
     "premature_chd_first_degree",

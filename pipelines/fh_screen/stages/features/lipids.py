@@ -5,7 +5,7 @@ References:
     Sampson M et al. A new equation for calculation of low-density lipoprotein cholesterol in
     patients with normolipidemia and/or hypertriglyceridemia. JAMA Cardiol 2020;5:540-8
     (NIH equation 2, in mg/dL). Unit factors: cholesterol 38.67, triglycerides 88.57 mg/dL per
-    mmol/L (shared/clinical §10.2).
+    mmol/L (docs/clinical-reference.md §10.2).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def ldl_percentile(ldl: pl.Expr, age: pl.Expr, sex: pl.Expr) -> pl.Expr:
     """Approximate LDL-C percentile (0-100) for age and sex; null for sex U or missing input.
 
     Approximate: a normal model per age/sex band (``reference/ldl_percentiles.csv``) derived from
-    NORIP reference intervals and CGPS centiles (shared/clinical §9, §13). No Danish percentile
+    NORIP reference intervals and CGPS centiles (docs/clinical-reference.md §9, §13). No Danish percentile
     table was found, so values near the 95th percentile carry roughly +/-0.3 mmol/L uncertainty.
     """
     rows = reference.csv("ldl_percentiles").to_dicts()

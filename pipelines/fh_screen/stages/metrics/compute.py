@@ -51,7 +51,7 @@ from fh_screen.stages.metrics import schema as S
 
 # Cascade ledger results that count as a relative found to have FH: a clinic confirmation,
 # a recorded FH diagnosis, or LDL-C in the "likely" band of the relatives' cut-offs
-# (biochemical cascade testing, as in the UK DH cascade audit; shared/clinical §8).
+# (biochemical cascade testing, as in the UK DH cascade audit; docs/clinical-reference.md §8).
 POSITIVE_RESULTS = ("fh_genetic", "fh_clinical", "fh_diagnosis", "likely")
 
 DIMENSION_COLUMNS = {d: f"dim_{d}" for d in S.DIMENSIONS}

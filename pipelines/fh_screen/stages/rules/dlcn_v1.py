@@ -10,7 +10,7 @@ References:
     doi:10.1093/eurheartj/eht273. Only the highest item per group counts (table footnote;
     EAS example: family history with CHD + xanthoma + dyslipidaemia scores 2, not 1+2).
     muccg/rdrf calculated_functions.py (half-open LDL bands; adults only; issue #867).
-    Via shared/clinical §1.
+    Summarised in docs/clinical-reference.md §1.
 
 Decisions:
     * Highest item per group only; group caps therefore follow from the table (2, 2, 6, 8, 8).

@@ -2,7 +2,7 @@
 
 References:
     Data contract §1 (deceased and moved-out patients are never referred or written to);
-    issue 4 policy; FH codes per shared/clinical §10.3 (WHO E78.0, SKS DE780B, ICD-10-CM E78.01).
+    issue 4 policy; FH codes per docs/clinical-reference.md §10.3 (WHO E78.0, SKS DE780B, ICD-10-CM E78.01).
 
 Decisions:
     * One reason per patient, in the order of ``priority`` in the YAML.

@@ -6,7 +6,7 @@ The lab comment that encourages referral: LDL-C above 4 mmol/L under 40 years, a
 
 References:
     FIND trial, NCT05614219 (Odense University Hospital); Hedegaard et al., Atherosclerosis
-    2023;373:10-16 (Danish referral criteria LDL > 5.0, > 4.0 if age < 40). shared/clinical §7.1, §11.
+    2023;373:10-16 (Danish referral criteria LDL > 5.0, > 4.0 if age < 40). docs/clinical-reference.md §7, §11.
 
 Decisions:
     * Applied to the reported LDL-C of every sample in the history (no treatment correction),

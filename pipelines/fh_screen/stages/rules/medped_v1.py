@@ -4,7 +4,7 @@ FH when total cholesterol exceeds the cut-off for the person's age and closest r
 
 References:
     Williams RR et al. Am J Cardiol 1993;72:171-6; table reproduced in JAHA (PMC6951065,
-    Table 1). Via shared/clinical §3.
+    Table 1). Summarised in docs/clinical-reference.md §3.
 
 Decisions:
     * Strictly above the cut-off, at the age of the sample, compared at 2 decimals.

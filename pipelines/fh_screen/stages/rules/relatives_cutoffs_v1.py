@@ -7,7 +7,7 @@ patients with a first-degree relative with confirmed FH; ``features.py`` also us
 References:
     muccg/rdrf calculated_functions.py ``catrelative`` (Australian FH registry), attributed to
     Starr et al., Clin Chem Lab Med 2008 (NICE CG71; UK DH cascade audit) - attribution from
-    memory, unverified. Via shared/clinical §8.
+    memory, unverified. Summarised in docs/clinical-reference.md §8.
 
 Decisions:
     * Half-open bands: < uncertain_from unlikely; [uncertain_from, likely_from) uncertain;

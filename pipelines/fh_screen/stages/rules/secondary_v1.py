@@ -5,15 +5,15 @@ before referring (route ``check_secondary_cause_first``). The evidence window (+
 and GGT within 14 days before) is applied in ``features.py``; thresholds are here.
 
 References:
-    FIND trial exclusion criteria, Region Syddanmark, NCT05614219 (shared/clinical §6, §7.1).
-    NICE CG71 secondary-cause list via the Devon formulary (shared/clinical §6).
+    FIND trial exclusion criteria, Region Syddanmark, NCT05614219 (docs/clinical-reference.md §6, §7).
+    NICE CG71 secondary-cause list via the Devon formulary (docs/clinical-reference.md §6).
     KDIGO 2012 albuminuria and GFR categories (A3 > 30 mg/mmol; G4 < 30) (from memory).
 
 Decisions:
     * TSH "above the lab reference": a configurable upper limit (default 4.0 mIU/L).
     * HbA1c >= 48 mmol/mol; TG > 4.0 mmol/L; albumin < 30 g/L AND urine ACR > 30 mg/mmol;
       ALP > 105 U/L AND GGT > 55 U/L; eGFR < 30; a listed drug dispensed in the 100 days before.
-    * Flag, do not exclude: the scores are still computed (shared/clinical §6 recommendation).
+    * Flag, do not exclude: the scores are still computed (docs/clinical-reference.md §6 recommendation).
 """
 
 from __future__ import annotations

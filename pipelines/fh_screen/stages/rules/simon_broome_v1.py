@@ -3,7 +3,7 @@
 References:
     Simon Broome Register Group criteria as reproduced in NICE CG71 Appendix F (NBK53810);
     All-Wales FH service; BMC Cardiovasc Disord 2017 (s12872-017-0694-z, Table 1);
-    Am J Prev Cardiol (PMC9061634). Via shared/clinical §2.
+    Am J Prev Cardiol (PMC9061634). Summarised in docs/clinical-reference.md §2.
 
 Decisions:
     * Criterion A: TC > 7.5 or LDL-C > 4.9 mmol/L (adult, >= 16 y); TC > 6.7 or LDL-C > 4.0

@@ -4,7 +4,7 @@ GX returns a SQLAlchemy result after its ``with engine.connect()`` block has clo
 duckdb-engine's shared cursor has dropped the rows by then, so every expectation fails
 with ``MetricResolutionError: list index out of range`` (GX issues #10738 and #11579;
 native DuckDB support is GX PR #12084, not in 1.24.1). GX already keeps one persistent
-connection for SQLite; adding DuckDB to that list fixes it (shared/stack §3b).
+connection for SQLite; adding DuckDB to that list fixes it.
 
 ``tests/unit/test_validation_gx_duckdb.py`` checks that the bug is still there without
 the patch; when GX fixes it that test fails, and this module can be deleted.

@@ -32,7 +32,7 @@ first_visit AS (
   FROM outcomes WHERE outcome IN ('fh_genetic', 'fh_clinical', 'not_fh')
   GROUP BY patient_id
 ),
-lipid_drugs AS (         -- ATC C10 = lipid-modifying agents (shared/clinical §10.4)
+lipid_drugs AS (         -- ATC C10 = lipid-modifying agents (docs/clinical-reference.md §10.4)
   SELECT m.patient_id, m.atc_code, m.dispensed_on, coalesce(m.strength_mg, 0) AS mg, f.listed_on
   FROM medications m JOIN first_listed f USING (patient_id)
   WHERE m.atc_code LIKE 'C10%' AND m.dispensed_on <= $as_of::DATE
