@@ -9,9 +9,10 @@ nightly job up to scoring (``fhscreen run``), re-plans tonight's referrals with 
 * carriers among the first 12 weeks of clinic referrals: the new selection, replayed week by
   week (weekly runs, no new deliveries, so no prospective flow), against the order used
   before the backlog pass (every candidate queued on the first night in rank order, each
-  clinic taking its weekly capacity from the head of the queue);
-* selections per 1,000 people tested, next to ARIAN's 1.8 per 1,000 (Arrobas Velilla et
-  al., Front Genet 2022;13:971651: 6,765 of 3,827,513 adults analysed had LDL-C > 250 mg/dL).
+  clinic taking its weekly capacity from the head of the queue).
+
+Selections per 1,000 people tested are in the run's ``metrics/pilot_metrics.json``
+(``selection``), with the metrics' own definition of tested.
 
     PYTHONPATH=pipelines python benchmarks/measure_backlog.py --db STORE.duckdb \\
         --truth REGION/ground_truth/truth.parquet --as-of 2026-11-23 [--config region.yaml]
@@ -35,16 +36,11 @@ from fh_screen.stages.referrals.prospective import read_evidence
 from fh_screen.training.labels import truth_labels
 
 WEEKS = 12
-ARIAN_PER_1000 = 1.8
 
 
 def inputs(db_path: Path, as_of: date) -> dict:
     con = db.connect(db_path, read_only=True)
     try:
-        tested = con.execute(
-            "SELECT count(DISTINCT patient_id) FROM lab_results WHERE status <> 'cancelled' "
-            "AND analyte IN ('ldl', 'tc', 'hdl', 'tg') AND CAST(sampled_at AS DATE) <= ?", [as_of]
-        ).fetchone()[0]
         return {
             "rules": r._table(con, "rule_results", r.PLAN_RULE_COLUMNS),
             "scores": r._table(con, "model_scores", r.PLAN_SCORE_COLUMNS),
@@ -52,7 +48,6 @@ def inputs(db_path: Path, as_of: date) -> dict:
                                 "FROM patients").pl(),
             "outcomes": con.sql("SELECT patient_id, outcome_date, outcome FROM clinic_outcomes").pl(),
             "evidence": read_evidence(con, as_of),
-            "tested": int(tested),
         }
     finally:
         con.close()
@@ -108,11 +103,9 @@ def measure(db_path: Path, truth_path: Path, as_of: date, config: Path | None) -
     horizon_capacity = settings.backlog.horizon_weeks * sum(c.weekly_capacity for c in settings.clinics)
     check_before = candidates.filter(pl.col("route") == r.ROUTE_CHECK)
     check_now = first.filter(pl.col("route") == r.ROUTE_CHECK)
-    per_1000 = lambda n: round(1000 * n / data["tested"], 2)  # noqa: E731
     return {
         "settings": settings.backlog.model_dump() | {"weekly_capacity": {c.clinic_id: c.weekly_capacity
                                                                           for c in settings.clinics}},
-        "tested": data["tested"],
         "first_night": {
             "candidates": candidates.height,
             "queue_clinic_listed_plus_queued": int(night1["clinic_listed"] + night1["queued"]),
@@ -134,12 +127,6 @@ def measure(db_path: Path, truth_path: Path, as_of: date, config: Path | None) -
             "before": {"referrals": before.height, "carriers": carriers(before, truth)},
         },
         "backlog_by_week": [rep["selection"]["backlog_size"] for rep in reports],
-        "per_1000_tested": {
-            "selected_by_rules_first_night": per_1000(candidates.height),
-            "prospective_first_night": per_1000(night1["prospective_selected"]),
-            "backlog_first_night": per_1000(night1["backlog_selected"]),
-            "arian_ldl_over_6_5": ARIAN_PER_1000,
-        },
     }
 
 
