@@ -61,7 +61,7 @@ PROMPT_KEYWORDS = (
 CSV_COLUMNS = [
     "rank", "event", "patient_id", "name", "age_years", "sex", "route", "clinic_id",
     "dlcn_points", "dlcn_category", "probability", "ldl_max_mmol", "ldl_max_date",
-    "ldl_untreated_estimate_mmol", "reasons", "what_to_check", "secondary_cause", "action",
+    "ldl_untreated_estimate_mmol", "reasons", "what_to_check", "secondary_cause", "action", "clinic_place",
 ]
 
 
@@ -447,7 +447,7 @@ def csv_text(practice: PracticeList, rows: list[dict]) -> str:
             view["route"], row.get("clinic_id"), row.get("dlcn_points"), row.get("dlcn_category"),
             row.get("probability"), row.get("ldl_max_mmol"), _iso(row.get("ldl_max_date")),
             row.get("ldl_untreated_estimate_mmol"), " | ".join(x["text"] for x in view["reasons"]),
-            " | ".join(x["text"] for x in view["checks"]), view["secondary_cause"], view["action"],
+            " | ".join(x["text"] for x in view["checks"]), view["secondary_cause"], view["action"], view["slot"],
         )])
     return buffer.getvalue()
 

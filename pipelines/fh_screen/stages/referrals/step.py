@@ -87,7 +87,7 @@ OUTCOME_SCHEMA = {"patient_id": pl.Utf8, "outcome_date": pl.Date, "outcome": pl.
 REFERRAL_CSV_COLUMNS = [
     "patient_id", "practice_id", "clinic_id", "rank", "probability", "dlcn_points",
     "dlcn_category", "simon_broome", "medped", "ldl_max_mmol", "ldl_untreated_estimate_mmol",
-    "route", "reasons", "missing_information", "event", "selected_by",
+    "route", "reasons", "missing_information", "event", "selected_by", "flow", "slot_week",
 ]
 
 
