@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import duckdb
 
 from fh_screen.store import db
 from fh_screen.config import Settings
@@ -35,7 +34,7 @@ class RunContext:
     present_tables: set[str] = field(default_factory=set)
     manifest: dict = field(default_factory=dict)
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(self, read_only: bool = False) -> db.Connection:
         return db.connect(self.db_path, read_only=read_only)
 
     def feature_off(self, feature: str, why: str) -> None:

@@ -82,7 +82,7 @@ def fixed_region(tmp_path, lang):
     """The region rendered with the English reasons fallback, so snapshots do not depend
     on the wording of the rules engine's renderer (tested separately below)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(worklists, "_explainer", lambda: None)
+        mp.setattr(r, "explain_reasons", None)
         return region(tmp_path, lang)
 
 

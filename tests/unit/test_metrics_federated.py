@@ -18,7 +18,7 @@ from fh_screen.store import db# noqa: E402
 from fh_screen.config import load_settings# noqa: E402
 from fh_screen.errors import UserError# noqa: E402
 from fh_screen.stages.metrics import compute, federated, pilot# noqa: E402
-from fh_screen.stages.metrics import schema as S# noqa: E402
+from fh_screen.outputs import metrics_schema as S# noqa: E402
 
 REGIONS = [("A", 500, 11), ("B", 700, 12)]
 

@@ -9,7 +9,8 @@ import pytest
 
 from fh_screen.errors import UserError
 from fh_screen.stages.score import artefact, model, spec
-from fh_screen.training import evaluate, train
+from fh_screen.app import evaluate
+from fh_screen.training import measures, train
 
 
 def toy_features(n: int, seed: int) -> pl.DataFrame:
@@ -104,8 +105,8 @@ def test_missing_input_column_is_refused():
 def test_expected_calibration_error():
     p = np.array([0.1] * 10 + [0.9] * 10)
     y = np.array([0] * 9 + [1] + [1] * 9 + [0])
-    assert evaluate.expected_calibration_error(p, y) == pytest.approx(0.0)
-    assert evaluate.expected_calibration_error(np.full(10, 0.5), np.zeros(10)) == pytest.approx(0.5)
+    assert measures.expected_calibration_error(p, y) == pytest.approx(0.0)
+    assert measures.expected_calibration_error(np.full(10, 0.5), np.zeros(10)) == pytest.approx(0.5)
 
 
 def test_compare_counts_carriers_found_by_each_ranking_at_k():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -27,8 +28,6 @@ def _iso_date(text: str) -> date:
 
 def _progress(quiet: bool):
     """Step names on a terminal; silent in CI, under Airflow or when piped."""
-    import os
-
     if quiet or not sys.stderr.isatty() or os.environ.get("CI") or os.environ.get("AIRFLOW_CTX_DAG_ID"):
         return None
     return lambda step: print(f"  ... {step}", file=sys.stderr, flush=True)
@@ -114,7 +113,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from fh_screen.config import load_settings
-    from fh_screen.training.evaluate import evaluate, markdown_table
+    from fh_screen.app.evaluate import evaluate, markdown_table
 
     result = evaluate(args.out, load_settings(args.config), args.patients, args.seed, weeks=args.weeks,
                       truth_region=args.truth_region)

@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from fh_screen.config import load_settings
 from fh_screen.errors import UserError
 
 log = logging.getLogger("fh_screen")
@@ -183,8 +184,6 @@ def delivery_ready(folder: Path) -> bool:
 
 
 def _settings(part: Partition):
-    from fh_screen.config import load_settings
-
     return load_settings(part.config)
 
 

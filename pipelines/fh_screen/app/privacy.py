@@ -14,6 +14,7 @@ import os
 from datetime import date
 
 from fh_screen.errors import UserError
+from fh_screen.store import db
 
 KEY_ENV = "FH_SCREEN_PSEUDONYM_KEY"
 # Columns that hold a patient's id, in any table of the store.
@@ -36,8 +37,6 @@ def erase_patient(con, patient_id: str, erased_on: date) -> dict[str, int]:
     recorded by a salted digest only, so the register itself names nobody. Returns rows
     removed per table (no ids).
     """
-    from fh_screen.store import db
-
     tables = [
         (row[0], row[1])
         for row in con.execute(

@@ -41,7 +41,7 @@ from markupsafe import Markup
 from fh_screen.store import files
 from fh_screen.outputs import render
 from fh_screen.config import Settings
-from fh_screen.stages.features.build import age_at
+from fh_screen.ages import age_at
 
 ADULT_AGE = 18  # under 18: the letter goes to a parent (legal age of majority in Denmark)
 LETTERS_SUBDIR = "letters"

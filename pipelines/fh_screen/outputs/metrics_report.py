@@ -11,7 +11,7 @@ import math
 
 from fh_screen.outputs import render
 
-from fh_screen.stages.metrics import schema as S
+from fh_screen.outputs import metrics_schema as S
 
 FUNNEL_LABELS = {
     "population": "Population", "tested": "Lipid tested", "flagged": "Flagged", "referred": "Referred",

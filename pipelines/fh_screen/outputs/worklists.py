@@ -17,7 +17,6 @@ import csv
 import hashlib
 import io
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -68,15 +67,6 @@ CSV_COLUMNS = [
 @lru_cache(maxsize=1)
 def strings() -> dict[str, dict[str, str]]:
     return yaml.safe_load(STRINGS.read_text(encoding="utf-8"))
-
-
-def _explainer():
-    """The rules engine's renderer of reason items, when it is installed."""
-    try:
-        from fh_screen.stages.rules.explain import render as explain
-    except ImportError:
-        return None
-    return explain
 
 
 # --- formatting ------------------------------------------------------------------------
@@ -384,12 +374,15 @@ def footer(ctx_manifest: dict, model_versions: list[str], as_of: date, lang: str
     }
 
 
-def practice_lists(planned: pl.DataFrame, details: dict, ctx: RunContext) -> list[PracticeList]:
+def practice_lists(planned: pl.DataFrame, details: dict, ctx: RunContext, explain=None) -> list[PracticeList]:
     """The view model of every practice with somebody listed tonight (queued patients of the
-    practice appear only as counts against the expected week of their clinic place)."""
+    practice appear only as counts against the expected week of their clinic place).
+
+    ``explain`` renders the rules' reason items (``[{code, params}]``) in the list's
+    language; without it the English texts stored with the results are shown.
+    """
     lang = ctx.settings.worklist_language
     words = strings()[lang]
-    explain = _explainer()
     clinic_names = {c.clinic_id: c.name for c in ctx.settings.clinics}
     models = sorted(v for v in planned["model_version"].unique().to_list() if v) if "model_version" in planned.columns else []
     foot = footer(ctx.manifest, models, ctx.as_of, lang)
@@ -450,34 +443,3 @@ def csv_text(practice: PracticeList, rows: list[dict]) -> str:
             " | ".join(x["text"] for x in view["checks"]), view["secondary_cause"], view["action"], view["slot"],
         )])
     return buffer.getvalue()
-
-
-def write_all(con, planned: pl.DataFrame, ctx: RunContext) -> dict:
-    """Write every practice's HTML/PDF/CSV and every clinic's FHIR bundle; return counts and
-    the seconds spent rendering HTML and PDF (reported apart: the nightly data work and the
-    document rendering scale differently)."""
-    from fh_screen.outputs import fhir as referral_fhir, worklist_pdf
-
-    listed = planned.filter(pl.col("event") != "queued")
-    details = load_details(con, listed["patient_id"].to_list(), ctx.as_of)
-    practices = practice_lists(planned, details, ctx)
-    folder = files.ensure_dir(ctx.work_dir / "worklists")
-    stems = file_stems([p.practice_id for p in practices])
-    rows_by_practice = {
-        pid: group.to_dicts() for (pid,), group in listed.group_by(["practice_id"], maintain_order=True)
-    }
-    pages, rendering = 0, 0.0
-    for practice in practices:
-        stem = stems[practice.practice_id]
-        started = time.perf_counter()
-        page = html(practice)
-        pdf_bytes, n_pages = worklist_pdf.pdf(practice)
-        rendering += time.perf_counter() - started
-        pages += n_pages
-        files.write_text(files.child_path(folder, f"{stem}.html"), page)
-        files.write_bytes(files.child_path(folder, f"{stem}.pdf"), pdf_bytes)
-        files.write_text(files.child_path(folder, f"{stem}.csv"), csv_text(practice, rows_by_practice[practice.practice_id]))
-    bundles = referral_fhir.write_bundles(listed, planned.height, practices, ctx, folder)
-    return {"practices": len(practices), "pdf_pages": pages, "fhir_bundles": bundles,
-            "render_seconds": round(rendering, 3)}
-

@@ -14,6 +14,9 @@ from typing import Iterator
 import duckdb
 import polars as pl
 
+# The connection type the other layers annotate with (only this package imports duckdb).
+Connection = duckdb.DuckDBPyConnection
+
 SQL_DIR = Path(__file__).with_name("sql")
 
 CONTRACT_TABLES = (

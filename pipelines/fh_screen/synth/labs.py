@@ -22,6 +22,7 @@ import polars as pl
 
 from fh_screen.synth.care import treatment_factor
 from fh_screen.synth.population import Population, active, secondary_effect, untreated_ldl
+from fh_screen.synth.tables import pid_expr, practice_column
 
 MGDL_CHOL = 38.67  # contract §1: cholesterol mg/dL -> mmol/L divide by 38.67
 MGDL_TG = 88.57  # contract §1: triglycerides divide by 88.57
@@ -208,8 +209,6 @@ def value_text(val: pl.Expr, dec: pl.Expr, censor: pl.Expr) -> pl.Expr:
 
 def render(df: pl.DataFrame, practice_codes: list[str]) -> pl.DataFrame:
     """The contract's lab_results columns from an internal frame."""
-    from fh_screen.synth.tables import practice_column, pid_expr
-
     micros = (pl.col("day").cast(pl.Int64) * 1440 + pl.col("minute").cast(pl.Int64)) * 60_000_000
     return df.with_columns(
         result_id=pl.concat_str([pl.lit("R"), pl.col("seq").cast(pl.String).str.zfill(9)]),

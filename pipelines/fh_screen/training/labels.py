@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import polars as pl
+
+from fh_screen.store import db
 
 CONFIRMED = ("fh_genetic", "fh_clinical")
 
 
-def practice_labels(con: duckdb.DuckDBPyConnection, as_of: date) -> pl.DataFrame:
+def practice_labels(con: db.Connection, as_of: date) -> pl.DataFrame:
     """patient_id, labelled: 1 for a lipid-clinic confirmed case or an existing FH diagnosis
     (ICD-10 E78.0 family, incl. SKS DE780B) recorded by ``as_of``; 0 for everyone else."""
     return con.execute(

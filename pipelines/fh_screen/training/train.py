@@ -21,21 +21,10 @@ from fh_screen.training import labels
 MODELS = {"fh_baseline": model.baseline, "fh_gbm": model.boosted}
 
 
-ELIGIBILITY_COLUMNS = ("ldl_max_mmol", "is_deceased", "is_moved_out")
-
-
-def eligible(features: pl.DataFrame) -> pl.DataFrame:
-    """People the scorer is for: alive, in the region, with at least one LDL-C value
-    (reads ``ELIGIBILITY_COLUMNS``)."""
-    return features.filter(
-        pl.col("ldl_max_mmol").is_not_null() & ~pl.col("is_deceased") & ~pl.col("is_moved_out")
-    )
-
-
 def training_table(db_path: Path, as_of: date, truth: Path | None = None) -> pl.DataFrame:
     con = db.connect(db_path, read_only=True)
     try:
-        features = eligible(con.execute("SELECT * FROM patient_features ORDER BY patient_id").pl())
+        features = spec.eligible(con.execute("SELECT * FROM patient_features ORDER BY patient_id").pl())
         table = features.join(labels.practice_labels(con, as_of), on="patient_id", how="left")
     finally:
         con.close()

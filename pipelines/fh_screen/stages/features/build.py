@@ -30,13 +30,12 @@ from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from functools import lru_cache
 
-import duckdb
 import polars as pl
 
+from fh_screen.ages import age_at
 from fh_screen.store import db
 from fh_screen.stages.features import family, lipids
 from fh_screen import reference
-from fh_screen.stages.rules import relatives_cutoffs_v1
 
 LIPIDS = ("ldl", "tc", "hdl", "tg")
 CHD_PREFIXES = ("I20", "I21", "I22", "I23", "I24", "I25")          # docs/clinical-reference.md §10.3
@@ -103,7 +102,7 @@ class Inputs:
     clinic_outcomes: pl.DataFrame
 
 
-def load_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> Inputs:
+def load_inputs(con: db.Connection, as_of: date) -> Inputs:
     """Read the curated tables, restricted to what was known on ``as_of``."""
     frames = {}
     for f in fields(Inputs):
@@ -163,15 +162,6 @@ def _blank_frame(as_of: date) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def age_at(birth: pl.Expr, at: pl.Expr) -> pl.Expr:
-    """Completed years between two dates."""
-    years = at.dt.year() - birth.dt.year()
-    before_birthday = (at.dt.month().cast(pl.Int32) * 100 + at.dt.day()) < (
-        birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day()
-    )
-    return (years - before_birthday.cast(pl.Int32)).cast(pl.Int32)
 
 
 def _top(frame: pl.DataFrame, by: list[str], descending: list[bool], cols: dict[str, str]) -> pl.DataFrame:
@@ -612,7 +602,7 @@ def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
     tc_raised = pl.when(pl.col("tc_max_age") < sb["child_age"]).then(
         pl.col("tc_max_mmol") > sb["family_tc"]["child_relative_above"]).otherwise(
         pl.col("tc_max_mmol") > sb["family_tc"]["adult_relative_above"])
-    starr = relatives_cutoffs_v1.category(pl.col("ldl_untreated_estimate_mmol"), pl.col("ldl_estimate_age"), pl.col("sex"))
+    starr = lipids.relative_ldl_category(pl.col("ldl_untreated_estimate_mmol"), pl.col("ldl_estimate_age"), pl.col("sex"))
     ev = person.select(
         pl.col("patient_id").alias("relative_id"),
         (pl.col("clinic_confirmed_fh").fill_null(False) | pl.col("fh_diagnosis_specific").fill_null(False))

@@ -15,6 +15,11 @@ from scipy.special import ndtr
 
 from fh_screen import reference
 
+# Lipid values are compared at 2 decimals (labs report 1-2 decimals in mmol/L; mg/dL integers
+# convert to ~0.026 mmol/L steps). This removes unit-conversion float noise so that, e.g.,
+# 4.9 mmol/L delivered as 189.48 mg/dL is still "not above 4.9".
+PRECISION = 2
+
 CHOL_MG_DL_PER_MMOL = 38.67
 TG_MG_DL_PER_MMOL = 88.57
 
@@ -77,3 +82,26 @@ def ldl_percentile(ldl: pl.Expr, age: pl.Expr, sex: pl.Expr) -> pl.Expr:
     sd = reference.by_sex(age, sex, table, "sd_mmol")
     z = (ldl - mean) / sd
     return z.map_batches(_normal_cdf, return_dtype=pl.Float64) * 100
+
+
+def reported(col: str | pl.Expr) -> pl.Expr:
+    """A lab value at the precision the rules compare at."""
+    expr = pl.col(col) if isinstance(col, str) else col
+    return expr.round(PRECISION)
+
+
+def relative_ldl_category(ldl: pl.Expr, age: pl.Expr, sex: pl.Expr) -> pl.Expr:
+    """unlikely | uncertain | likely for a relative of a known FH case, or null when sex, age
+    or LDL-C is unknown: the age- and sex-specific cut-offs of ``relatives_cutoffs_v1.yaml``
+    (docs/clinical-reference.md §8), half-open bands. The rule ``relatives_cutoffs_v1``, the
+    family items of the features and the cascade all judge with this one function."""
+    table = reference.load("relatives_cutoffs_v1")["table"]
+    uncertain = reference.by_sex(age, sex, table, "uncertain_from")
+    likely = reference.by_sex(age, sex, table, "likely_from")
+    value = reported(ldl)
+    return (
+        pl.when(value.is_null() | likely.is_null()).then(None)
+        .when(value >= likely).then(pl.lit("likely"))
+        .when(value >= uncertain).then(pl.lit("uncertain"))
+        .otherwise(pl.lit("unlikely"))
+    )

@@ -42,12 +42,11 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import polars as pl
 
 from fh_screen.store import db
 from fh_screen.config import MetricsSettings, SelectionSettings
-from fh_screen.stages.metrics import schema as S
+from fh_screen.outputs import metrics_schema as S
 
 # Cascade ledger results that count as a relative found to have FH: a clinic confirmation,
 # a recorded FH diagnosis, or LDL-C in the "likely" band of the relatives' cut-offs
@@ -70,7 +69,7 @@ _EMPTY_MODEL = {"patient_id": pl.Utf8, "probability": pl.Float64}
 _EMPTY_CASCADE = {"index_patient_id": pl.Utf8, "contacted": pl.Boolean, "closed": pl.Boolean, "result": pl.Utf8}
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def table_exists(con: db.Connection, name: str) -> bool:
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
     ).fetchone()[0])
@@ -81,7 +80,7 @@ def _frame(con, query: str, params: dict, empty: dict) -> pl.DataFrame:
     return frame if frame.height else pl.DataFrame(schema=empty)
 
 
-def read_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, pl.DataFrame]:
+def read_inputs(con: db.Connection, as_of: date) -> dict[str, pl.DataFrame]:
     """The per-person inputs of the metrics, read from DuckDB (read-only use).
 
     Returns frames ``population``, ``referrals``, ``rules``, ``model`` and ``cascade``;
@@ -271,7 +270,7 @@ SELECTION_COLUMNS = {
 }
 
 
-def selection_rows(con: duckdb.DuckDBPyConnection, as_of: date, region_id: str) -> pl.DataFrame:
+def selection_rows(con: db.Connection, as_of: date, region_id: str) -> pl.DataFrame:
     """Tonight's selection figures (the referrals step's ``selection_runs``, summed over the
     clinics) as federated rows for the dimensions ``all`` and ``region``; zeros left out."""
     empty = pl.DataFrame(schema={"dimension": pl.Utf8, "level": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64})
@@ -285,7 +284,7 @@ def selection_rows(con: duckdb.DuckDBPyConnection, as_of: date, region_id: str) 
     return long.filter(pl.col("value") != 0).select(empty.columns)
 
 
-def compute_aggregates(con: duckdb.DuckDBPyConnection, as_of: date, region_id: str,
+def compute_aggregates(con: db.Connection, as_of: date, region_id: str,
                        selection: SelectionSettings, metrics: MetricsSettings) -> pl.DataFrame:
     """DuckDB -> the region's federated table."""
     persons = aggregate(person_frame(read_inputs(con, as_of), region_id, selection), metrics)

@@ -14,7 +14,7 @@ from functools import partial
 import polars as pl
 
 from fh_screen.stages.metrics import compute, disclosure
-from fh_screen.stages.metrics import schema as S
+from fh_screen.outputs import metrics_schema as S
 
 Cell = tuple[str, str, str]   # (dimension, level, metric)
 

@@ -27,7 +27,7 @@ import polars as pl
 
 import fh_screen
 from fh_screen.errors import UserError
-from fh_screen.stages.metrics import schema as S
+from fh_screen.outputs import metrics_schema as S
 
 RELEASE_NOTE = (
     "Aggregate statistics before small-cell suppression; no patient-level data or keys. "

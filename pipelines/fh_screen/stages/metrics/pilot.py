@@ -13,7 +13,7 @@ import yaml
 import fh_screen
 from fh_screen.reference import REFERENCE_DIR
 from fh_screen.stages.metrics import derive, federated
-from fh_screen.stages.metrics import schema as S
+from fh_screen.outputs import metrics_schema as S
 
 BENCHMARKS = REFERENCE_DIR / "metrics_benchmarks.yaml"
 

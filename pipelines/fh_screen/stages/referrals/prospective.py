@@ -28,6 +28,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from fh_screen.store import db
+
 FLOW_PROSPECTIVE, FLOW_BACKLOG = "prospective", "backlog"
 # The prospective flow per week is estimated over the last four weeks of dated evidence: long
 # enough to smooth a week's noise, short enough to follow a change in testing.
@@ -42,8 +44,6 @@ def empty_evidence() -> pl.DataFrame:
 
 def read_evidence(con, as_of: date) -> pl.DataFrame:
     """Per patient: ``evidence_on`` (latest clinical date) and ``arrived_on`` (latest arrival)."""
-    from fh_screen.store import db
-
     diagnosed = con.execute(db.sql("cascade_fh_diagnosis"), [as_of]).pl()
     con.register("_fh_diagnosed", diagnosed)
     try:

@@ -2,7 +2,7 @@
 
 Pure functions on polars frames (``plan_referrals`` composes them) plus ``referrals_step``,
 the thin edge that reads DuckDB, writes the ledger and hands the plan to
-``fh_screen.outputs.worklists`` for the files.
+``fh_screen.outputs.worklist_files`` for the files.
 
 Decisions (documented here because GPs, clinics and evaluators rely on them):
 
@@ -63,7 +63,10 @@ import polars as pl
 
 from fh_screen.config import Clinic, SelectionSettings, Settings
 from fh_screen.context import RunContext, log
+from fh_screen.outputs import worklist_files
 from fh_screen.stages.referrals import backlog, prospective
+from fh_screen.stages.rules.explain import render as explain_reasons
+from fh_screen.store import db, files
 
 ROUTE_CLINIC = "refer_lipid_clinic"
 ROUTE_CHECK = "check_secondary_cause_first"
@@ -525,9 +528,6 @@ def with_listed_details(con, planned: pl.DataFrame, rule_columns: list[str]) -> 
 
 def referrals_step(ctx: RunContext) -> dict:
     """Plan tonight's referrals, record them in the ledger and write the worklists."""
-    from fh_screen.store import db, files
-    from fh_screen.outputs import worklists
-
     con = ctx.connect()
     try:
         con.execute(db.sql("referrals_schema"))
@@ -574,7 +574,7 @@ def referrals_step(ctx: RunContext) -> dict:
         if out.exists():
             shutil.rmtree(out)  # a rerun must not leave last attempt's practices behind
         files.write_text(ctx.work_dir / "referrals.csv", referrals_table(planned).write_csv())
-        report.update(worklists.write_all(con, planned, ctx))
+        report.update(worklist_files.write_all(con, planned, ctx, explain_reasons))
     finally:
         con.close()
     log.info("referrals: %d listed, %d queued", report["events"].get(LISTED, 0), report["events"].get(QUEUED, 0))

@@ -7,16 +7,9 @@ from typing import Callable
 
 import polars as pl
 
-# Lipid values are compared at 2 decimals (labs report 1-2 decimals in mmol/L; mg/dL integers
-# convert to ~0.026 mmol/L steps). This removes unit-conversion float noise so that, e.g.,
-# 4.9 mmol/L delivered as 189.48 mg/dL is still "not above 4.9".
-PRECISION = 2
-
-
-def reported(col: str | pl.Expr) -> pl.Expr:
-    """A lab value at the precision the rules compare at."""
-    expr = pl.col(col) if isinstance(col, str) else col
-    return expr.round(PRECISION)
+# Lipid values are compared at ``PRECISION`` decimals (``reported``); the features stage owns
+# that definition because it judges relatives' LDL-C with the same comparison.
+from fh_screen.stages.features.lipids import PRECISION, reported  # noqa: F401  (used by the rule modules)
 
 
 @dataclass(frozen=True)

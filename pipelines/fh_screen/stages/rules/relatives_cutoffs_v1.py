@@ -23,24 +23,15 @@ from __future__ import annotations
 import polars as pl
 
 from fh_screen import reference
-from fh_screen.stages.rules.common import Criterion, Reason, fmt_mmol, reported
+from fh_screen.stages.features.lipids import relative_ldl_category
+from fh_screen.stages.rules.common import Criterion, Reason, fmt_mmol
 
 RULE = reference.load("relatives_cutoffs_v1")
 NAME, VERSION = RULE["name"], RULE["version"]
 
 
-def category(ldl: pl.Expr, age: pl.Expr, sex: pl.Expr) -> pl.Expr:
-    """unlikely | uncertain | likely, or null when sex, age or LDL-C is unknown."""
-    table = RULE["table"]
-    uncertain = reference.by_sex(age, sex, table, "uncertain_from")
-    likely = reference.by_sex(age, sex, table, "likely_from")
-    value = reported(ldl)
-    return (
-        pl.when(value.is_null() | likely.is_null()).then(None)
-        .when(value >= likely).then(pl.lit("likely"))
-        .when(value >= uncertain).then(pl.lit("uncertain"))
-        .otherwise(pl.lit("unlikely"))
-    )
+# The banding itself lives with the features, which judge relatives' LDL-C with it too.
+category = relative_ldl_category
 
 
 def evaluate(lf: pl.LazyFrame) -> pl.LazyFrame:

@@ -17,6 +17,18 @@ import yaml
 
 from fh_screen.errors import UserError
 
+# The scorer is for people alive, in the region, with at least one LDL-C value; training
+# and scoring use the same definition (``eligible``), which reads only these columns.
+ELIGIBILITY_COLUMNS = ("ldl_max_mmol", "is_deceased", "is_moved_out")
+
+
+def eligible(features: pl.DataFrame) -> pl.DataFrame:
+    """The rows the scorer is for (training and scoring alike)."""
+    return features.filter(
+        pl.col("ldl_max_mmol").is_not_null() & ~pl.col("is_deceased") & ~pl.col("is_moved_out")
+    )
+
+
 SPEC_FILE = Path(__file__).with_name("feature_spec.yaml")
 
 

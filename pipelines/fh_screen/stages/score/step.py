@@ -8,7 +8,6 @@ import polars as pl
 from fh_screen.store import db
 from fh_screen.context import RunContext, log
 from fh_screen.stages.score import artefact, explain, spec
-from fh_screen.training import train
 
 EXPLAIN_ABOVE = 0.05   # probability above which a patient gets model reasons ...
 EXPLAIN_AT_MOST = 1000  # ... among the most probable (explaining costs one prediction per input)
@@ -16,7 +15,7 @@ EXPLAIN_AT_MOST = 1000  # ... among the most probable (explaining costs one pred
 
 def score_frame(features: pl.DataFrame, estimator, meta: dict) -> pl.DataFrame:
     """patient_id, probability, model_name, model_version, reasons, reason_items."""
-    people = train.eligible(features)
+    people = spec.eligible(features)
     columns = meta["feature_schema"]
     X = spec.matrix(people, columns)
     probability = estimator.predict_proba(X)[:, 1] if X.shape[0] else np.zeros(0)
@@ -45,7 +44,7 @@ def model_inputs(con, columns: list[str]) -> pl.DataFrame:
     129): DuckDB reads and converts only these, a fifth of the time of every column."""
     features = con.sql("SELECT * FROM patient_features").pl(lazy=True)
     available = features.collect_schema()
-    wanted = dict.fromkeys(["patient_id", *train.ELIGIBILITY_COLUMNS, *columns])
+    wanted = dict.fromkeys(["patient_id", *spec.ELIGIBILITY_COLUMNS, *columns])
     return features.select(c for c in wanted if c in available).collect()
 
 

@@ -10,7 +10,6 @@ Warnings name tables, codes and units only, never patients or values.
 
 from __future__ import annotations
 
-import duckdb
 
 from fh_screen.store import db
 from fh_screen.config import ValidationSettings
@@ -21,7 +20,7 @@ def _sql(name: str) -> str:
 
 
 def volume_warnings(
-    con: duckdb.DuckDBPyConnection,
+    con: db.Connection,
     delivery_id: str,
     as_of,
     received: dict[str, int],
@@ -50,7 +49,7 @@ def volume_warnings(
     return warnings
 
 
-def lab_warnings(con: duckdb.DuckDBPyConnection, delivery_id: str, settings: ValidationSettings) -> list[str]:
+def lab_warnings(con: db.Connection, delivery_id: str, settings: ValidationSettings) -> list[str]:
     """Unit switches and new analyte codes in ``stg_lab_results`` against earlier deliveries."""
     params = {
         "delivery_id": delivery_id,

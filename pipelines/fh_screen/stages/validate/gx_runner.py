@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,6 @@ class SuiteRunner:
 
     def __init__(self, db_path: Path, docs_dir: Path) -> None:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-        import logging
-
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 

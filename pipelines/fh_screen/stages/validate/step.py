@@ -20,13 +20,12 @@ row of the delivery, from staging and from validation).
 from __future__ import annotations
 
 import io
-from datetime import datetime, time, timezone
+from datetime import datetime, time, timedelta, timezone
 import json
 import os
 from contextlib import closing
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from fh_screen.reference import REFERENCE_DIR
@@ -141,10 +140,8 @@ def _phases(tables: list[str]) -> list[tuple[str, ...]]:
     return [p for p in (first, rest) if p]
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> None:
+def _prepare(con: db.Connection, ctx: RunContext) -> None:
     """Run parameters and reference tables the check relations join to."""
-    from datetime import timedelta
-
     settings = ctx.settings.validation
     con.execute(
         db.sql("validate/setup"),
@@ -169,7 +166,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> None:
         )
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def _exists(con: db.Connection, table: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0])
 
 
@@ -193,7 +190,7 @@ def _rule(config) -> str:
     return f"gx.{config.type}.{column}" if column else f"gx.{config.type}"
 
 
-def _quarantine_failures(con: duckdb.DuckDBPyConnection, delivery_id: str, table: str, suite: dict, result) -> int:
+def _quarantine_failures(con: db.Connection, delivery_id: str, table: str, suite: dict, result) -> int:
     """Move exactly the rows that failed row-level expectations to quarantine (one transaction).
 
     GX reports, for each failed column-map expectation, the SQL that selects the failing
@@ -250,7 +247,7 @@ def _delivered_columns(suite: dict) -> list[str]:
     raise ValueError(f"suite {suite['name']} has no required-columns expectation")
 
 
-def _count_quarantined(con: duckdb.DuckDBPyConnection, ctx: RunContext, table: str) -> int:
+def _count_quarantined(con: db.Connection, ctx: RunContext, table: str) -> int:
     """Set the table's quarantined count to stage's rows plus this step's rows.
 
     This step's rows are counted in the database, so a retried step counts them once.
@@ -300,7 +297,7 @@ def _aggregate_warnings(table: str, suite: dict, result) -> list[str]:
     ]
 
 
-def _drop_helpers(con: duckdb.DuckDBPyConnection) -> None:
+def _drop_helpers(con: db.Connection) -> None:
     """Remove the gx_* relations; they only exist while validation runs."""
     for name, kind in con.execute(
         "SELECT view_name, 'VIEW' FROM duckdb_views() WHERE view_name LIKE 'gx\\_%' ESCAPE '\\' AND NOT internal "
@@ -311,7 +308,7 @@ def _drop_helpers(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP {kind} IF EXISTS {name}")
 
 
-def _write_quarantine_csv(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> int:
+def _write_quarantine_csv(con: db.Connection, ctx: RunContext) -> int:
     """Every rejected row of this delivery (staging and validation), per the contract."""
     frame = con.execute(
         "SELECT table_name AS \"table\", row_number, row_key, rule, reason, raw "

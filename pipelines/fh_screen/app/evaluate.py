@@ -20,9 +20,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fh_screen.store import db, files
+from fh_screen.app.run import execute_step, prepare
 from fh_screen.config import Settings
-from fh_screen.training import labels
+from fh_screen.stages.referrals.step import rank_candidates
+from fh_screen.stages.score import artefact
+from fh_screen.stages.score.step import score_frame
+from fh_screen.store import db, files
+from fh_screen.synth import generate
+from fh_screen.training import labels, train
+from fh_screen.training.measures import discrimination, expected_calibration_error
 
 SHIFT_FILE = Path(__file__).resolve().parents[1] / "synth" / "shifted_region.yaml"
 HELDOUT_AS_OF = date(2026, 11, 23)
@@ -30,21 +36,8 @@ HELDOUT_AS_OF = date(2026, 11, 23)
 EVALUATED_STEPS = ("stage", "validate", "load", "features", "rules", "score")
 
 
-def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """Weighted mean |observed - predicted| over equal-width probability bins."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mask = which == b
-        if mask.any():
-            total += mask.sum() * abs(y[mask].mean() - p[mask].mean())
-    return float(total / max(len(p), 1))
-
-
 def rankings(pool: pl.DataFrame) -> dict[str, pl.Series]:
     """Patient ids in ranked order for each strategy (best first)."""
-    from fh_screen.stages.referrals.step import rank_candidates
 
     def by(*keys: str) -> pl.Series:
         return pool.sort(list(keys), descending=True, nulls_last=True)["patient_id"]
@@ -100,8 +93,6 @@ def capacity_k(settings: Settings, weeks: int) -> int:
 def comparison_models(truth_region: Path | None, seed: int) -> dict:
     """The baseline artefact, and (when a synthetic training region is given) the boosted
     model trained on that region's ground truth instead of practice labels."""
-    from fh_screen.stages.score import artefact
-    from fh_screen.training import train
 
     models = {}
     try:
@@ -118,7 +109,6 @@ def comparison_models(truth_region: Path | None, seed: int) -> dict:
 
 
 def other_model_scores(db_path: Path, models: dict) -> pl.DataFrame:
-    from fh_screen.stages.score.step import score_frame
 
     con = db.connect(db_path, read_only=True)
     try:
@@ -131,17 +121,6 @@ def other_model_scores(db_path: Path, models: dict) -> pl.DataFrame:
         scored = score_frame(features, estimator, meta).select("patient_id", pl.col("probability").alias(column))
         out = out.join(scored, on="patient_id", how="left")
     return out
-
-
-def discrimination(pool: pl.DataFrame, column: str) -> dict:
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    y, p = pool["fh_carrier"].to_numpy(), pool[column].fill_null(0.0).to_numpy()
-    if y.min() == y.max():
-        return {"n": len(y), "carriers": int(y.sum()), "roc_auc": None, "pr_auc": None, "ece": None}
-    return {"n": len(y), "carriers": int(y.sum()), "roc_auc": round(float(roc_auc_score(y, p)), 3),
-            "pr_auc": round(float(average_precision_score(y, p)), 3),
-            "ece": round(expected_calibration_error(p, y), 4)}
 
 
 def subgroups(pool: pl.DataFrame) -> list[dict]:
@@ -161,8 +140,6 @@ def subgroups(pool: pl.DataFrame) -> list[dict]:
 def evaluate(out: Path, settings: Settings, n_patients: int, seed: int, weeks: int = 4,
              truth_region: Path | None = None) -> dict:
     """Generate the held-out region, run the nightly job up to scoring, compare rankings."""
-    from fh_screen.app.run import execute_step, prepare
-    from fh_screen.synth import generate
 
     out = Path(out).resolve()
     db_path = out / "heldout.duckdb"
