@@ -37,7 +37,6 @@ class TableSpec:
     columns: tuple[Column, ...]
     key: tuple[str, ...]            # natural key (last delivery wins; unique within a delivery)
     required: bool = False          # the delivery must contain this table
-    upsert: bool = False            # key is the primary key: replace the row (else delete-by-key + insert)
 
     @property
     def column_names(self) -> list[str]:
@@ -68,7 +67,6 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("patient_id",),
             required=True,
-            upsert=True,
         ),
         TableSpec(
             "lab_results",
@@ -84,7 +82,6 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("result_id",),
             required=True,
-            upsert=True,
         ),
         TableSpec(
             "medications",
@@ -144,7 +141,6 @@ TABLES: dict[str, TableSpec] = {
                 _c("language", LOWER),
             ),
             key=("patient_id",),
-            upsert=True,
         ),
     )
 }

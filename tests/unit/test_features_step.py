@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from fh_screen.store import db
-from fh_screen.stages.features.build import ML_NUMERIC_COLUMNS
 from fh_screen.stages.rules import versions
 from fh_screen.stages.rules.results import CONTRACT_COLUMNS
 from fh_screen.app.run import STEPS, execute_step, prepare
@@ -58,7 +57,6 @@ def test_features_and_rules_steps(ctx):
     # cancelled and after-as-of rows are invisible; so are B's later diagnosis and outcome
     assert feats["A"][1:] == (7.9, 1, False, False, False, False, 39, 14.0)
     assert feats["B"][3] is False and feats["B"][5] is False
-    assert set(ML_NUMERIC_COLUMNS) <= set(cols)
     assert list(result_cols)[: len(CONTRACT_COLUMNS)] == list(CONTRACT_COLUMNS)
     assert result_cols["criteria"] == "VARCHAR[]" and result_cols["missing_items"] == "VARCHAR[]"
     assert result_cols["lab_flag"] == "BOOLEAN" and result_cols["dlcn_points"] == "INTEGER"

@@ -1,33 +1,18 @@
-"""Pseudonyms for evaluator exports and erasure of one patient on request.
+"""Erasure of one patient on request (``fhscreen erase``).
 
-Evaluator exports never carry a patient id; where a stable key is needed it is an
-HMAC-SHA256 of the id with a key the region keeps outside the repository
-(``FH_SCREEN_PSEUDONYM_KEY``), so the same id gives the same pseudonym within a region
-and nobody without the key can reverse or recompute it.
-"""
+Evaluator exports carry no patient ids at all (aggregates only, see the metrics stage), so
+no pseudonymisation key is needed."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import os
 from datetime import date
 
 from fh_screen.errors import UserError
 from fh_screen.store import db
 
-KEY_ENV = "FH_SCREEN_PSEUDONYM_KEY"
 # Columns that hold a patient's id, in any table of the store.
 PATIENT_COLUMNS = ("patient_id", "relative_id", "index_patient_id")
-
-
-def pseudonym(patient_id: str, key: bytes | None = None) -> str:
-    if key is None:
-        raw = os.environ.get(KEY_ENV)
-        if not raw:
-            raise UserError(f"set {KEY_ENV} to make pseudonymised exports")
-        key = raw.encode("utf-8")
-    return hmac.new(key, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
 def erase_patient(con, patient_id: str, erased_on: date) -> dict[str, int]:

@@ -48,7 +48,6 @@ ANALYTES = {
 KEYS = list(ANALYTES)
 CODES = [a[0] for a in ANALYTES.values()] + [a[1] for a in ANALYTES.values()]
 UNITS = ["mmol/L", "mmol/l", "mg/dL", "mIU/L", "mmol/mol", "umol/L", "mL/min/1.73m2", "U/L", "g/L", "mg/mmol", "mg/g"]
-CENSOR = ["", "<0.1", ">90"]
 STATUS = ["", "final", "corrected", "cancelled"]
 LIPIDS = {"tc", "hdl", "ldl_calc", "ldl_meas", "tg"}
 
@@ -58,7 +57,7 @@ def _block(key: str, sel: np.ndarray, ev: dict[str, np.ndarray], value: np.ndarr
            censor: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Rows of one analyte for the events ``sel`` (indices into the event arrays ``ev``)."""
     k = KEYS.index(key)
-    npu, lo, unit_npu, unit_lo, decimals = ANALYTES[key]
+    _, lo, unit_npu, unit_lo, decimals = ANALYTES[key]
     loinc = ev["loinc"][sel]
     if unit is None:
         unit_rows = np.where(loinc, UNITS.index(unit_lo), UNITS.index(unit_npu))

@@ -51,30 +51,6 @@ FAMILY_HISTORY_ITEMS = (
     "premature_pvd_self",
 )
 
-# Numeric columns an ML scorer can use directly (booleans cast to 0/1; nulls mean "not known").
-ML_NUMERIC_COLUMNS = (
-    "age_years", "age_exact_years", "sex_male", "is_child",
-    "n_ldl_results", "ldl_max_mmol", "ldl_max_age", "ldl_max_treated", "ldl_max_untreated_mmol",
-    "ldl_median_mmol", "ldl_last_mmol", "ldl_slope_mmol_per_year", "ldl_span_years",
-    "ldl_untreated_estimate_mmol", "ldl_estimate_measured_mmol", "ldl_estimate_age",
-    "ldl_estimate_treated", "ldl_correction_factor", "ldl_estimate_statin_intensity",
-    "ldl_percentile", "ldl_max_age_lt40_mmol", "ldl_max_age_ge40_mmol",
-    "tc_max_mmol", "tc_max_untreated_mmol", "hdl_max_mmol", "tg_max_mmol",
-    "tc_at_estimate_mmol", "hdl_at_estimate_mmol", "tg_at_estimate_mmol", "non_hdl_at_estimate_mmol",
-    "lpa_max_mg_l", "lpa_molar_max_nmol_l", "apob_max_g_l",
-    "lipid_lowering_ever", "lipid_lowering_now", "statin_intensity_now", "ezetimibe_ever", "pcsk9_ever",
-    "n_samples_treated",
-    "sec_tsh_max_miu_l", "sec_hba1c_max_mmol_mol", "sec_tg_max_mmol", "sec_albumin_min_g_l",
-    "sec_uacr_max_mg_mmol", "sec_alp_max_u_l", "sec_ggt_max_u_l", "sec_alat_max_u_l",
-    "sec_egfr_min", "sec_creatinine_max_umol_l",
-    "chd_first_age", "other_cvd_first_age", "fh_diagnosis", "fh_diagnosis_specific",
-    *(f"fhx_{item}" for item in FAMILY_HISTORY_ITEMS), "fhx_any_recorded",
-    "clinic_confirmed_fh", "n_fdr", "n_sdr", "fdr_confirmed_fh", "sdr_confirmed_fh",
-    "fdr_premature_chd", "fdr_chd_before_60", "sdr_chd_before_50", "fdr_ldl_pct_max",
-    "child_ldl_pct_max", "fdr_ldl_likely", "fdr_tc_raised", "sdr_tc_raised",
-    "fdr_xanthoma_or_arcus", "sdr_tendon_xanthoma", "n_lab_results", "n_missing_core",
-)
-
 
 INPUT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "patients": {"patient_id": pl.Utf8, "birth_date": pl.Date, "sex": pl.Utf8, "practice_id": pl.Utf8,

@@ -86,7 +86,6 @@ EVENT_SCHEMA = {
     "dlcn_points": pl.Int32, "dlcn_category": pl.Utf8, "route": pl.Utf8,
     "flow": pl.Utf8, "slot_week": pl.Date,
 }
-OUTCOME_SCHEMA = {"patient_id": pl.Utf8, "outcome_date": pl.Date, "outcome": pl.Utf8}
 REFERRAL_CSV_COLUMNS = [
     "patient_id", "practice_id", "clinic_id", "rank", "probability", "dlcn_points",
     "dlcn_category", "simon_broome", "medped", "ldl_max_mmol", "ldl_untreated_estimate_mmol",
