@@ -26,7 +26,8 @@ PYTHON = sys.executable
 NIGHT1 = date(2026, 11, 23)
 NIGHT2 = date(2026, 11, 24)
 # Values that legitimately differ between two correct runs, and nothing else.
-VOLATILE_COLUMNS = {("deliveries", "loaded_at"), ("delivery_stats", "recorded_at")}
+VOLATILE_COLUMNS = {("deliveries", "loaded_at"), ("delivery_stats", "recorded_at"),
+                    ("store_identity", "store_id"), ("store_identity", "erasure_key")}
 # Great Expectations Data Docs (under quality/) stamp the validation time into folder names,
 # image URLs and the index, and random UUIDs into element ids; these are replaced before comparing.
 DATA_DOCS_STAMPS = [
@@ -81,6 +82,7 @@ def out_snapshot(out: Path) -> dict[str, object]:
         if rel == run.MANIFEST:
             data = json.loads(path.read_text(encoding="utf-8"))
             data.pop("finished_at", None)
+            data.pop("store_id", None)   # each store's own random id
             for report in data.get("steps", {}).values():
                 for key in [k for k in report if "seconds" in k or "peak_rss" in k]:
                     del report[key]

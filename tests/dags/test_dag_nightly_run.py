@@ -60,8 +60,8 @@ def _without_timings(value):
 def normalised(rel: str, data: bytes):
     """What is compared for one output file (see docs/airflow.md, "Same outputs as the CLI").
 
-    * ``run_manifest.json``: without ``finished_at`` and the steps' measurements (every key
-      naming ``seconds`` or ``peak_rss``).
+    * ``run_manifest.json``: without ``finished_at``, ``store_id`` (each store's random id)
+      and the steps' measurements (every key naming ``seconds`` or ``peak_rss``).
     * ``quality/**.html`` (Data Docs): Great Expectations' times and random element ids masked.
     * ``audit.json``: without ``recorded_at`` and without the hashes of the files and Data Docs folders above.
     Every other file is compared byte for byte.
@@ -69,6 +69,7 @@ def normalised(rel: str, data: bytes):
     if rel == "run_manifest.json":
         manifest = json.loads(data)
         manifest.pop("finished_at", None)
+        manifest.pop("store_id", None)
         manifest["steps"] = _without_timings(manifest.get("steps", {}))
         return manifest
     if rel.startswith("quality/") and rel.endswith(".html"):

@@ -124,9 +124,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_erase(args: argparse.Namespace) -> int:
     from fh_screen.store import db
     from fh_screen.app.privacy import erase_patient
-    from fh_screen.app.run import lock_for
+    from fh_screen.app.publishing import hold
 
-    with lock_for(args.db, args.wait):
+    if not args.db.is_file():   # a mistyped path must not create an empty store and report success
+        raise UserError(f"--db {args.db}: no such store; nothing was erased")
+    with hold(args.db, timeout=args.wait):
         con = db.connect(args.db)
         try:
             removed = erase_patient(con, args.patient_id, date.today())

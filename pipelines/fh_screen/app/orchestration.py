@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import re
-import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from contextlib import contextmanager
@@ -125,7 +124,7 @@ def partitions(raw: str | None = None, env: Mapping[str, str] | None = None) -> 
 
     Raises:
         UserError: malformed JSON or entry, duplicate names, or two partitions sharing a
-            DuckDB file (that would make two writers of one file). A configuration error
+            DuckDB file (that would make two writers of one file) or an output folder. A configuration error
             fails the task at once rather than being retried.
     """
     try:
@@ -159,6 +158,9 @@ def _partitions(raw: str | None, env: Mapping[str, str]) -> list[dict]:
     dbs = [str(Path(p.db).resolve()) for p in parts]
     if len(set(dbs)) != len(dbs):
         raise ValueError("each partition needs its own DuckDB file (one writer per file)")
+    outs = [str(Path(p.out).resolve()) for p in parts]
+    if len(set(outs)) != len(outs):
+        raise ValueError("each partition needs its own output folder (one would replace the other's outputs)")
     return [p.model_dump() for p in parts]
 
 
@@ -188,18 +190,15 @@ def _settings(part: Partition):
 
 
 @contextmanager
-def _writer(part: Partition, timeout: float) -> Iterator[None]:
-    """Hold the partition's DuckDB lock; ``RunLocked`` (retried by Airflow) after ``timeout`` s."""
-    from filelock import Timeout
-
-    from fh_screen.app.run import RunLocked, lock_for
+def _writer(part: Partition, as_of: date | None, timeout: float) -> Iterator[None]:
+    """Hold the partition's DuckDB lock and, for a night (``as_of``), its output-folder lock
+    (the same locks ``fhscreen run`` takes); ``RunLocked`` (retried by Airflow) after
+    ``timeout`` s."""
+    from fh_screen.app.publishing import hold
 
     Path(part.db).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with lock_for(Path(part.db), timeout):
-            yield
-    except Timeout as exc:
-        raise RunLocked("another fh-screen run is using this database; the task will retry") from exc
+    with hold(Path(part.db), part.out_dir(as_of) if as_of else None, timeout):
+        yield
 
 
 def run_step(partition: dict, as_of: date, step: str, lock_timeout: float = 600) -> dict:
@@ -213,17 +212,15 @@ def run_step(partition: dict, as_of: date, step: str, lock_timeout: float = 600)
     Returns:
         The step's small report (it is also recorded in ``run_manifest.json``).
     """
-    from fh_screen.app.run import STEPS, execute_step, prepare, work_dir_for
+    from fh_screen.app.run import STEPS, execute_step, prepare
 
     part = Partition.model_validate(partition)
     names = [s.name for s in STEPS]
     if step not in names:
         raise ValueError(f"unknown step {step!r}")
-    out_dir = part.out_dir(as_of)
-    with _writer(part, lock_timeout):
-        if step == names[0]:
-            shutil.rmtree(work_dir_for(out_dir.resolve()), ignore_errors=True)
-        ctx = prepare(part.delivery_dir(as_of), Path(part.db), out_dir, as_of, _settings(part))
+    with _writer(part, as_of, lock_timeout):
+        ctx = prepare(part.delivery_dir(as_of), Path(part.db), part.out_dir(as_of), as_of, _settings(part),
+                      fresh=step == names[0])
         if step == names[0]:
             ctx.manifest["steps"] = {}
         return execute_step(ctx, step)
@@ -241,7 +238,7 @@ def publish_night(partition: dict, as_of: date, lock_timeout: float = 600) -> st
     from fh_screen.app.run import STEPS, prepare, publish
 
     part = Partition.model_validate(partition)
-    with _writer(part, lock_timeout):
+    with _writer(part, as_of, lock_timeout):
         ctx = prepare(part.delivery_dir(as_of), Path(part.db), part.out_dir(as_of), as_of, _settings(part))
         missing = [s.name for s in STEPS if s.name not in ctx.manifest.get("steps", {})]
         if missing:
@@ -318,7 +315,7 @@ def retrain(partition: dict, as_of: date, lock_timeout: float = 600) -> dict:
     from fh_screen.training.retrain import retrain_and_maybe_promote
 
     model_dir = resolve(settings.model.artefact)
-    with _writer(part, lock_timeout):
+    with _writer(part, None, lock_timeout):
         decision = retrain_and_maybe_promote(Path(part.db), model_dir.parent, as_of, name=model_dir.name)
     return json.loads(json.dumps(decision, default=str))
 

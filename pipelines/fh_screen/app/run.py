@@ -2,8 +2,9 @@
 each as its own task. Both go through ``prepare`` -> ``execute_step`` ... -> ``publish``.
 
 Crash safety: outputs go to a hidden work folder next to ``--out`` and are published by
-one rename at the end; each step's database changes are one transaction; a lock file
-keeps a second run off the same database.
+one rename at the end; each step's database changes are one transaction; lock files
+keep a second run off the same database and output folder. What may be written and
+replaced, and how, is decided in ``fh_screen.app.publishing``.
 """
 
 from __future__ import annotations
@@ -11,18 +12,16 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
-from filelock import FileLock, Timeout
-
 import fh_screen
 from fh_screen import schemas
-from fh_screen.app import audit
+from fh_screen.app import audit, publishing
+from fh_screen.app.publishing import RunLocked, lock_for, work_dir_for  # noqa: F401 (the run's API)
 from fh_screen.config import Settings, load_settings
 from fh_screen.context import RunContext, log
 from fh_screen.stages import metrics
@@ -105,10 +104,6 @@ FAIL_AFTER_ENV = "FH_SCREEN_FAIL_AFTER"
 FAIL_EXIT = 70
 
 
-class RunLocked(RuntimeError):
-    """Another run holds this database."""
-
-
 def step_named(name: str) -> Step:
     """The step called ``name``; a clear error for a name that is not a step."""
     for step in STEPS:
@@ -121,27 +116,30 @@ def step_function(name: str) -> Callable[[RunContext], dict]:
     return step_named(name).run
 
 
-def work_dir_for(out_dir: Path) -> Path:
-    return out_dir.parent / f".{out_dir.name}.partial"
-
-
-def lock_for(db_path: Path, timeout: float = 0) -> FileLock:
-    return FileLock(str(db_path) + ".lock", timeout=timeout)
-
-
 def prepare(
     extract_dir: Path | None,
     db_path: Path,
     out_dir: Path,
     as_of: date,
     settings: Settings | None = None,
+    fresh: bool = False,
 ) -> RunContext:
-    """Create the work folder and the context; resumes the manifest of an unfinished run."""
+    """Check where the run may write, open the work folder and make the context.
+
+    ``fresh`` starts the night afresh (a killed run's leftovers are removed); otherwise the
+    manifest of an unfinished run of the same date is resumed.
+
+    Raises:
+        UserError: ``--out`` overlaps the delivery or the store, holds something that is
+            not this store's earlier outputs, or cannot be written; or the work folder is
+            a link or another account's folder. Nothing has been written then.
+    """
     settings = settings or load_settings()
     out_dir = Path(out_dir).resolve()
-    work = work_dir_for(out_dir)
-    files.ensure_dir(out_dir.parent)   # creates missing folders only; an existing parent keeps its mode
-    files.ensure_dir(work)
+    publishing.check_paths(out_dir, extract_dir, db_path)
+    publishing.check_replaceable(out_dir, db_path)
+    work = publishing.open_work_dir(out_dir, fresh)
+    store = publishing.store_id(db_path)
     ctx = RunContext(
         settings=settings,
         db_path=Path(db_path).resolve(),
@@ -153,7 +151,7 @@ def prepare(
     saved = work / MANIFEST
     if saved.exists():
         ctx.manifest = json.loads(saved.read_text(encoding="utf-8"))
-        if ctx.manifest.get("as_of") != as_of.isoformat():
+        if ctx.manifest.get("as_of") != as_of.isoformat() or ctx.manifest.get("store_id") != store:
             ctx.manifest = {}
     if not ctx.manifest:
         ctx.manifest = {
@@ -161,6 +159,7 @@ def prepare(
             "code_version": fh_screen.__version__,
             "as_of": as_of.isoformat(),
             "region": settings.region.region_id,
+            "store_id": store,
             "decision_support_notice": "Decision support for clinicians, not a diagnosis.",
             "tables": {},
             "steps": {},
@@ -222,15 +221,7 @@ def publish(ctx: RunContext) -> Path:
     files.write_text(ctx.work_dir / "settings.json", ctx.settings.model_dump_json(indent=2))
     save_manifest(ctx)
     audit.write(audit.record(ctx.manifest, ctx.work_dir), ctx.work_dir, ctx.db_path)
-    old = ctx.out_dir.parent / f".{ctx.out_dir.name}.old"
-    if old.exists():
-        shutil.rmtree(old)
-    if ctx.out_dir.exists():
-        ctx.out_dir.rename(old)
-    ctx.work_dir.rename(ctx.out_dir)
-    if old.exists():
-        shutil.rmtree(old)
-    return ctx.out_dir
+    return publishing.swap(ctx.work_dir, ctx.out_dir, ctx.db_path)
 
 
 def run(
@@ -243,20 +234,14 @@ def run(
     on_step: Callable[[str], None] | None = None,
 ) -> dict:
     """The whole nightly job on one delivery, exactly what the Airflow DAG runs."""
-    try:
-        with lock_for(Path(db_path), lock_timeout):
-            # A killed earlier run may have left files in the work folder; a fresh run must
-            # not publish them (the Airflow DAG does the same in its first task).
-            shutil.rmtree(work_dir_for(Path(out_dir).resolve()), ignore_errors=True)
-            ctx = prepare(extract_dir, db_path, out_dir, as_of, settings)
-            ctx.manifest["steps"] = {}
-            for step in STEPS:
-                if on_step:
-                    on_step(step.name)
-                execute_step(ctx, step.name)
-            publish(ctx)
-            return ctx.manifest
-    except Timeout as exc:
-        raise RunLocked(
-            "another fh-screen run is using this database; try again when it has finished"
-        ) from exc
+    with publishing.hold(Path(db_path), Path(out_dir), lock_timeout):
+        # A killed earlier run may have left files in the work folder; a fresh run must
+        # not publish them (the Airflow DAG does the same in its first task).
+        ctx = prepare(extract_dir, db_path, out_dir, as_of, settings, fresh=True)
+        ctx.manifest["steps"] = {}
+        for step in STEPS:
+            if on_step:
+                on_step(step.name)
+            execute_step(ctx, step.name)
+        publish(ctx)
+        return ctx.manifest

@@ -7,6 +7,7 @@ come only from the whitelist below, never from input.
 from __future__ import annotations
 
 import os
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -45,6 +46,15 @@ def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConn
         if Path(db_path).is_file():
             os.chmod(db_path, 0o600)
     return con
+
+
+def store_identity(con: duckdb.DuckDBPyConnection) -> tuple[str, bytes]:
+    """(store id, per-store erasure key) of this store, made on first use (see schema.sql)."""
+    row = con.execute("SELECT store_id, erasure_key FROM store_identity LIMIT 1").fetchone()
+    if row is None:
+        row = (secrets.token_hex(8), secrets.token_bytes(32))
+        con.execute("INSERT INTO store_identity VALUES (?, ?)", list(row))
+    return row[0], bytes(row[1])
 
 
 @contextmanager

@@ -98,3 +98,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
   reason        VARCHAR NOT NULL,      -- plain-language reason
   raw           VARCHAR NOT NULL       -- the row as delivered, JSON
 );
+
+-- Which store this is: a random id made once, recorded in every run's manifest so that an
+-- output folder is never replaced by the run of another store (another region), and the
+-- per-store key of the erasure register (used when FH_SCREEN_ERASURE_KEY is not set).
+CREATE TABLE IF NOT EXISTS store_identity (
+  store_id      VARCHAR NOT NULL,
+  erasure_key   BLOB NOT NULL
+);
