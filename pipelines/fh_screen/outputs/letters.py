@@ -73,32 +73,45 @@ class LetterPlan:
 
 
 def file_id(patient_id: str) -> str:
-    """An id as a file-name part; altered ids get a hash suffix so two never collide."""
+    """An id as a file-name part; altered ids get a hash suffix so two never collide.
+
+    An id with a lower-case letter counts as altered too: on a case-insensitive share
+    (Windows, macOS) ``abc`` and ``ABC`` would otherwise name the same file."""
     safe = files.safe_name(patient_id)
-    if safe == patient_id:
+    if safe == patient_id and patient_id == patient_id.upper():
         return safe
     return f"{safe}-{hashlib.sha256(patient_id.encode('utf-8')).hexdigest()[:8]}"
 
 
 def letter_file(kind: str, index_id: str, recipient_id: str | None = None) -> str:
-    """``letters/<kind>_<index>[_<recipient>].pdf`` (relative to the run's output folder)."""
+    """``letters/<kind>_<index>[_<recipient>].pdf`` (relative to the run's output folder).
+
+    The name is one that ``files.child_path`` keeps as it is, for the PDF and for its
+    ``.html`` twin, so the path recorded in ``cascade.csv`` and ``cascade_letters`` is the
+    file written: long ids are cut and given a hash of the whole name."""
     parts = [kind, file_id(index_id)] + ([file_id(recipient_id)] if recipient_id else [])
-    return f"{LETTERS_SUBDIR}/{'_'.join(parts)}.pdf"
+    stem = "_".join(parts)
+    if len(stem) + len(".html") > files.MAX_NAME:
+        stem = f"{stem[:40]}-{hashlib.sha256(stem.encode('utf-8')).hexdigest()[:16]}"
+    return f"{LETTERS_SUBDIR}/{stem}.pdf"
 
 
 def _file_expr(kind: str, index_col: str, recipient_col: str | None = None) -> pl.Expr:
-    """``letter_file`` as an expression; ids are mapped through ``file_id`` once each."""
+    """``letter_file`` as an expression (the one definition of a letter's name), called
+    once per distinct pair of ids."""
+    columns = [index_col] + ([recipient_col] if recipient_col else [])
 
-    def one(col: str) -> pl.Expr:
-        return pl.col(col).map_batches(
-            lambda ids: ids.replace_strict({i: file_id(i) for i in ids.unique().drop_nulls()}, return_dtype=pl.Utf8),
-            return_dtype=pl.Utf8,
-        )
+    def names(pairs: pl.Series) -> pl.Series:
+        cache: dict[tuple, str | None] = {}
+        out = []
+        for row in pairs.to_list():
+            key = tuple(row[c] for c in columns)
+            if key not in cache:
+                cache[key] = None if key[0] is None else letter_file(kind, *key)
+            out.append(cache[key])
+        return pl.Series(out, dtype=pl.Utf8)
 
-    parts = [pl.lit(f"{LETTERS_SUBDIR}/{kind}_"), one(index_col)]
-    if recipient_col:
-        parts += [pl.lit("_"), one(recipient_col)]
-    return pl.concat_str([*parts, pl.lit(".pdf")])
+    return pl.struct(columns).map_batches(names, return_dtype=pl.Utf8)
 
 
 def _in_region(patients: pl.DataFrame, as_of: date) -> pl.DataFrame:

@@ -13,9 +13,7 @@ formula are prefixed with an apostrophe; file names come from ``files.safe_name`
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -126,12 +124,6 @@ def trend_coordinates(points, width: float, height: float, pad: float) -> tuple[
         xs = [pad + (d - days[0]) / span * (width - 2 * pad) for d in days]
     ys = [trend_y(v, points, height, pad) for _, v in points]
     return xs, ys
-
-
-def csv_safe(value) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # --- gathering details -----------------------------------------------------------------
@@ -429,17 +421,16 @@ def html(practice: PracticeList) -> str:
 
 def csv_text(practice: PracticeList, rows: list[dict]) -> str:
     """The practice's list as CSV (same order and wording as the HTML)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
     by_id = {r["patient_id"]: r for r in rows}
-    for view in practice.patients:
+
+    def cells(view: dict) -> tuple:
         row = by_id[view["patient_id"]]
-        writer.writerow([csv_safe(v) for v in (
+        return (
             view["rank"], view["event"], view["patient_id"], view["name"], row.get("age_years"), row.get("sex"),
             view["route"], row.get("clinic_id"), row.get("dlcn_points"), row.get("dlcn_category"),
             row.get("probability"), row.get("ldl_max_mmol"), _iso(row.get("ldl_max_date")),
             row.get("ldl_untreated_estimate_mmol"), " | ".join(x["text"] for x in view["reasons"]),
             " | ".join(x["text"] for x in view["checks"]), view["secondary_cause"], view["action"], view["slot"],
-        )])
-    return buffer.getvalue()
+        )
+
+    return files.csv_text(CSV_COLUMNS, (cells(view) for view in practice.patients))

@@ -473,7 +473,7 @@ def cascade_step(ctx: RunContext) -> dict:
     shutil.rmtree(letters_dir, ignore_errors=True)  # this step owns letters/: a rerun starts clean
     rendered = cascade_letters.render_all(plan, letters_dir, ctx.settings, ctx.as_of)
     out = ledger.filter(pl.col("status") != "deceased").select(CSV_COLUMNS)
-    files.write_text(ctx.work_dir / "cascade.csv", out.write_csv(date_format="%Y-%m-%d"))
+    files.write_csv(ctx.work_dir / "cascade.csv", out, date_format="%Y-%m-%d")
     report = _summary(index, rows, ledger, letters_new, ctx.as_of)
     report.update(rendered)
     log.info(

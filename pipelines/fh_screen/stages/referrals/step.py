@@ -572,7 +572,7 @@ def referrals_step(ctx: RunContext) -> dict:
         out = ctx.work_dir / "worklists"
         if out.exists():
             shutil.rmtree(out)  # a rerun must not leave last attempt's practices behind
-        files.write_text(ctx.work_dir / "referrals.csv", referrals_table(planned).write_csv())
+        files.write_csv(ctx.work_dir / "referrals.csv", referrals_table(planned))
         report.update(worklist_files.write_all(con, planned, ctx, explain_reasons))
     finally:
         con.close()

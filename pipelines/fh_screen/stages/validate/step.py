@@ -19,7 +19,6 @@ row of the delivery, from staging and from validation).
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, time, timedelta, timezone
 import json
 import os
@@ -315,9 +314,7 @@ def _write_quarantine_csv(con: db.Connection, ctx: RunContext) -> int:
         "FROM quarantine WHERE delivery_id = ? ORDER BY table_name, row_number, rule",
         [ctx.delivery_id],
     ).pl()
-    buffer = io.StringIO()
-    frame.write_csv(buffer)
-    files.write_text(ctx.work_dir / QUARANTINE_CSV, buffer.getvalue())
+    files.write_csv(ctx.work_dir / QUARANTINE_CSV, frame)
     return frame.height
 
 
