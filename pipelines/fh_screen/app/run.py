@@ -96,6 +96,10 @@ STEPS: list[Step] = [
          files=("metrics",)),
 ]
 
+# Store tables no step writes: the store's identity (made by ``prepare``, see
+# ``publishing.store_id``).
+STORE_RECORDS = ("store_identity",)
+
 MANIFEST = "run_manifest.json"
 # Fault-injection hook for crash tests and recovery drills: with FH_SCREEN_FAIL_AFTER=<step>
 # the process ends abruptly (os._exit, no clean-up, like a kill) right after that step has
