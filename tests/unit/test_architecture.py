@@ -28,10 +28,11 @@ LAZY_IMPORTS = {
     ("fh_screen.app.cli", "fh_screen.app.evaluate"): "command line: evaluation imports training",
     ("fh_screen.app.cli", "fh_screen.store"): "command line: erase only",
     ("fh_screen.app.cli", "fh_screen.app.privacy"): "command line: erase only",
+    ("fh_screen.app.cli", "fh_screen.app.publishing"): "command line: erase only (the store's lock)",
     # The Airflow DAG files import orchestration when the scheduler parses them; the
     # catch-up and retraining DAGs must not pay for importing every stage.
     ("fh_screen.app.orchestration", "fh_screen.app.run"): "DAG parsing: the runner imports every stage",
-    ("fh_screen.app.orchestration", "filelock"): "DAG parsing: only tasks take the lock",
+    ("fh_screen.app.orchestration", "fh_screen.app.publishing"): "DAG parsing: only tasks take the locks",
     ("fh_screen.app.orchestration", "fh_screen.stages.score.artefact"): "DAG parsing: scikit-learn, skops",
     ("fh_screen.app.orchestration", "fh_screen.training.retrain"): "DAG parsing: scikit-learn",
     # Airflow is imported only where it runs: the package works without it (CLI, tests).

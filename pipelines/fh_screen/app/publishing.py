@@ -34,7 +34,7 @@ from typing import Iterator
 from filelock import FileLock, Timeout
 
 from fh_screen.errors import UserError
-from fh_screen.store import files
+from fh_screen.store import db, files
 
 PRODUCT = "fh-screen"
 MANIFEST = "run_manifest.json"
@@ -50,8 +50,6 @@ def store_id(db_path: Path) -> str:
     """The store's random id (``store_identity``, made with the store; a copied or moved store
     keeps it). Recorded in the manifest so that a second region pointed at the same ``--out``
     is refused instead of replacing the first region's outputs. It names no one."""
-    from fh_screen.store import db
-
     con = db.connect(db_path)
     try:
         return db.store_identity(con)[0]
