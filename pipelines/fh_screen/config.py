@@ -114,7 +114,7 @@ class MetricsSettings(_Frozen):
 
 
 class ModelSettings(_Frozen):
-    artefact: str = "models/fh_gbm"       # folder relative to the repository root, or absolute
+    artefact: str = "models/fh_gbm"       # absolute, relative to the working folder, or shipped with the package
     enabled: bool = True
 
 

@@ -30,7 +30,9 @@ from fh_screen.stages.score import spec
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "fh_screen.stages.score.model.")
-REPO_ROOT = Path(__file__).resolve().parents[4]
+# Models shipped with the package: bundled/models is the repository's models/ folder (linked in
+# the source tree, copied into a wheel), so the default model works from any installation.
+BUNDLED = Path(__file__).resolve().parents[2] / "bundled"
 
 
 def model_hash(estimator) -> str:
@@ -56,11 +58,12 @@ def library_versions() -> dict[str, str]:
 
 
 def resolve(folder: str | Path) -> Path:
-    """An artefact path as configured: absolute, relative to the working folder, or to the repository."""
+    """An artefact path as configured: absolute, relative to the working folder, or one that
+    ships with the package (``models/fh_gbm`` = the repository's ``models/fh_gbm``)."""
     path = Path(folder)
     if path.is_absolute() or path.exists():
         return path
-    return REPO_ROOT / path
+    return BUNDLED / path
 
 
 def save(folder: Path, estimator, metadata: dict) -> dict:

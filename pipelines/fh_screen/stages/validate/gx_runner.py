@@ -24,7 +24,8 @@ from typing import Any
 
 from fh_screen.stages.validate import gx_duckdb
 
-SUITE_DIR = Path(__file__).resolve().parents[4] / "expectations"
+# The repository's expectations/ folder, shipped with the package (bundled/ links it).
+SUITE_DIR = Path(__file__).resolve().parents[2] / "bundled" / "expectations"
 DATASOURCE = "fh_duckdb"
 DOCS_SITE = "fh_quality"
 # BASIC gives counts plus the SQL that selects the failing rows (by _row), without lists
