@@ -12,6 +12,10 @@ cls
 feature_frame   # fh_screen.stages.features.build: patient_features rows from explicit values
 empty_events    # fh_screen.stages.referrals.step: an empty referral history
 
+# Part of the declared data flow (app.run): the store tables no step writes, checked against a
+# real run by tests/integration/test_data_flow.py.
+STORE_RECORDS
+
 # Great Expectations reads these attributes of its own objects (gx_runner sets them).
 progress_bars
 _inspector
