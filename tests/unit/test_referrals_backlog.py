@@ -176,3 +176,20 @@ def test_without_clinic_capacity_nobody_is_held():
     rows = people(30)
     planned, report = plan(rows, f.settings(clinics=[]))
     assert planned.height == 30 and report["selection"]["below_line"] == 0
+
+
+def test_a_queued_patient_keeps_the_place_when_a_prospective_surge_takes_the_horizon():
+    rows = people(10)
+    settings = cfg(capacity=2, horizon=3)
+    first, _ = plan(rows, settings)
+    assert [e for e in first["event"]].count("queued") == 4
+    week = AS_OF + timedelta(days=7)
+    surge = [f.rule(f"n{i}") for i in range(6)]
+    ev = {row["patient_id"]: (OLD, AS_OF) for row in rows} | {row["patient_id"]: (week, week) for row in surge}
+    probs = {row["patient_id"]: 0.9 - 0.01 * i for i, row in enumerate(rows)} | {row["patient_id"]: 0.2 for row in surge}
+    second, report = plan(rows + surge, settings, probs=probs, ev=evidence(ev), prior=r.events_frame(first, AS_OF),
+                          since=AS_OF, as_of=week)
+    tonight = events_of(second)
+    assert report["selection_by_clinic"][0]["backlog_places"] == 0          # the surge needs the horizon
+    assert all(tonight[f"p{i:02d}"] == "queued" for i in range(2, 6))         # yet the queued keep their place
+    assert "p06" not in tonight                                               # nobody new from the backlog

@@ -17,8 +17,11 @@ weekly capacity C and the region's ``backlog`` settings (horizon H weeks, share 
   rank) - take those places. Everyone after the last place is *below the line*: still
   eligible, not queued, on no list, with no ledger event, so no GP is told and no reminder
   goes out. They re-enter on a later night, in the same order, when places free up (the
-  queue moved on) or when new evidence makes them prospective. Candidates whose latest
-  evidence is older than the look-back are left out of the pass the same way.
+  queue moved on) or when new evidence makes them prospective. Someone already queued
+  keeps their place even when the places shrink (a surge of prospective flags): a queued
+  patient stays queued until listed, so the ledger, the queue and the GP's counts agree.
+  Candidates whose latest evidence is older than the look-back are left out of the pass
+  the same way.
 * **Check first with the same care.** A backlog patient routed to "check a secondary cause
   first" is listed only inside the backlog's places, that is when they would be within the
   horizon without the secondary cause; they hold that place, so the horizon keeps room for
@@ -92,8 +95,10 @@ def draw_line(candidates: pl.DataFrame, places: dict[str, int], settings: Backlo
         too_old.alias("_too_old")
     )
     in_pass = backlog & ~pl.col("_too_old") & pl.col("_places").is_not_null()
+    waiting = in_pass & pl.col("queued_since").is_not_null()
     ordered = ordered.with_columns(
-        pl.when(in_pass).then(pl.int_range(1, pl.len() + 1).over(["clinic_id", in_pass])).alias("_place")
+        pl.when(in_pass).then(pl.int_range(1, pl.len() + 1).over(["clinic_id", in_pass])).alias("_place"),
+        pl.max_horizontal(pl.col("_places"), waiting.sum().over("clinic_id")).alias("_places"),
     )
     line = (
         pl.when(pl.col("_too_old")).then(pl.lit(OUTSIDE_LOOKBACK))
