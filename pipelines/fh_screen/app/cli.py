@@ -74,8 +74,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         dialect=args.dialect,
         nights=args.nights,
         params_file=args.params,
+        layout=args.layout,
     )
     print(f"synthetic delivery: {summary['extract_dirs'][0]}")
+    if summary.get("register_dir"):
+        print(f"the same region as {args.layout} register extracts: {summary['register_dir']}")
     print(f"ground truth (never read by the pipeline): {summary['ground_truth']}")
     return 0
 
@@ -83,7 +86,21 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from fh_screen.app.demo import demo
 
-    demo(out=args.out, n_patients=args.patients, seed=args.seed, progress=_progress(args.quiet))
+    demo(out=args.out, n_patients=args.patients, seed=args.seed, progress=_progress(args.quiet), layout=args.layout)
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from fh_screen.convert import convert
+
+    manifest = convert(args.layout, args.in_dir, args.out)
+    for name, counts in manifest["tables"].items():
+        print(f"{name:32s} read {counts['read']:>9,}  converted {counts['converted']:>9,}  set aside {counts['set_aside']:>7,}")
+    for what, n in manifest["notes"].items():
+        print(f"note: {n:,} {what}")
+    for name in manifest["not_from_registers"]:
+        print(f"note: no {name} delivered (no register holds it; add {name}.csv in the contract's format)")
+    print(f"delivery: {Path(args.out).resolve()}  (manifest: convert_manifest.json, set-aside rows: set_aside.csv)")
     return 0
 
 
@@ -155,7 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patients", type=int, default=30_000, help="people in the synthetic region (default 30000)")
     p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--layout", choices=["dst", "sds"], help="start from register extracts in this layout: "
+                   "synthesise them, convert them, then run (one night)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("convert", help="register or lab-system extracts -> a delivery in the contract's format",
+                       description="Read register extracts (SAS7BDAT, CSV or Parquet) in a known layout and write "
+                       "one delivery in the contract's format, with convert_manifest.json accounting for every "
+                       "source row (read = converted + set aside) and set_aside.csv giving each set-aside row's "
+                       "reason. Layouts: docs/registers.md.")
+    p.add_argument("--layout", required=True, choices=["dst", "sds", "medcom-lab"],
+                   help="dst = Statistics Denmark, sds = Health Data Authority, medcom-lab = a lab system's export")
+    p.add_argument("--in", dest="in_dir", type=Path, required=True, help="folder with the register files")
+    p.add_argument("--out", type=Path, required=True, help="delivery folder to write (replaced as a whole)")
+    p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("synth", help="write a synthetic delivery (with separate ground truth)",
                        description="Write a synthetic region as a delivery folder in the contract's "
@@ -170,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nights", type=int, default=1, help="deliveries to write: the first is the history, "
                    "later ones are small nightly increments (default 1)")
     p.add_argument("--params", type=Path, help="YAML file overriding generator parameters")
+    p.add_argument("--layout", choices=["dst", "sds"], help="also write the region as register extracts in this "
+                   "layout (registers/<as-of>/), for `fhscreen convert`")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("run", help="the nightly job on one delivery (what the Airflow DAG runs)",

@@ -7,6 +7,8 @@ Layout under ``out``::
                                               lab_results (new results + corrections and
                                               cancellations of earlier result_ids) and
                                               clinic_outcomes (new outcomes only)
+    registers/<as_of>/...                     with ``layout``: the same region as register
+                                              extracts (``synth/registers.py``)
     ground_truth/truth.parquet                one row per person, region and relatives outside
     ground_truth/injected_faults.csv          deliberately bad rows
     ground_truth/nightly_changes.csv          what each increment changed, and why
@@ -34,7 +36,7 @@ import polars as pl
 
 from fh_screen.errors import UserError
 from fh_screen.store.files import ensure_dir, write_bytes, write_text
-from fh_screen.synth import care, labs, tables
+from fh_screen.synth import care, labs, registers, tables
 from fh_screen.synth.faults import inject
 from fh_screen.synth.params import load_params
 from fh_screen.synth.population import EPOCH, GENES, VARIANT_CLASS, YEAR, Population, build_population, untreated_ldl
@@ -48,7 +50,7 @@ def _rng(seed: int, part: int) -> np.random.Generator:
     return np.random.default_rng([seed, 100 + part])
 
 
-def _check(n_patients: int, fmt: str, dialect: str, nights: int) -> None:
+def _check(n_patients: int, fmt: str, dialect: str, nights: int, layout: str | None = None) -> None:
     if n_patients < 1:
         raise UserError("--patients must be at least 1")
     if fmt not in ("csv", "parquet"):
@@ -57,10 +59,14 @@ def _check(n_patients: int, fmt: str, dialect: str, nights: int) -> None:
         raise UserError(f"unknown dialect {dialect!r}: use plain or danish")
     if nights < 1:
         raise UserError("--nights must be at least 1")
+    if layout is not None and layout not in registers.LAYOUTS:
+        raise UserError(f"unknown register layout {layout!r}: use {' or '.join(registers.LAYOUTS)}")
+    if layout is not None and nights != 1:
+        raise UserError("--layout writes one full register extract: use --nights 1")
 
 
 def generate(out: Path, n_patients: int, seed: int, as_of: date, fmt: str = "csv", dialect: str = "plain",
-             nights: int = 1, params_file: Path | None = None) -> dict:
+             nights: int = 1, params_file: Path | None = None, layout: str | None = None) -> dict:
     """Write a synthetic region under ``out`` and return a summary.
 
     Args:
@@ -73,12 +79,14 @@ def generate(out: Path, n_patients: int, seed: int, as_of: date, fmt: str = "csv
         dialect: ``plain`` (UTF-8, ',') or ``danish`` (CP1252, ';', decimal comma); CSV only.
         nights: number of deliveries (1 = the full history only).
         params_file: YAML overriding keys of ``synth/params.yaml``.
+        layout: ``dst`` or ``sds`` to write the same region as register extracts too
+            (``registers/<as_of>/``, see ``synth/registers.py``); None = contract only.
 
     Returns:
         ``extract_dirs`` (first = full history), ``ground_truth`` (folder), ``summary_file``,
         ``seconds`` and the sanity figures of ``synth_summary.json``.
     """
-    _check(n_patients, fmt, dialect, nights)
+    _check(n_patients, fmt, dialect, nights, layout)
     started = time.perf_counter()
     p, cited = load_params(params_file)
     out = Path(out)
@@ -109,6 +117,7 @@ def generate(out: Path, n_patients: int, seed: int, as_of: date, fmt: str = "csv
         "contacts": tables.contacts(_rng(seed, 14), pop, p),
     }
     extract_dirs = [_write_delivery(out, as_of, full, fmt, dialect)]
+    register_dir = registers.write_registers(out, layout, pop, full, as_of, p, seed) if layout else None
     changes = []
     death = pop["death"].copy()
     last_seq = int(lab_frame["seq"].max() or 0)
@@ -129,6 +138,7 @@ def generate(out: Path, n_patients: int, seed: int, as_of: date, fmt: str = "csv
         "extract_dirs": [str(d) for d in extract_dirs],
         "ground_truth": str(truth_dir),
         "summary_file": str(out / "synth_summary.json"),
+        "register_dir": str(register_dir) if register_dir else None,
         "seconds": round(time.perf_counter() - started, 2),
     })
     return summary

@@ -142,7 +142,10 @@ def first_degree(pop: Population) -> pl.DataFrame:
     parent = np.concatenate([pop["father"][pop["father"] >= 0], pop["mother"][pop["mother"] >= 0]])
     pc = pl.DataFrame({"i": child, "j": parent, "relationship": "parent"})
     cp = pl.DataFrame({"i": parent, "j": child, "relationship": "child"})
-    kids = pl.DataFrame({"i": np.arange(pop.n), "f": pop["father"], "m": pop["mother"]}).filter(pl.col("f") >= 0)
+    # Siblings share both parents; an unknown parent (-1) matches an unknown parent, as in
+    # a civil register where only one parent is registered.
+    kids = (pl.DataFrame({"i": np.arange(pop.n), "f": pop["father"], "m": pop["mother"]})
+            .filter((pl.col("f") >= 0) | (pl.col("m") >= 0)))
     sib = (kids.join(kids, on=["f", "m"], suffix="_r").filter(pl.col("i") != pl.col("i_r"))
            .select(pl.col("i"), pl.col("i_r").alias("j"), pl.lit("sibling").alias("relationship")))
     return pl.concat([pc, cp, sib]).sort("i", "j")
