@@ -112,13 +112,13 @@ def _date9(t: pl.Expr) -> pl.Expr:
 
 
 def decimal_point(text: pl.Expr) -> pl.Expr:
-    """A register number as text with a '.' decimal mark: ``5,4`` -> ``5.4``.
+    """A register number as text with a '.' decimal mark: ``5,4`` -> ``5.4``, ``<0,1`` -> ``<0.1``.
 
     Registers write a decimal comma and never group thousands, so exactly one comma
     between digits is the decimal mark. Anything else is left as it is (the pipeline
     then quarantines what it cannot read, with its own reason)."""
     t = text.cast(pl.String).str.strip_chars()
-    return pl.when(t.str.contains(r"^[+-]?\d*,\d+$")).then(t.str.replace(",", ".", literal=True)).otherwise(t)
+    return pl.when(t.str.contains(r"^(<=|>=|<|>)?[+-]?\d*,\d+$")).then(t.str.replace(",", ".", literal=True)).otherwise(t)
 
 
 def signed_value(value: pl.Expr, operator: pl.Expr) -> pl.Expr:
@@ -175,7 +175,7 @@ def sex_code(value: pl.Expr, male: list[str], female: list[str]) -> pl.Expr:
 
 def retracted(value: pl.Expr) -> pl.Expr:
     """True where an LPR3 diagnosis was later retracted (``senere_afkraeftet``)."""
-    return value.cast(pl.String).str.strip_chars().str.to_lowercase().is_in(list(RETRACTED))
+    return value.cast(pl.String).str.strip_chars().str.to_lowercase().is_in(list(RETRACTED)).fill_null(False)
 
 
 def diagnosis_code(value: pl.Expr) -> pl.Expr:
