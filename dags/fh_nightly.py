@@ -7,7 +7,11 @@ same steps as `fhscreen run`, one task each, and finally **publishes** the outpu
 Outputs are decision support for clinicians, not diagnoses.
 
 **Per partition** (mapped task group `night`, one map index per region, named after it):
-`wait_for_delivery` → one task per pipeline step → `publish`.
+`wait_for_delivery` → `convert` → one task per pipeline step → `publish`.
+
+* **Register extracts**: a region whose settings name a register layout (`ingest.layout`:
+  `dst`, `sds`, `medcom-lab`; docs/registers.md) is converted by `convert` into
+  `<extracts>/converted/<run date>/`, which the steps read; for other regions it does nothing.
 
 * **Delivery**: `<extracts>/<run date>/` with at least `patients` and `lab_results`.
   The sensor pokes every 10 minutes (reschedule mode: no worker slot held) for up to 8 hours.
@@ -72,11 +76,15 @@ def fh_nightly():
         mode="reschedule",
         execution_timeout=timedelta(minutes=5),
         map_index_template=PARTITION_LABEL,
-        doc_md="Waits for `<extracts>/<run date>/` to hold `patients` and `lab_results`.",
+        doc_md="Waits for `<extracts>/<run date>/` to hold `patients` and `lab_results` "
+        "(or the required register tables of the region's layout).",
     )
     def wait_for_delivery(partition: dict) -> PokeReturnValue:
-        folder = orch.Partition.model_validate(partition).delivery_dir(_night(partition))
-        return PokeReturnValue(is_done=orch.delivery_ready(folder))
+        return PokeReturnValue(is_done=orch.night_ready(partition, _night(partition)))
+
+    @task(map_index_template=PARTITION_LABEL, doc_md=orch.STEP_DOCS["convert"])
+    def convert(partition: dict) -> dict:
+        return orch.convert_night(partition, _night(partition))
 
     @task(pool=POOL, map_index_template=PARTITION_LABEL)
     def step(partition: dict, name: str) -> None:
@@ -93,7 +101,7 @@ def fh_nightly():
             step.override(task_id=s.name, doc_md=orch.step_doc(s))(partition, s.name)
             for s in STEPS
         ]
-        chain(wait_for_delivery(partition), *steps, publish(partition))
+        chain(wait_for_delivery(partition), convert(partition), *steps, publish(partition))
 
     night.expand(partition=list_partitions())
 

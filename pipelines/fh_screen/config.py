@@ -41,6 +41,11 @@ class IngestSettings(_Frozen):
         default_factory=dict,
         description="Local analyte code -> a code already in reference/analyte_codes.csv",
     )
+    layout: Literal["contract", "dst", "sds", "medcom-lab"] = Field(
+        default="contract",
+        description="What arrives in the delivery folder: the contract's tables, or register extracts "
+        "in a layout of docs/registers.md, converted before the night runs",
+    )
 
 
 class ValidationSettings(_Frozen):

@@ -53,7 +53,7 @@ def test_every_dag_follows_the_operating_policy(bag, dag_id):
 def test_nightly_has_one_task_per_pipeline_step_in_order(bag):
     dag = bag.dags["fh_nightly"]
     steps = [f"night.{name}" for name in STEP_NAMES]
-    chain = ["night.wait_for_delivery", *steps, "night.publish"]
+    chain = ["night.wait_for_delivery", "night.convert", *steps, "night.publish"]
     assert {t.task_id for t in dag.tasks} == {"list_partitions", *chain}
     for before, after in zip(chain, chain[1:]):
         assert dag.get_task(after).upstream_task_ids - {"list_partitions"} == {before}
@@ -71,6 +71,7 @@ def test_nightly_steps_write_through_the_duckdb_pool_and_explain_themselves(bag)
         assert task.execution_timeout == timedelta(minutes=60)
     assert dag.get_task("night.publish").pool == "fh_duckdb"
     assert dag.get_task("night.wait_for_delivery").pool == "default_pool"
+    assert dag.get_task("night.convert").doc_md == STEP_DOCS["convert"]   # files only: no DuckDB pool
 
 
 def test_nightly_is_mapped_over_partitions(bag):

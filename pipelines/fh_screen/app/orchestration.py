@@ -26,6 +26,11 @@ Decisions:
     * A night is "done" when its output folder has been published (it holds
       ``run_manifest.json``); a delivery that was loaded but whose run failed later is not
       done and is picked up again by the catch-up.
+    * A region whose settings name a register layout (``ingest.layout``: ``dst``, ``sds``,
+      ``medcom-lab``; docs/registers.md) receives register extracts in
+      ``<extracts>/<YYYY-MM-DD>/``. The night's first task converts them into
+      ``<extracts>/converted/<YYYY-MM-DD>/`` (``convert_night``), which the steps then read;
+      the delivery is "ready" when the layout's required tables are there.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from fh_screen.errors import UserError
 log = logging.getLogger("fh_screen")
 
 REQUIRED_TABLES = ("patients", "lab_results")
+CONTRACT_LAYOUT = "contract"
+CONVERTED = "converted"   # <extracts>/converted/<date>/: register extracts converted into the contract
 DELIVERY_FILE_SUFFIXES = (".csv", ".parquet")
 _DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PARTITION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -60,6 +67,8 @@ DEFAULT_OUT = "runs"
 # What each step does, shown in the Airflow UI next to the task (``doc_md``). The names
 # are those of ``run.STEPS``; a test fails when a step has no text here.
 STEP_DOCS: dict[str, str] = {
+    "convert": "For a region receiving register extracts (settings `ingest.layout`), converts the "
+    "night's extracts into a contract delivery with a manifest accounting for every row; otherwise does nothing.",
     "stage": "Reads the delivery folder (CSV or Parquet, Danish dialects detected) into "
     "staging tables; row-level problems are quarantined with a reason.",
     "validate": "Checks the staged delivery against the data contract (Great Expectations). "
@@ -185,6 +194,57 @@ def delivery_ready(folder: Path) -> bool:
     return all(table in present for table in REQUIRED_TABLES)
 
 
+def delivery_for(part: Partition, as_of: date, layout: str) -> Path:
+    """The contract delivery a night reads: the delivery folder itself, or for a region
+    receiving register extracts the folder ``convert_night`` writes."""
+    if layout == CONTRACT_LAYOUT:
+        return part.delivery_dir(as_of)
+    return Path(part.extracts) / CONVERTED / as_of.isoformat()
+
+
+def source_ready(folder: Path, layout: str) -> bool:
+    """``delivery_ready`` for the contract; for a register layout, its required tables."""
+    if layout == CONTRACT_LAYOUT:
+        return delivery_ready(folder)
+    from fh_screen.convert.layout import load_layout
+    from fh_screen.convert.read import find_sources
+
+    if not folder.is_dir():
+        return False
+    try:
+        find_sources(folder, load_layout(layout))
+    except UserError:
+        return False
+    return True
+
+
+def night_ready(partition: dict, as_of: date) -> bool:
+    """What the nightly sensor asks: has the night's delivery (in the region's layout) arrived?"""
+    part = Partition.model_validate(partition)
+    return source_ready(part.delivery_dir(as_of), _settings(part).ingest.layout)
+
+
+def convert_night(partition: dict, as_of: date) -> dict:
+    """Convert the night's register extracts into a contract delivery (the night's first task).
+
+    A region receiving the contract's own tables has nothing to convert. The converted
+    delivery replaces any earlier conversion of the same night, so a retried task repeats
+    cleanly; an unusable extract raises ``UserError`` (not retried).
+
+    Returns:
+        A small report for XCom: layout and per source table read / converted / set aside.
+    """
+    part = Partition.model_validate(partition)
+    layout = _settings(part).ingest.layout
+    if layout == CONTRACT_LAYOUT:
+        return {"layout": layout, "converted": False}
+    from fh_screen.convert import convert
+
+    manifest = convert(layout, part.delivery_dir(as_of), delivery_for(part, as_of, layout))
+    return {"layout": layout, "converted": True, "tables": {
+        name: {k: counts[k] for k in ("read", "converted", "set_aside")} for name, counts in manifest["tables"].items()}}
+
+
 def _settings(part: Partition):
     return load_settings(part.config)
 
@@ -218,9 +278,10 @@ def run_step(partition: dict, as_of: date, step: str, lock_timeout: float = 600)
     names = [s.name for s in STEPS]
     if step not in names:
         raise ValueError(f"unknown step {step!r}")
+    settings = _settings(part)
     with _writer(part, as_of, lock_timeout):
-        ctx = prepare(part.delivery_dir(as_of), Path(part.db), part.out_dir(as_of), as_of, _settings(part),
-                      fresh=step == names[0])
+        ctx = prepare(delivery_for(part, as_of, settings.ingest.layout), Path(part.db), part.out_dir(as_of), as_of,
+                      settings, fresh=step == names[0])
         if step == names[0]:
             ctx.manifest["steps"] = {}
         return execute_step(ctx, step)
@@ -238,8 +299,10 @@ def publish_night(partition: dict, as_of: date, lock_timeout: float = 600) -> st
     from fh_screen.app.run import STEPS, prepare, publish
 
     part = Partition.model_validate(partition)
+    settings = _settings(part)
     with _writer(part, as_of, lock_timeout):
-        ctx = prepare(part.delivery_dir(as_of), Path(part.db), part.out_dir(as_of), as_of, _settings(part))
+        ctx = prepare(delivery_for(part, as_of, settings.ingest.layout), Path(part.db), part.out_dir(as_of), as_of,
+                      settings)
         missing = [s.name for s in STEPS if s.name not in ctx.manifest.get("steps", {})]
         if missing:
             raise UserError(f"not publishing {as_of}: steps without a report: {', '.join(missing)}")
@@ -258,6 +321,7 @@ def pending_deliveries(
     root = Path(part.extracts)
     if not root.is_dir():
         return []
+    layout = _settings(part).ingest.layout
     dates = []
     for folder in root.iterdir():
         if not (folder.is_dir() and _DATE_FOLDER.match(folder.name)):
@@ -268,7 +332,7 @@ def pending_deliveries(
             continue
         if day > today or (first and day < first) or (last and day > last):
             continue
-        if (part.out_dir(day) / "run_manifest.json").exists() or not delivery_ready(folder):
+        if (part.out_dir(day) / "run_manifest.json").exists() or not source_ready(folder, layout):
             continue
         dates.append(day.isoformat())
     return sorted(dates)
@@ -286,11 +350,14 @@ def catch_up(partition: dict, dates: list[str], lock_timeout: float = 600) -> li
     from fh_screen.app.run import run
 
     part = Partition.model_validate(partition)
+    settings = _settings(part)
     done: list[str] = []
     for text in sorted(dates):
         day = date.fromisoformat(text)
         log.info("catch-up %s: night %s (%d of %d)", part.name, text, len(done) + 1, len(dates))
-        run(part.delivery_dir(day), Path(part.db), part.out_dir(day), day, _settings(part), lock_timeout=lock_timeout)
+        convert_night(partition, day)
+        run(delivery_for(part, day, settings.ingest.layout), Path(part.db), part.out_dir(day), day, settings,
+            lock_timeout=lock_timeout)
         done.append(text)
     return done
 

@@ -35,10 +35,6 @@ SECOND_DEATH = "second death record for the person (the earliest is kept)"
 UNKNOWN_DIRECTION = "migration direction code not I or U"
 STATUS_WITHOUT_DATE = "status dead or emigrated without a readable status date (person left out: never referred)"
 
-_EMPTY_PEOPLE = {"patient_id": pl.String, "birth_date": pl.Date, "sex": pl.String,
-                 "mother": pl.String, "father": pl.String}
-
-
 def latest_snapshot(rows: pl.DataFrame, male: list[str], female: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """BEF (or CPR3_T_PERSON) rows -> one row per person from the latest snapshot.
 

@@ -47,8 +47,8 @@ RETURN_SHARE = 0.01         # residents who emigrated and came back within the w
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 
 NAMES = {
-    "dst": {"person": "PNR", "lab_person": "PATIENT_CPR", "population": "POPULATION"},
-    "sds": {"person": "V_PNR_ENCRYPTED", "lab_person": "PATIENT_CPR_ENCRYPTED", "population": "POPULATION"},
+    "dst": {"person": "PNR", "lab_person": "PATIENT_CPR"},
+    "sds": {"person": "V_PNR_ENCRYPTED", "lab_person": "PATIENT_CPR_ENCRYPTED"},
 }
 
 
@@ -62,7 +62,7 @@ def write_registers(out: Path, layout: str, pop: Population, full: dict[str, pl.
     _csv(folder, "POPULATION", patients.select(pl.col("patient_id").alias(person)))
     everyone = _everyone(pop)
     if layout == "dst":
-        _bef_snapshots(folder, everyone, pop, as_of, p)
+        _bef_snapshots(folder, everyone, as_of, p)
         deaths = everyone.filter(pl.col("death").is_not_null())
         _csv(folder, "DOD", deaths.select(pl.col("pid").alias("PNR"), _date9(pl.col("death")).alias("DODDATO")))
         _migrations_split(folder, rng, everyone, patients, as_of, p)
@@ -110,7 +110,7 @@ def _quarter_ends(start: date, end: date) -> list[date]:
         year += 1
 
 
-def _bef_snapshots(folder: Path, everyone: pl.DataFrame, pop: Population, as_of: date, p: dict) -> None:
+def _bef_snapshots(folder: Path, everyone: pl.DataFrame, as_of: date, p: dict) -> None:
     start = as_of - timedelta(days=window_days(p))
     for k, snap in enumerate(_quarter_ends(start, as_of)):
         rows = everyone.filter(
