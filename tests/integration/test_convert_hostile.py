@@ -202,3 +202,10 @@ def test_converted_files_are_owner_only_and_a_rerun_replaces_the_delivery(tmp_pa
     convert("dst", src, tmp_path / "d")
     assert {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()} == first     # idempotent, byte for byte
     assert all((p.stat().st_mode & 0o077) == 0 for p in (tmp_path / "d").iterdir())
+
+
+def test_register_extracts_come_whole_not_as_nightly_increments(tmp_path, capsys):
+    code, _, err = run_cli(["synth", "--out", str(tmp_path / "s"), "--patients", "20", "--layout", "dst",
+                            "--nights", "2"], capsys)
+    assert code == 2
+    assert_one_clean_line(err, "--layout", "--nights 1")
