@@ -21,6 +21,7 @@ LAZY_IMPORTS = {
     ("fh_screen.app.cli", "fh_screen.config"): "command line: load only for the command run",
     ("fh_screen.app.cli", "fh_screen.app.run"): "command line: the job runner imports every stage",
     ("fh_screen.app.cli", "fh_screen.synth"): "command line: the generator (numpy, polars)",
+    ("fh_screen.app.cli", "fh_screen.convert"): "command line: the register converter (polars)",
     ("fh_screen.app.cli", "fh_screen.app.demo"): "command line: the demo imports the runner",
     ("fh_screen.app.cli", "fh_screen.stages.metrics"): "command line: metrics merge only",
     ("fh_screen.app.cli", "fh_screen.stages.metrics.step"): "command line: metrics merge only",
@@ -33,6 +34,7 @@ LAZY_IMPORTS = {
     # catch-up and retraining DAGs must not pay for importing every stage.
     ("fh_screen.app.orchestration", "fh_screen.app.run"): "DAG parsing: the runner imports every stage",
     ("fh_screen.app.orchestration", "fh_screen.app.publishing"): "DAG parsing: only tasks take the locks",
+    ("fh_screen.app.orchestration", "fh_screen.convert"): "DAG parsing: the register converter (polars)",
     ("fh_screen.app.orchestration", "fh_screen.stages.score.artefact"): "DAG parsing: scikit-learn, skops",
     ("fh_screen.app.orchestration", "fh_screen.training.retrain"): "DAG parsing: scikit-learn",
     # Airflow is imported only where it runs: the package works without it (CLI, tests).
@@ -41,6 +43,7 @@ LAZY_IMPORTS = {
     ("fh_screen.app.alerts", "airflow.sdk"): "Airflow only inside Airflow",
     ("fh_screen.app.alerts", "airflow.providers.smtp.hooks.smtp"): "Airflow only inside Airflow",
     # Heavy libraries needed by one output or one phase only.
+    ("fh_screen.convert.read", "pyreadstat"): "SAS7BDAT reader: only when a .sas7bdat file is delivered",
     ("fh_screen.outputs.fhir", "fhir.resources.R4B.bundle"): "FHIR models: seconds to import, only with clinics",
     ("fh_screen.outputs.metrics_report", "matplotlib"): "plots: imported only when a report is drawn",
     ("fh_screen.outputs.metrics_report", "matplotlib.pyplot"): "plots: imported only when a report is drawn",

@@ -206,16 +206,9 @@ def source_ready(folder: Path, layout: str) -> bool:
     """``delivery_ready`` for the contract; for a register layout, its required tables."""
     if layout == CONTRACT_LAYOUT:
         return delivery_ready(folder)
-    from fh_screen.convert.layout import load_layout
-    from fh_screen.convert.read import find_sources
+    from fh_screen.convert import extracts_ready
 
-    if not folder.is_dir():
-        return False
-    try:
-        find_sources(folder, load_layout(layout))
-    except UserError:
-        return False
-    return True
+    return extracts_ready(folder, layout)
 
 
 def night_ready(partition: dict, as_of: date) -> bool:

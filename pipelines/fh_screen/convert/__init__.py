@@ -8,7 +8,16 @@ mappings are data (``layouts/*.yaml``) plus small pure functions (``fields``, ``
 ``events``); ``step`` is the only part that reads or writes files. See docs/registers.md.
 """
 
-from fh_screen.convert.layout import LAYOUTS
+from pathlib import Path
+
+from fh_screen.convert.layout import LAYOUTS, load_layout
+from fh_screen.convert.read import sources_present
 from fh_screen.convert.step import convert
 
-__all__ = ["LAYOUTS", "convert"]
+
+def extracts_ready(folder: Path, layout: str) -> bool:
+    """True when ``folder`` holds the required register tables of ``layout``."""
+    return Path(folder).is_dir() and sources_present(Path(folder), load_layout(layout))
+
+
+__all__ = ["LAYOUTS", "convert", "extracts_ready"]

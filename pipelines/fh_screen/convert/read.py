@@ -67,6 +67,15 @@ def find_sources(in_dir: Path, layout: Layout) -> dict[str, list[SourceFile]]:
     return found
 
 
+def sources_present(in_dir: Path, layout: Layout) -> bool:
+    """True when ``in_dir`` holds every required table of ``layout`` (what a sensor asks)."""
+    try:
+        find_sources(in_dir, layout)
+    except DeliveryError:
+        return False
+    return True
+
+
 def read_source(source: SourceFile, spec: SourceTable) -> pl.DataFrame:
     """One source file as text columns named canonically, plus ``_file`` and ``_row``.
 
