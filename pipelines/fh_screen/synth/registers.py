@@ -4,7 +4,8 @@ The same people, results, dispensings and diagnoses as the contract delivery, in
 shapes Danish data teams receive, with the quirks ``fhscreen convert`` must handle:
 
 * population register in quarterly snapshots (one file per snapshot, ``bef202409``),
-  holding relatives outside the region too; the study population in its own table;
+  holding relatives outside the region too, some fathers registered only in the last
+  year's snapshots; the study population in its own table;
 * LPR2 (``LPR_ADM`` + ``LPR_DIAG`` on RECNUM) before 2019, LPR3 (contacts + diagnoses on
   DW_EK_KONTAKT) from 2019, codes with the SKS ``D`` prefix, a few diagnoses later
   retracted (``senere_afkraeftet``) that must be dropped;
@@ -44,6 +45,7 @@ GRAM_SHARE = 0.05          # share of strengths written in grams (0,04 g = 40 mg
 TEXT_RESULTS_SHARE = 0.002  # extra text results (POSITIV/NEGATIV) per lab row
 RETRACTED_SHARE = 0.02      # extra LPR3 diagnoses later retracted, per diagnosis
 RETURN_SHARE = 0.01         # residents who emigrated and came back within the window
+LATE_FATHER_SHARE = 0.10    # fathers registered late: absent from snapshots before the last year
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 
 NAMES = {
@@ -111,17 +113,24 @@ def _quarter_ends(start: date, end: date) -> list[date]:
 
 
 def _bef_snapshots(folder: Path, everyone: pl.DataFrame, as_of: date, p: dict) -> None:
+    """One file per quarter end. A father's link is registered late for some people (it is
+    missing from their snapshots before the last year), so only the latest snapshot is
+    complete: a converter that kept an older one would lose those links."""
     start = as_of - timedelta(days=window_days(p))
+    late = pl.Series(np.random.default_rng(len(everyone)).random(everyone.height) < LATE_FATHER_SHARE)
+    recent = as_of - timedelta(days=365)
     for k, snap in enumerate(_quarter_ends(start, as_of)):
-        rows = everyone.filter(
+        keep = everyone.select(
             (pl.col("birth") <= snap)
             & (pl.col("death").is_null() | (pl.col("death") > snap))
-            & (pl.col("moved").is_null() | (pl.col("moved") > snap)))
+            & (pl.col("moved").is_null() | (pl.col("moved") > snap))).to_series()
+        rows = everyone.filter(keep)
         frame = rows.select(
             pl.col("pid").alias("PNR"),
             pl.col("sex").replace_strict({"M": "1", "F": "2"}, default=None, return_dtype=pl.String).alias("KOEN"),
             pl.col("birth").alias("FOED_DAG"),
-            pl.col("mother").alias("MOR_ID"), pl.col("father").alias("FAR_ID"))
+            pl.col("mother").alias("MOR_ID"),
+            pl.when(pl.lit(snap < recent) & late.filter(keep)).then(None).otherwise(pl.col("father")).alias("FAR_ID"))
         if k % 2:  # column-name case varies by year in real deliveries
             frame = frame.rename(str.lower)
         _parquet(folder, f"BEF{snap.year}{snap.month:02d}", frame)
