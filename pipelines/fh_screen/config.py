@@ -123,6 +123,17 @@ class ModelSettings(_Frozen):
     enabled: bool = True
 
 
+class IncrementalSettings(_Frozen):
+    """Nightly runs recompute only the patients whose inputs changed or whose date-dependent
+    results crossed a boundary (``fh_screen.store.changes``); a full pass recomputes everyone."""
+
+    enabled: bool = True
+    full_pass_days: int = Field(default=7, ge=1)  # a full pass when the last one is this many days old
+    # A full pass builds features in partitions of about this many people, whole families
+    # together, so its memory is set by this number rather than by the region's size.
+    partition_people: int = Field(default=250_000, ge=1)
+
+
 class Settings(_Frozen):
     region: RegionSettings = RegionSettings()
     ingest: IngestSettings = IngestSettings()
@@ -134,6 +145,7 @@ class Settings(_Frozen):
     cascade: CascadeSettings = CascadeSettings()
     metrics: MetricsSettings = MetricsSettings()
     model: ModelSettings = ModelSettings()
+    incremental: IncrementalSettings = IncrementalSettings()
     worklist_language: Literal["da", "en"] = "da"
 
 

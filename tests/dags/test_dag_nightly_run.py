@@ -10,13 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
-from fh_screen.app.run import STEPS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from outputs_compare import tree  # noqa: E402
+
+from fh_screen.app.run import STEPS  # noqa: E402
 
 # Airflow's own sensor decorator imports a deprecated helper; nothing to fix on our side.
 pytestmark = pytest.mark.filterwarnings("ignore:The `airflow.utils.operator_helpers.determine_kwargs`")
@@ -24,17 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 NIGHT = "2026-11-23"
 SYNTH_PATIENTS = 300
-# Great Expectations writes wall-clock times (``logo.png?d=20261123T200203.279899Z``, the
-# validation time) and random element ids (UUID4) into Data Docs pages; two CLI runs differ
-# the same way.
-GX_VOLATILE = re.compile(rb"\d{8}T\d{6}\.\d+Z|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def _volatile(rel: str) -> bool:
-    """Files whose bytes carry run times: compared after normalisation, not by hash.
-    In audit.json a sub-folder is one combined hash, so Data Docs folders count too."""
-    data_docs = rel.startswith("quality/") and (rel.endswith(".html") or rel.endswith("/"))
-    return rel == "run_manifest.json" or data_docs
 
 
 @pytest.fixture(scope="session")
@@ -43,51 +35,6 @@ def airflow_db():
     from airflow.utils import db
 
     db.initdb()
-
-
-def _without_timings(value):
-    """``value`` without measurements: keys naming ``seconds`` or ``peak_rss`` at any depth
-    (``seconds``, ``render_seconds``, ``cpu_seconds_by_phase``, ``peak_rss_mib``)."""
-    if isinstance(value, dict):
-        return {
-            k: _without_timings(v) for k, v in value.items() if "seconds" not in k and "peak_rss" not in k
-        }
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
-def normalised(rel: str, data: bytes):
-    """What is compared for one output file (see docs/airflow.md, "Same outputs as the CLI").
-
-    * ``run_manifest.json``: without ``finished_at``, ``store_id`` (each store's random id)
-      and the steps' measurements (every key naming ``seconds`` or ``peak_rss``).
-    * ``quality/**.html`` (Data Docs): Great Expectations' times and random element ids masked.
-    * ``audit.json``: without ``recorded_at`` and without the hashes of the files and Data Docs folders above.
-    Every other file is compared byte for byte.
-    """
-    if rel == "run_manifest.json":
-        manifest = json.loads(data)
-        manifest.pop("finished_at", None)
-        manifest.pop("store_id", None)
-        manifest["steps"] = _without_timings(manifest.get("steps", {}))
-        return manifest
-    if rel.startswith("quality/") and rel.endswith(".html"):
-        return GX_VOLATILE.sub(b"<volatile>", data)
-    if rel == "audit.json":
-        audit = json.loads(data)
-        audit.pop("recorded_at", None)
-        audit["outputs"] = {name: digest for name, digest in audit.get("outputs", {}).items() if not _volatile(name)}
-        return audit
-    return data
-
-
-def tree(folder: Path) -> dict[str, object]:
-    return {
-        str(path.relative_to(folder)): normalised(str(path.relative_to(folder)), path.read_bytes())
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def _without_column(path: Path, column: str) -> None:

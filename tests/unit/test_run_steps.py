@@ -35,7 +35,8 @@ def test_the_checker_finds_a_table_read_before_it_is_written():
     by_name = {s.name: s for s in run.STEPS}
     swapped = [s for s in run.STEPS if s.name not in ("features", "rules")]
     swapped[3:3] = [by_name["rules"], by_name["features"]]
-    assert flow_problems(swapped) == ["rules reads patient_features, which no earlier step writes"]
+    assert flow_problems(swapped) == [f"rules reads {t}, which no earlier step writes"
+                                      for t in ("patient_features", "incr_steps", "incr_recompute")]
     ghost = run.Step("ghost", lambda ctx: {}, history=("nobody_writes_this",))
     assert flow_problems([*run.STEPS, ghost]) == [
         "ghost reads nobody_writes_this from earlier nights, which no step writes"]
@@ -53,5 +54,7 @@ def test_a_step_is_found_by_name_and_an_unknown_name_says_which_exist():
 
 
 def test_the_task_documentation_shows_the_data_flow():
-    assert run.step_named("rules").doc() == "Reads: `patient_features`; writes: `rule_results`."
+    assert run.step_named("rules").doc() == (
+        "Reads: `patient_features`, `incr_steps`, `incr_recompute`; reads from earlier nights: `rule_results`; "
+        "writes: `rule_results`, `incr_steps`.")
     assert run.step_named("metrics").doc().endswith("files: `metrics`.")

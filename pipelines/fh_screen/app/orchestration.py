@@ -74,8 +74,11 @@ STEP_DOCS: dict[str, str] = {
     "validate": "Checks the staged delivery against the data contract (Great Expectations). "
     "A delivery that cannot be used fails here and nothing is published.",
     "load": "Merges the staged delivery into the curated tables (corrections: last delivery wins).",
-    "features": "Builds one row per patient as of the run date (LDL history, treatment, family data).",
-    "rules": "Scores DLCN, Simon Broome and MEDPED, estimates untreated LDL, flags secondary causes.",
+    "features": "Builds one row per patient as of the run date (LDL history, treatment, family data): "
+    "on incremental nights only for patients whose data changed, whose relatives' data changed or who "
+    "crossed a date boundary; everyone on a full pass (weekly by default), in partitions of whole families.",
+    "rules": "Scores DLCN, Simon Broome and MEDPED, estimates untreated LDL, flags secondary causes "
+    "(for the patients the features step rebuilt).",
     "score": "Adds the calibrated model probability that a patient has FH.",
     "referrals": "Selects and ranks patients within the lipid clinics' capacity, keeps the referral "
     "ledger (nobody listed twice) and writes GP worklists (HTML, PDF, CSV) and FHIR referral bundles.",

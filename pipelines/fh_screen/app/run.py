@@ -70,14 +70,21 @@ CURATED = tuple(schemas.TABLES)
 FEATURE_INPUTS = ("patients", "lab_results", "medications", "diagnoses", "relations", "family_history",
                   "clinic_outcomes")
 
+# What an incremental night remembers of the last one (fh_screen.store.changes).
+INCREMENTAL_STATE = ("incr_fingerprints", "incr_steps", "incr_recompute")
+
 STEPS: list[Step] = [
     Step("stage", ingest.stage_step, reads=DELIVERED, writes=(*STAGED, "quarantine")),
     Step("validate", validate.validate_step, reads=(*STAGED, "quarantine"),
          writes=(*STAGED, "quarantine", "delivery_stats"), history=("patients", "lab_results", "delivery_stats"),
          files=(validate.QUALITY_DIR, validate.QUARANTINE_CSV)),
     Step("load", ingest.load_step, reads=(*STAGED, "quarantine"), writes=(*CURATED, "deliveries")),
-    Step("features", features.features_step, reads=FEATURE_INPUTS, writes=("patient_features",)),
-    Step("rules", rules.rules_step, reads=("patient_features",), writes=("rule_results",)),
+    # Incremental nights: each keeps yesterday's rows of the patients it does not recompute.
+    Step("features", features.features_step, reads=FEATURE_INPUTS,
+         writes=("patient_features", *INCREMENTAL_STATE),
+         history=("patient_features", *INCREMENTAL_STATE)),
+    Step("rules", rules.rules_step, reads=("patient_features", "incr_steps", "incr_recompute"),
+         writes=("rule_results", "incr_steps"), history=("rule_results",)),
     Step("score", score.score_step, reads=("patient_features",), writes=("model_scores",)),
     Step("referrals", referrals.referrals_step,
          reads=("rule_results", "model_scores", "patients", "clinic_outcomes", "lab_results", "medications",

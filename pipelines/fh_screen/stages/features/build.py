@@ -25,6 +25,7 @@ Decisions (clinical numbers live in ``reference/rules/*.yaml`` and reference CSV
 
 from __future__ import annotations
 
+import time
 from contextlib import closing
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
@@ -33,7 +34,7 @@ from functools import lru_cache
 import polars as pl
 
 from fh_screen.ages import age_at
-from fh_screen.store import db
+from fh_screen.store import changes, db
 from fh_screen.stages.features import family, lipids
 from fh_screen import reference
 
@@ -78,11 +79,21 @@ class Inputs:
     clinic_outcomes: pl.DataFrame
 
 
-def load_inputs(con: db.Connection, as_of: date) -> Inputs:
-    """Read the curated tables, restricted to what was known on ``as_of``."""
+def load_inputs(con: db.Connection, as_of: date, scope: str | None = None) -> Inputs:
+    """Read the curated tables, restricted to what was known on ``as_of``.
+
+    ``scope`` names a table of ``patient_id`` (code, not input): only those patients' rows
+    are read, and the relations that touch them (an incremental night, ``store.changes``).
+    """
+    if scope is not None and not scope.isidentifier():
+        raise ValueError(f"bad scope table {scope!r}")
     frames = {}
     for f in fields(Inputs):
         text = db.sql(f"feat_{f.name}")
+        if scope is not None:
+            keys = ("patient_id", "relative_id") if f.name == "relations" else ("patient_id",)
+            inside = " OR ".join(f"{key} IN (SELECT patient_id FROM {scope})" for key in keys)
+            text = f"SELECT * FROM ({text}) WHERE {inside}"
         params = {"as_of": as_of} if "$as_of" in text else {}
         frames[f.name] = con.execute(text, params).pl()
     return make_inputs(**frames)
@@ -374,6 +385,44 @@ def _regimen_factor(s: pl.DataFrame) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------- per-patient summaries
+
+
+# Columns whose value moves every day for everyone (the run date and exact age): an
+# incremental night refreshes them for the patients it does not recompute (``daily_values``).
+DAILY_COLUMNS = ("as_of", "age_exact_years")
+
+
+def boundary_day_counts() -> dict[str, list[int]]:
+    """Day counts after a dispensing (``medication_days``: every ``*_days`` number of the LDL-C
+    estimation rule - coverage, time to effect) and after a clinic outcome (``outcome_days``:
+    those of the exclusions rule) on which a patient's result may change with no new data,
+    each with the day before and the two after (whichever way a rule compares). The current
+    version of each rule is its highest-numbered file."""
+
+    def counts(rule: str) -> list[int]:
+        (path,) = sorted(reference.RULES_DIR.glob(f"{rule}_v*.yaml"),
+                         key=lambda p: int(p.stem.rsplit("_v", 1)[1]))[-1:]
+        found: set[int] = set()
+
+        def walk(node) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if isinstance(value, int) and str(key).endswith("_days"):
+                        found.update((value - 1, value, value + 1, value + 2))
+                    walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(reference.load(path.stem))
+        return sorted(found)
+
+    return {"medication_days": counts("ldl_estimation"), "outcome_days": counts("exclusions")}
+
+
+def daily_values(patients: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """``patient_id`` and the ``DAILY_COLUMNS`` other than ``as_of`` for everyone in ``patients``."""
+    return _persons(patients, as_of).select("patient_id", *[c for c in DAILY_COLUMNS if c != "as_of"])
 
 
 def _persons(patients: pl.DataFrame, as_of: date) -> pl.DataFrame:
@@ -675,23 +724,67 @@ def _completeness() -> list[pl.Expr]:
 
 
 def features_step(ctx) -> dict:
-    """Pipeline step: rebuild ``patient_features`` for ``ctx.as_of`` (idempotent: replaced).
+    """Pipeline step: bring ``patient_features`` to ``ctx.as_of`` (idempotent).
 
-    The connection that read the inputs is closed before the features are built: DuckDB's
-    cache of the pages it read (about 0.3 GB for 10M lab rows) would otherwise stay in
-    memory beside the build's working set, the run's peak.
+    A full pass rebuilds everyone, in partitions of whole families when the region is larger
+    than ``incremental.partition_people`` (memory is then set by the partition, not the
+    region); an incremental night rebuilds only the patients ``store.changes`` selects and
+    refreshes the ``DAILY_COLUMNS`` of the others. Unpartitioned, the connection that read the
+    inputs is closed before the features are built: DuckDB's cache of the pages it read (about
+    0.3 GB for 10M lab rows) would otherwise stay in memory beside the build's working set.
     """
     with closing(ctx.connect()) as con:
         for table in ("medications", "diagnoses", "relations", "family_history", "clinic_outcomes"):
             if con.execute(f"SELECT count(*) FROM {db.checked_table(table)}").fetchone()[0] == 0:
                 ctx.feature_off(f"features.{table}", f"no {table} rows: the features built from it are empty")
-        inputs = load_inputs(con, ctx.as_of)
-    frame = build_features(inputs, ctx.as_of)
-    del inputs
-    with closing(ctx.connect()) as con, db.transaction(con):
-        db.replace_table(con, "patient_features", frame)
-    return {
-        "patients": frame.height,
-        "with_ldl": int(frame["ldl_untreated_estimate_mmol"].is_not_null().sum()),
-        "columns": frame.width,
-    }
+        plan = changes.plan_features(con, ctx.as_of, ctx.settings, boundary_day_counts())
+        parts = changes.family_partitions(con, ctx.settings.incremental.partition_people) if plan.full else 1
+        if parts > 1:
+            partitions = _build_partitioned(con, ctx, parts, plan)
+        else:
+            inputs = load_inputs(con, ctx.as_of, scope=None if plan.full else changes.SCOPE_TABLE)
+            daily = None if plan.full else daily_values(
+                make_inputs(patients=con.execute(db.sql("feat_patients")).pl()).patients, ctx.as_of)
+    if parts == 1:
+        frame = build_features(inputs, ctx.as_of)
+        del inputs
+        with closing(ctx.connect()) as con, db.transaction(con):
+            if plan.full:
+                db.replace_table(con, "patient_features", frame)
+            else:
+                fresh = frame.join(plan.recompute, on="patient_id", how="semi")
+                changes.merge(con, "patient_features", fresh, plan.recompute, ctx.as_of, overlay=daily)
+            changes.save_features(con, plan, ctx.as_of, ctx.settings)
+        partitions = None
+    with closing(ctx.connect(read_only=True)) as con:
+        patients, with_ldl, columns = con.execute(
+            "SELECT count(*), count(ldl_untreated_estimate_mmol), "
+            "(SELECT count(*) FROM information_schema.columns WHERE table_name = 'patient_features') "
+            "FROM patient_features").fetchone()
+    report = {"patients": patients, "with_ldl": with_ldl, "columns": columns, **plan.report()}
+    return {**report, "partitions": partitions} if partitions else report
+
+
+def _build_partitioned(con: db.Connection, ctx, parts: int, plan) -> list[dict]:
+    """A full pass, one partition of whole families at a time, in one transaction on ``con``: each
+    partition's rows go to a table on disk, which then replaces ``patient_features`` in
+    patient order. Returns each partition's people, seconds and peak memory."""
+    measured = []
+    with db.transaction(con):
+        for part in range(parts):
+            started = time.perf_counter()
+            changes.select_partition(con, part)
+            frame = build_features(load_inputs(con, ctx.as_of, scope=changes.SCOPE_TABLE), ctx.as_of)
+            con.register("_features_part", frame)
+            if part == 0:
+                con.execute("CREATE OR REPLACE TABLE patient_features_parts AS SELECT * FROM _features_part")
+            else:
+                con.execute("INSERT INTO patient_features_parts BY NAME SELECT * FROM _features_part")
+            con.unregister("_features_part")
+            measured.append({"people": frame.height, "seconds": round(time.perf_counter() - started, 3)})
+            del frame
+        con.execute("CREATE OR REPLACE TABLE patient_features AS "
+                    "SELECT * FROM patient_features_parts ORDER BY patient_id")
+        con.execute("DROP TABLE patient_features_parts")
+        changes.save_features(con, plan, ctx.as_of, ctx.settings)
+    return measured

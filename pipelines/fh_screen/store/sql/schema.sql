@@ -106,3 +106,26 @@ CREATE TABLE IF NOT EXISTS store_identity (
   store_id      VARCHAR NOT NULL,
   erasure_key   BLOB NOT NULL
 );
+
+-- Incremental nights (fh_screen.store.changes): what the last night saw, so the next one
+-- recomputes only the patients whose inputs changed or whose date-dependent results crossed
+-- a boundary.
+CREATE TABLE IF NOT EXISTS incr_fingerprints (
+  patient_id    VARCHAR NOT NULL,      -- [PD] one row per patient named by any input row
+  fingerprint   UBIGINT NOT NULL,      -- sum (mod 2^64) of the hashes of the patient's input rows as of the run date
+  seq           BIGINT NOT NULL        -- the features night (this one and the one before are kept)
+);
+
+CREATE TABLE IF NOT EXISTS incr_steps (
+  step          VARCHAR NOT NULL,      -- features / rules: each per-patient step's last two completed nights
+  seq           BIGINT NOT NULL,       -- the features night it has caught up with (counts up)
+  as_of         DATE NOT NULL,
+  full_seq      BIGINT NOT NULL,       -- the night of its last full pass
+  full_as_of    DATE NOT NULL,
+  logic         VARCHAR NOT NULL       -- digest of code, reference data and settings of that night
+);
+
+CREATE TABLE IF NOT EXISTS incr_recompute (
+  patient_id    VARCHAR NOT NULL,      -- [PD] recomputed by the features step on night seq
+  seq           BIGINT NOT NULL        -- kept until every later per-patient step has caught up
+);

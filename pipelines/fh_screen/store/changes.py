@@ -1,0 +1,309 @@
+"""Incremental nights: which patients the per-patient steps recompute tonight (the store side).
+
+A night recomputes ``patient_features`` and ``rule_results`` only for the patients whose
+result can differ from yesterday's; everyone else keeps yesterday's row (with the run date
+and the other ``DAILY_COLUMNS`` refreshed). Which patients, decided generically, without
+knowing any rule:
+
+1. **changed inputs** - per patient, a fingerprint (sum of row hashes) over exactly the rows
+   the features step reads (``sql/feat_*.sql`` as of the run date) is compared with last
+   night's. New, corrected and cancelled results, dispensings, diagnoses, outcomes, family
+   history, relations (both ends), records whose date is reached and erasures all show.
+2. **date boundaries** - results that depend on the run date and crossed a boundary since
+   the last night (``sql/incr_boundaries.sql``: birthdays, death/move-out dates, treatment
+   coverage ending, the clinic's "recent outcome" window ending).
+3. **family** - a relative's change alters family evidence: everyone within
+   ``FAMILY_LINKS`` relations rows of 1 and 2 (anyone who can count them as a first- or
+   second-degree relative) is recomputed, from inputs read for everyone within
+   ``FAMILY_LINKS`` rows of those (so each recomputed patient sees all of their relatives).
+
+A full pass recomputes everyone: on the first night, every ``incremental.full_pass_days``
+(settings, weekly by default), when code, reference data or settings changed (their digest
+differs), when a night is run for an earlier date than the last, and always when
+``incremental.enabled`` is false.
+
+Later per-patient steps (rules) *follow* the features step: they recompute every patient
+the features step recomputed since their own last completed night (``incr_recompute``
+rows are kept until all followers have caught up), so a failed or skipped step never loses
+a change. Everything is written in the step's own transaction.
+
+Equality with a full pass is what ``tests/property/test_incremental_nights.py`` checks on
+chains of random deliveries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+import fh_screen
+from fh_screen.store import db
+
+FEATURES = "features"
+INPUT_TABLES = ("patients", "lab_results", "medications", "diagnoses", "relations", "family_history",
+                "clinic_outcomes")
+SCOPE_TABLE = "_incr_scope"          # patients whose inputs are read (recomputed + their relatives)
+RECOMPUTE_TABLE = "_incr_recompute"  # patients whose rows are recomputed
+_PACKAGE_SUFFIXES = (".py", ".sql", ".yaml", ".csv", ".json")
+# The most ``relations`` rows between a patient and a relative whose data counts for them
+# (``stages.features.family``): an aunt is parent -> grandparent -> child, a niece sibling
+# (through a shared parent: two rows) -> child. Whether a sibling is a half-sibling depends
+# on both siblings' parent rows, which lie within the same distance.
+FAMILY_LINKS = 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one step does tonight: everyone (``full``, with the reason) or ``recompute``."""
+
+    full: bool
+    reason: str
+    recompute: pl.DataFrame          # patient_id of the rows to recompute (empty when full)
+    seq: int                         # the features night this plan belongs to
+    base: dict | None = None         # the step's state of the night before (None: none yet)
+    fingerprints: pl.DataFrame | None = None   # tonight's, saved with the features
+
+    def report(self) -> dict:
+        return {"mode": "full" if self.full else "incremental", "full_reason": self.reason,
+                "recomputed": None if self.full else self.recompute.height}
+
+
+@lru_cache(maxsize=1)
+def _package_digest() -> str:
+    """sha256 over the package's code and reference data (any change forces a full pass)."""
+    root = Path(fh_screen.__file__).parent
+    digest = hashlib.sha256(fh_screen.__version__.encode())
+    for path in sorted(p for p in root.rglob("*") if p.suffix in _PACKAGE_SUFFIXES and p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def logic_digest(settings) -> str:
+    """Digest of what decides the per-patient results besides the data: code, reference, settings."""
+    return hashlib.sha256((_package_digest() + settings.model_dump_json()).encode()).hexdigest()
+
+
+def fingerprint_sql() -> str:
+    """One row per patient: the sum of the hashes of every input row that names them."""
+    parts = []
+    for table in INPUT_TABLES:
+        text = db.sql(f"feat_{table}")
+        keys = ("patient_id", "relative_id") if table == "relations" else ("patient_id",)
+        for key in keys:
+            parts.append(f"SELECT {key} AS patient_id, hash(r, '{table}')::HUGEINT AS h FROM ({text}) r")
+    return ("SELECT patient_id, (sum(h) % 18446744073709551616)::UBIGINT AS fingerprint FROM ("
+            + "\nUNION ALL\n".join(parts) + ") GROUP BY patient_id")
+
+
+def _base(con: duckdb.DuckDBPyConnection, step: str, rerun_of) -> tuple[dict | None, dict | None]:
+    """(latest, base) states of ``step``: base is the night before the current one. A night
+    run again (its latest state is that night's, as ``rerun_of`` tells) is planned from the
+    state before it, exactly as its first attempt was, so a rerun reports the same."""
+    keys = ("seq", "as_of", "full_seq", "full_as_of", "logic")
+    rows = [dict(zip(keys, row)) for row in con.execute(
+        f"SELECT {', '.join(keys)} FROM incr_steps WHERE step = ? ORDER BY seq DESC LIMIT 2", [step]).fetchall()]
+    latest = rows[0] if rows else None
+    if latest and rerun_of(latest):
+        return latest, rows[1] if len(rows) > 1 else None
+    return latest, latest
+
+
+def _save_state(con: duckdb.DuckDBPyConnection, step: str, plan: Plan, as_of: date, settings) -> None:
+    """Record ``step``'s night ``plan.seq``; keep only it and the night before (for a rerun)."""
+    base = plan.base
+    full_seq, full_as_of = (plan.seq, as_of) if plan.full or base is None else (base["full_seq"], base["full_as_of"])
+    con.execute("DELETE FROM incr_steps WHERE step = ? AND (seq >= ? OR seq < ?)",
+                [step, plan.seq, base["seq"] if base else plan.seq])
+    con.execute("INSERT INTO incr_steps VALUES (?, ?, ?, ?, ?, ?)",
+                [step, plan.seq, as_of, full_seq, full_as_of, logic_digest(settings)])
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema={"patient_id": pl.Utf8})
+
+
+def _edges(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE _incr_edges AS "
+                "SELECT patient_id AS a, relative_id AS b FROM relations "
+                "UNION SELECT relative_id, patient_id FROM relations")
+
+
+def family_partitions(con: duckdb.DuckDBPyConnection, people_per_partition: int) -> int:
+    """Split everyone into about ``people / people_per_partition`` partitions with whole
+    families together: temp table ``_incr_family(patient_id, family, part)``; returns the number
+    of partitions (1: no split). A family is a connected group of the relations graph (people
+    named only in ``relations`` link families too), found by propagating the smallest id to
+    neighbours until nothing changes; its partition is a stable hash of that id."""
+    people = con.execute("SELECT count(*) FROM patients").fetchone()[0]
+    parts = -(-people // people_per_partition)
+    if parts <= 1:
+        return 1
+    _edges(con)
+    con.execute("CREATE OR REPLACE TEMP TABLE _incr_family AS SELECT patient_id, patient_id AS family FROM "
+                "(SELECT patient_id FROM patients UNION SELECT a FROM _incr_edges)")
+    while True:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _incr_family_next AS "
+            "SELECT f.patient_id, least(f.family, min(g.family)) AS family FROM _incr_family f "
+            "LEFT JOIN _incr_edges e ON e.a = f.patient_id LEFT JOIN _incr_family g ON g.patient_id = e.b "
+            "GROUP BY f.patient_id, f.family")
+        moved = con.execute("SELECT count(*) FROM _incr_family_next n JOIN _incr_family f USING (patient_id) "
+                            "WHERE n.family <> f.family").fetchone()[0]
+        con.execute("CREATE OR REPLACE TEMP TABLE _incr_family AS SELECT * FROM _incr_family_next")
+        if moved == 0:
+            break
+    con.execute("CREATE OR REPLACE TEMP TABLE _incr_family AS "
+                f"SELECT patient_id, family, hash(family) % {int(parts)} AS part FROM _incr_family")
+    return parts
+
+
+def select_partition(con: duckdb.DuckDBPyConnection, part: int) -> None:
+    """Make partition ``part`` of ``family_partitions`` the scope ``load_inputs`` reads."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {SCOPE_TABLE} AS SELECT patient_id FROM _incr_family WHERE part = ?",
+                [part])
+
+
+def _reach(con: duckdb.DuckDBPyConnection, source: str, target: str) -> None:
+    """``target`` = ``source`` and everyone within ``FAMILY_LINKS`` relations rows of it."""
+    current = source
+    for step in range(FAMILY_LINKS):
+        following = target if step == FAMILY_LINKS - 1 else f"_incr_reach{step}"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {following} AS SELECT patient_id FROM {current} "
+            f"UNION SELECT e.b FROM _incr_edges e JOIN {current} s ON e.a = s.patient_id"
+        )
+        current = following
+
+
+def plan_features(con: duckdb.DuckDBPyConnection, as_of: date, settings, day_counts: dict[str, list[int]]) -> Plan:
+    """Decide tonight's features work; leaves the temp table ``SCOPE_TABLE`` (whose inputs to
+    read) on ``con``. Nothing is written: ``save_features`` does that in the step's transaction.
+
+    ``day_counts``: ``medication_days`` and ``outcome_days``, the day counts after a dispensing
+    or a clinic outcome on which a result may change (``sql/incr_boundaries.sql``; the features
+    step derives them from the current rules)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _incr_fingerprints AS {fingerprint_sql()}", {"as_of": as_of})
+    fingerprints = con.execute("SELECT * FROM _incr_fingerprints").pl()
+    latest, base = _base(con, FEATURES, lambda state: state["as_of"] == as_of)
+    seq = latest["seq"] if latest and latest["as_of"] == as_of else (latest["seq"] + 1 if latest else 1)
+    reason = _full_reason(base, as_of, logic_digest(settings), settings)
+    if reason:
+        return Plan(True, reason, _empty(), seq, base, fingerprints)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _incr_changed AS "
+        "SELECT coalesce(n.patient_id, o.patient_id) AS patient_id FROM _incr_fingerprints n "
+        "FULL OUTER JOIN (SELECT * FROM incr_fingerprints WHERE seq = $base) o ON n.patient_id = o.patient_id "
+        "WHERE n.fingerprint IS DISTINCT FROM o.fingerprint "
+        f"UNION SELECT patient_id FROM ({db.sql('incr_boundaries')})",
+        {"as_of": as_of, "since": base["as_of"], "base": base["seq"], **day_counts},
+    )
+    _edges(con)
+    _reach(con, "_incr_changed", RECOMPUTE_TABLE)   # changed + everyone they are a relative of
+    _reach(con, RECOMPUTE_TABLE, SCOPE_TABLE)       # + their relatives: all the evidence they need
+    recompute = con.execute(f"SELECT patient_id FROM {RECOMPUTE_TABLE} ORDER BY 1").pl()
+    return Plan(False, "", recompute, seq, base, fingerprints)
+
+
+def _full_reason(state: dict | None, as_of: date, logic: str, settings) -> str:
+    """Why tonight recomputes everyone ("" when it need not); ``state`` is the night before."""
+    if not settings.incremental.enabled:
+        return "incremental nights switched off (incremental.enabled)"
+    if state is None:
+        return "first night"
+    if state["logic"] != logic:
+        return "code, reference data or settings changed"
+    if as_of < state["as_of"]:
+        return "run date before the last night's"
+    last_full = state.get("full_as_of")
+    if last_full is not None and (as_of - last_full).days >= settings.incremental.full_pass_days:
+        return f"scheduled full pass (every {settings.incremental.full_pass_days} days)"
+    return ""
+
+
+def save_features(con: duckdb.DuckDBPyConnection, plan: Plan, as_of: date, settings) -> None:
+    """Inside the features step's transaction: tonight's fingerprints, recompute set and state
+    (the night before's are kept beside them until the next night, for a rerun)."""
+    keep_from = plan.base["seq"] if plan.base else plan.seq
+    con.execute("DELETE FROM incr_fingerprints WHERE seq >= ? OR seq < ?", [plan.seq, keep_from])
+    con.register("_plan_fingerprints", plan.fingerprints)
+    try:
+        con.execute("INSERT INTO incr_fingerprints SELECT patient_id, fingerprint, ? FROM _plan_fingerprints",
+                    [plan.seq])
+    finally:
+        con.unregister("_plan_fingerprints")
+    # Rows every follower has caught up with are dropped; a follower's own last night stays
+    # (a rerun of it recomputes the same patients).
+    con.execute("DELETE FROM incr_recompute WHERE seq >= ? "
+                "OR seq < (SELECT min(seq) FROM incr_steps WHERE step <> ?)", [plan.seq, FEATURES])
+    if not plan.full:
+        con.register("_plan_recompute", plan.recompute)
+        try:
+            con.execute("INSERT INTO incr_recompute SELECT patient_id, ? FROM _plan_recompute", [plan.seq])
+        finally:
+            con.unregister("_plan_recompute")
+    _save_state(con, FEATURES, plan, as_of, settings)
+
+
+def plan_follower(con: duckdb.DuckDBPyConnection, step: str, as_of: date, settings) -> Plan:
+    """The plan of a step that follows the features step (e.g. rules): everyone the features
+    step recomputed since this step's last completed night, or everyone."""
+    features, _ = _base(con, FEATURES, lambda state: False)
+    seq = features["seq"] if features else 0
+    _, base = _base(con, step, lambda state: state["seq"] == seq)
+    if not settings.incremental.enabled:
+        reason = "incremental nights switched off (incremental.enabled)"
+    elif features is None or features["as_of"] != as_of:
+        reason = "the features of this night were not built incrementally"
+    elif base is None:
+        reason = "first night"
+    elif base["logic"] != logic_digest(settings):
+        reason = "code, reference data or settings changed"
+    elif features["full_seq"] > base["seq"]:
+        reason = "the features step made a full pass"
+    else:
+        recompute = con.execute("SELECT DISTINCT patient_id FROM incr_recompute WHERE seq > ? ORDER BY 1",
+                                [base["seq"]]).pl()
+        return Plan(False, "", recompute, seq, base)
+    return Plan(True, reason, _empty(), seq, base)
+
+
+def save_follower(con: duckdb.DuckDBPyConnection, step: str, plan: Plan, as_of: date, settings) -> None:
+    """Inside the follower's transaction: it has caught up with features night ``plan.seq``."""
+    _save_state(con, step, plan, as_of, settings)
+
+
+def merge(con: duckdb.DuckDBPyConnection, table: str, fresh: pl.DataFrame, recompute: pl.DataFrame,
+          as_of: date, overlay: pl.DataFrame | None = None) -> None:
+    """Replace ``table``'s rows of the ``recompute`` patients by ``fresh``; keep the others with
+    ``as_of`` and the ``overlay`` columns (patient_id + daily values) refreshed; rows ordered by
+    patient_id as a full pass writes them. Column types stay the table's."""
+    if not table.isidentifier():
+        raise ValueError(f"bad table name {table!r}")
+    columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
+    replace = ["CAST($as_of AS DATE) AS as_of"] if "as_of" in columns else []
+    join = ""
+    if overlay is not None:
+        con.register("_incr_overlay", overlay)
+        replace += [f"o.{c} AS {c}" for c in overlay.columns if c != "patient_id"]
+        join = "LEFT JOIN _incr_overlay o ON o.patient_id = t.patient_id"
+    con.register("_incr_fresh", fresh)
+    con.register("_incr_done", recompute)
+    registered = ["_incr_fresh", "_incr_done"] + (["_incr_overlay"] if overlay is not None else [])
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _incr_typed AS SELECT * FROM {table} LIMIT 0")
+        con.execute("INSERT INTO _incr_typed BY NAME SELECT * FROM _incr_fresh")
+        kept = (f"SELECT t.* {'REPLACE (' + ', '.join(replace) + ')' if replace else ''} FROM {table} t {join} "
+                "WHERE t.patient_id NOT IN (SELECT patient_id FROM _incr_done)")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ({kept} UNION ALL BY NAME "
+                    "SELECT * FROM _incr_typed) ORDER BY patient_id", {"as_of": as_of} if replace else {})
+        con.execute("DROP TABLE _incr_typed")
+    finally:
+        for name in registered:
+            con.unregister(name)

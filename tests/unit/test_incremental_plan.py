@@ -1,0 +1,112 @@
+"""Which patients an incremental night recomputes, and when it makes a full pass (``store.changes``)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from fh_screen.config import IncrementalSettings, load_settings
+from fh_screen.stages.features.build import boundary_day_counts
+from fh_screen.store import changes, db
+
+DAY = date(2026, 3, 10)
+WEEKLY = load_settings()          # the default: a full pass every 7 days
+SETTINGS = WEEKLY.model_copy(update={"incremental": IncrementalSettings(full_pass_days=3650)})
+# A chain of relations rows A-B-C-D-E-F (each the parent of the next); G stands alone.
+CHAIN = "ABCDEF"
+
+
+@pytest.fixture
+def con(tmp_path):
+    con = db.connect(tmp_path / "store.duckdb")
+    for pid in CHAIN + "G":
+        con.execute("INSERT INTO patients VALUES (?, DATE '1980-06-01', 'F', 'P1', '5000', NULL, NULL, 'd1')", [pid])
+        con.execute("INSERT INTO lab_results VALUES (?, ?, TIMESTAMP '2025-01-05 08:00', 'ldl', 'measured', 'c', "
+                    "4.0, 'mmol/L', NULL, '4.0', 'mmol/L', 'final', 'P1', 'd1')", [f"R{pid}", pid])
+    for parent, child in zip(CHAIN, CHAIN[1:]):
+        con.execute("INSERT INTO relations VALUES (?, ?, 'child', 'd1')", [parent, child])
+    yield con
+    con.close()
+
+
+def _night(con, as_of, settings=SETTINGS):
+    plan = changes.plan_features(con, as_of, settings, boundary_day_counts())
+    changes.save_features(con, plan, as_of, settings)
+    return plan
+
+
+def test_first_night_is_full_then_nothing_changed_means_nobody_is_recomputed(con):
+    assert _night(con, DAY).reason == "first night"
+    plan = _night(con, DAY + timedelta(days=1))
+    assert not plan.full and plan.recompute.height == 0
+
+
+def test_a_changed_result_recomputes_the_patient_and_everyone_within_three_relations_rows(con):
+    _night(con, DAY)
+    con.execute("UPDATE lab_results SET value = 6.5, status = 'corrected' WHERE patient_id = 'A'")
+    plan = _night(con, DAY + timedelta(days=1))
+    assert plan.recompute["patient_id"].to_list() == ["A", "B", "C", "D"]   # E, F and G keep their rows
+
+
+def test_a_new_relation_counts_for_both_ends(con):
+    _night(con, DAY)
+    con.execute("INSERT INTO relations VALUES ('G', 'F', 'sibling', 'd2')")
+    plan = _night(con, DAY + timedelta(days=1))
+    assert plan.recompute["patient_id"].to_list() == ["C", "D", "E", "F", "G"]
+
+
+def test_an_erased_patient_is_recomputed_away(con):
+    _night(con, DAY)
+    con.execute("DELETE FROM patients WHERE patient_id = 'G'")
+    con.execute("DELETE FROM lab_results WHERE patient_id = 'G'")
+    assert _night(con, DAY + timedelta(days=1)).recompute["patient_id"].to_list() == ["G"]
+
+
+@pytest.mark.parametrize(("days", "crossed"), [(0, False), (1, True), (2, True)])
+def test_birthday_is_a_boundary(con, days, crossed):
+    """Born 1 June: the night of 1 June (and any night after 31 May) crosses it."""
+    con.execute("DELETE FROM relations")
+    _night(con, date(2026, 5, 31))
+    plan = _night(con, date(2026, 5, 31) + timedelta(days=days))
+    assert (plan.recompute.height == 7) is crossed
+
+
+def test_treatment_coverage_ending_is_a_boundary(con):
+    coverage = 100   # reference/rules/ldl_estimation_v*.yaml treatment.coverage_days
+    con.execute("DELETE FROM relations")
+    con.execute("INSERT INTO medications VALUES ('B', 'C10AA01', DATE '2026-01-01', 20.0, 'd1')")
+    end = date(2026, 1, 1) + timedelta(days=coverage + 1)       # first day not covered
+    _night(con, end - timedelta(days=10))
+    assert _night(con, end - timedelta(days=4)).recompute.height == 0
+    assert _night(con, end).recompute["patient_id"].to_list() == ["B"]
+
+
+def test_day_counts_come_from_the_current_rules():
+    counts = boundary_day_counts()
+    assert {28, 29, 100, 101} <= set(counts["medication_days"])
+    assert {365, 366} <= set(counts["outcome_days"])
+
+
+@pytest.mark.parametrize(("first", "then", "as_of", "reason"), [
+    (SETTINGS, SETTINGS.model_copy(update={"incremental": IncrementalSettings(enabled=False, full_pass_days=3650)}),
+     DAY + timedelta(days=1), "incremental nights switched off (incremental.enabled)"),
+    (SETTINGS, SETTINGS, DAY - timedelta(days=1), "run date before the last night's"),
+    (WEEKLY, WEEKLY, DAY + timedelta(days=6), ""),
+    (WEEKLY, WEEKLY, DAY + timedelta(days=7), "scheduled full pass (every 7 days)"),
+    (SETTINGS, SETTINGS.model_copy(update={"worklist_language": "en"}), DAY + timedelta(days=1),
+     "code, reference data or settings changed"),
+])
+def test_when_a_night_is_a_full_pass(con, first, then, as_of, reason):
+    _night(con, DAY, first)
+    plan = changes.plan_features(con, as_of, then, boundary_day_counts())
+    assert (plan.reason, plan.full) == (reason, bool(reason))
+
+
+def test_family_partitions_keep_families_whole(con):
+    con.execute("INSERT INTO relations VALUES ('G', 'X', 'parent', 'd1')")   # X: named only in relations
+    assert changes.family_partitions(con, 2) == 4
+    rows = con.execute("SELECT patient_id, family, part FROM _incr_family ORDER BY 1").fetchall()
+    families = {pid: (family, part) for pid, family, part in rows}
+    assert {families[p] for p in CHAIN} == {families["A"]} and families["G"] == families["X"]
+    assert families["A"][0] != families["G"][0]
