@@ -23,3 +23,4 @@ def test_the_default_model_and_the_suites_are_found_through_the_package(tmp_path
     assert artefact.resolve("models/fh_gbm") == artefact.BUNDLED / "models" / "fh_gbm"
     assert (artefact.resolve("models/fh_gbm") / "model.skops").is_file()
     assert gx_runner.SUITE_DIR.resolve() == (ROOT / "expectations").resolve()
+

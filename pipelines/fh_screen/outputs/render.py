@@ -1,7 +1,9 @@
 """Shared rendering: one Jinja environment (autoescaped) for HTML, and HTML -> PDF.
 
-Worklists and letters are written once as HTML templates; the PDF is made from the same
-HTML with fpdf2's HTML renderer, so the two never disagree. fpdf2's core fonts are
+Letters are written once as HTML templates and their PDF is made from the same HTML with
+fpdf2's HTML renderer, so the two never disagree. Worklists share the view model instead:
+``worklist_pdf`` draws their PDF directly (thousands of lists a night), with this module's
+Latin-1 handling and fixed creation date. fpdf2's core fonts are
 Latin-1, which covers Danish (æ ø å); any character outside it is replaced, never dropped
 silently into an error.
 """

@@ -24,6 +24,7 @@ import yaml
 from markupsafe import Markup, escape
 
 import fh_screen
+from fh_screen import reference
 from fh_screen.store import files
 from fh_screen.outputs import render
 from fh_screen.context import RunContext
@@ -36,17 +37,6 @@ TREATMENT_LOOKBACK_DAYS = 365
 # Danish GP referral criterion LDL-C > 5.0 mmol/L at age >= 40 (Hedegaard 2023; shared
 # clinical brief §11): drawn as the reference line on the trend plot.
 TREND_REFERENCE_MMOL = 5.0
-# Lipid-lowering agents by ATC (shared clinical brief §10.4), international names.
-ATC_NAMES = {
-    "C10AA01": "simvastatin", "C10AA02": "lovastatin", "C10AA03": "pravastatin",
-    "C10AA04": "fluvastatin", "C10AA05": "atorvastatin", "C10AA06": "cerivastatin",
-    "C10AA07": "rosuvastatin", "C10AA08": "pitavastatin", "C10AB04": "gemfibrozil",
-    "C10AB05": "fenofibrate", "C10AC01": "colestyramine", "C10AC04": "colesevelam",
-    "C10AX06": "omega-3", "C10AX09": "ezetimibe", "C10AX13": "evolocumab",
-    "C10AX14": "alirocumab", "C10AX15": "bempedoic acid", "C10AX16": "inclisiran",
-    "C10BA02": "simvastatin + ezetimibe", "C10BA05": "atorvastatin + ezetimibe",
-    "C10BA06": "rosuvastatin + ezetimibe",
-}
 # Missing-item codes -> a question or examination prompt, by the first keyword found in
 # the code (the rules engine owns the codes; unknown codes are explained by it instead).
 PROMPT_KEYWORDS = (
@@ -60,6 +50,16 @@ CSV_COLUMNS = [
     "dlcn_points", "dlcn_category", "probability", "ldl_max_mmol", "ldl_max_date",
     "ldl_untreated_estimate_mmol", "reasons", "what_to_check", "secondary_cause", "action", "clinic_place",
 ]
+
+
+@lru_cache(maxsize=1)
+def drug_names() -> dict[str, str]:
+    """ATC code -> the name a GP reads, from ``reference/lipid_drugs.csv`` (the one list of
+    lipid-lowering drugs, docs/clinical-reference.md §10.4); a fixed-dose combination names
+    both agents."""
+    table = reference.csv("lipid_drugs").select("atc_code", "drug", "class")
+    return {code: f"{drug} + ezetimibe" if kind == "statin_ezetimibe" else drug
+            for code, drug, kind in table.iter_rows()}
 
 
 @lru_cache(maxsize=1)
@@ -254,7 +254,7 @@ def _iso(value) -> str:
 def _drug_lines(drugs: list[dict]) -> list[str]:
     lines = []
     for d in drugs:
-        name = ATC_NAMES.get(d["atc_code"], d["atc_code"])
+        name = drug_names().get(d["atc_code"], d["atc_code"])
         strength = f" {d['strength_mg']:g} mg" if d["strength_mg"] is not None else ""
         lines.append(f"{name}{strength} ({_iso(d['last_on'])})")
     return lines
