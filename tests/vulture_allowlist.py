@@ -16,6 +16,10 @@ empty_events    # fh_screen.stages.referrals.step: an empty referral history
 # real run by tests/integration/test_data_flow.py.
 STORE_RECORDS
 
+# Register layout field that the DST layout file sets (extra keys are refused, so the model must
+# declare it); no converter code reads it yet - it states that BEF file names carry the snapshot.
+snapshot_from_name
+
 # Great Expectations reads these attributes of its own objects (gx_runner sets them).
 progress_bars
 _inspector
