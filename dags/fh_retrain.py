@@ -6,7 +6,9 @@ accumulated so far, evaluate it against the **current** model on a holdout of th
 people (average precision on the labelled positives), and promote the new model **only if
 it is better**. A tie or a loss keeps the current model. The current model is never
 silently replaced: every decision, with the holdout figures behind it, is appended to
-`promotion_log.jsonl` in the model folder and shown as the task's XCom.
+`promotion_log.jsonl` in the model folder and shown as the task's XCom, together with
+both models' calibration-in-the-large and calibration slope on the region's assessed
+referrals, before and after the region calibration of the nightly score step.
 
 The work is done by `fh_screen.training.retrain.retrain_and_maybe_promote` on the model folder
 named in the region's settings (`model.artefact`, the one the nightly score step loads),

@@ -119,7 +119,8 @@ class MetricsSettings(_Frozen):
 
 
 class ModelSettings(_Frozen):
-    artefact: str = "models/fh_gbm"       # absolute, relative to the working folder, or shipped with the package
+    artefact: str = "models/fh_baseline"  # production scorer (models/fh_gbm/MODEL_CARD.md); absolute, relative
+    # to the working folder, or shipped with the package
     enabled: bool = True
 
 

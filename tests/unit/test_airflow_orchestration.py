@@ -239,11 +239,11 @@ def test_catch_up_returns_the_nights_run(tmp_path, fake_steps):
 # --- retraining hand-off ---------------------------------------------------------------
 
 def _fake_retrain(monkeypatch, seen: dict):
-    def retrain_and_maybe_promote(db_path, models_dir, as_of, name="fh_gbm"):
+    def retrain_and_maybe_promote(db_path, models_dir, as_of, name="fh_gbm", prevalence=None):
         lock = run_mod.lock_for(db_path, timeout=0.01)
         with pytest.raises(Exception):                 # held by the caller
             lock.acquire()
-        seen.update(db=db_path, models=models_dir, name=name, as_of=as_of)
+        seen.update(db=db_path, models=models_dir, name=name, as_of=as_of, prevalence=prevalence)
         return {"promoted": False, "as_of": as_of, "reason": "not better on the holdout"}
 
     module = types.ModuleType("fh_screen.training.retrain")
@@ -264,7 +264,7 @@ def test_retrain_works_on_the_model_folder_of_the_region_settings_under_the_lock
     decision = orch.retrain(part, date(2026, 12, 1))
     assert decision == {"promoted": False, "as_of": "2026-12-01", "reason": "not better on the holdout"}
     assert seen == {"db": Path(part["db"]), "models": tmp_path / "models", "name": "nord_gbm",
-                    "as_of": date(2026, 12, 1)}
+                    "as_of": date(2026, 12, 1), "prevalence": 1 / 250}
 
 
 def test_retrain_skips_a_region_with_the_model_switched_off(tmp_path, monkeypatch):

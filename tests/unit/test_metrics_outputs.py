@@ -35,7 +35,8 @@ def test_step_is_registered():
 def test_files_are_owner_only(run):
     ctx, _, _ = run
     folder = ctx.work_dir / "metrics"
-    assert sorted(p.name for p in folder.iterdir()) == ["aggregates.json", "pilot_metrics.json", "report.html"]
+    assert sorted(p.name for p in folder.iterdir()) == ["aggregates.json", "model_monitoring.json",
+                                                        "pilot_metrics.json", "report.html"]
     for path in folder.iterdir():
         assert path.stat().st_mode & 0o777 == 0o600
     assert folder.stat().st_mode & 0o777 == 0o700

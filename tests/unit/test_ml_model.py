@@ -1,4 +1,4 @@
-"""The scorer: positive-unlabelled training, artefact identity, refusal of mismatches."""
+"""The scorer: labelled-vs-unlabelled training, artefact identity, refusal of mismatches."""
 
 import json
 from datetime import date
@@ -9,8 +9,7 @@ import pytest
 
 from fh_screen.errors import UserError
 from fh_screen.stages.score import artefact, model, spec
-from fh_screen.app import evaluate
-from fh_screen.training import measures, train
+from fh_screen.training import train, validation
 
 
 def toy_features(n: int, seed: int) -> pl.DataFrame:
@@ -31,24 +30,36 @@ def toy_features(n: int, seed: int) -> pl.DataFrame:
     return frame
 
 
-def test_pu_model_ranks_unlabelled_carriers_above_non_carriers():
+def test_scorer_ranks_unlabelled_carriers_above_non_carriers():
     table = toy_features(2000, seed=1)
     estimator, meta = train.fit(table, "fh_baseline", seed=3)
     p = estimator.predict_proba(spec.matrix(table, spec.names()))[:, 1]
     unlabelled = table["labelled"].to_numpy() == 0
     carrier = table["carrier"].to_numpy() == 1
     assert p[unlabelled & carrier].mean() > 5 * p[unlabelled & ~carrier].mean()
-    assert 0.2 < meta["labelling_rate"] < 0.8      # true rate is 0.4
-    assert np.all((p >= 0) & (p <= 1))
+    assert np.all((p > 0) & (p < 1))
 
 
-def test_rescaling_by_labelling_rate_raises_probabilities():
+def test_held_out_scores_come_from_the_fold_that_did_not_train_on_the_row():
     table = toy_features(1500, seed=2)
     X, s = spec.matrix(table, spec.names()), table["labelled"].to_numpy()
-    pu = model.PositiveUnlabelled(model.baseline(0), random_state=0, pu=True).fit(X, s)
-    plain = model.PositiveUnlabelled(model.baseline(0), random_state=0, pu=False).fit(X, s)
-    assert plain.labelling_rate_ == 1.0
-    assert pu.predict_proba(X)[:, 1].sum() > plain.predict_proba(X)[:, 1].sum()
+    estimator = model.LabelledScorer(model.baseline(0), random_state=0).fit(X, s)
+    held_out = estimator.held_out_score(X, s)
+    in_sample = estimator.labelled_score(X)
+    assert held_out.shape == in_sample.shape and not np.allclose(held_out, in_sample)
+    # labelled rows look less certain to a model that never saw them
+    assert held_out[s == 1].mean() < in_sample[s == 1].mean()
+
+
+def test_the_mapping_set_by_training_is_saved_with_the_artefact(tmp_path):
+    table = toy_features(800, seed=7)
+    estimator, meta = train.fit(table, "fh_baseline", seed=1)
+    estimator.intercept_, estimator.slope_ = -1.5, 0.7
+    artefact.save(tmp_path / "m", estimator, dict(meta, version="test"))
+    loaded, _ = artefact.load(tmp_path / "m")
+    X = spec.matrix(table, spec.names())
+    expected = 1 / (1 + np.exp(-(-1.5 + 0.7 * np.log(estimator.labelled_score(X) / (1 - estimator.labelled_score(X))))))
+    assert np.allclose(loaded.predict_proba(X)[:, 1], np.clip(expected, 1e-6, 0.999))
 
 
 def test_binned_prediction_is_bit_identical_to_scikit_learn(monkeypatch):
@@ -102,31 +113,40 @@ def test_missing_input_column_is_refused():
         spec.matrix(table, spec.names())
 
 
-def test_expected_calibration_error():
-    p = np.array([0.1] * 10 + [0.9] * 10)
-    y = np.array([0] * 9 + [1] + [1] * 9 + [0])
-    assert measures.expected_calibration_error(p, y) == pytest.approx(0.0)
-    assert measures.expected_calibration_error(np.full(10, 0.5), np.zeros(10)) == pytest.approx(0.5)
+def test_equal_mass_ece_sees_miscalibration_at_the_top():
+    # 95 people at p = 0.01 with 1 carrier, 5 at p = 0.99 with 1 carrier: equal-width bins
+    # average the top away, equal-mass bins (here 10 people each) do not hide it.
+    p = np.r_[np.full(95, 0.01), np.full(5, 0.99)]
+    y = np.r_[np.zeros(94), 1, np.zeros(4), 1]
+    assert validation.equal_mass_ece(p, y) == pytest.approx(0.039)
+    assert validation.equal_mass_ece(np.full(10, 0.3), np.r_[np.ones(3), np.zeros(7)], bins=1) == pytest.approx(0.0)
 
 
-def test_compare_counts_carriers_found_by_each_ranking_at_k():
-    # six people; the model puts the two carriers with moderate LDL-C first, LDL-C does not
+def test_world_figures_count_carriers_found_at_k_against_the_rules(monkeypatch):
+    monkeypatch.setattr(validation, "KS", (2, 4))
     pool = pl.DataFrame({
         "patient_id": [f"P{i}" for i in range(6)],
         "fh_carrier": [0, 0, 1, 1, 0, 0],
-        "ldl_max_mmol": [9.0, 8.0, 5.0, 4.5, 4.0, 3.0],
-        "ldl_untreated_estimate_mmol": [9.0, 8.0, 5.0, 4.5, 4.0, 3.0],
-        "dlcn_points": [5, 5, 3, 1, 1, 0],
-        "lab_flag": [True, True, True, False, False, False],
-        "probability": [0.1, 0.05, 0.6, 0.5, 0.01, 0.0],
+        "p": [0.1, 0.05, 0.6, 0.5, 0.01, 0.001],
     })
-    rows = {r["ranking"]: r for r in evaluate.compare(pool, k=2)}
-    assert rows["ML model probability"]["found@K"] == 2
-    assert rows["worklist ranking"]["found@K"] == 2
-    assert rows["top-K by highest LDL-C"]["found@K"] == 0
-    assert rows["top-K by highest LDL-C"]["found@2K"] == 2
-    assert rows["ML model probability"]["ppv@K/2"] == 1.0
-    assert rows["DLCN points (>= 6 first)"]["sensitivity@K"] == 0.0
+    by_ldl = pl.Series(["P0", "P1", "P2", "P3", "P4", "P5"])
+    by_model = pl.Series(["P2", "P3", "P0", "P1", "P4", "P5"])
+    fig = validation.world_figures(pool, "p", {"highest LDL-C": by_ldl}, by_model, threshold=0.2)
+    assert fig["found"] == {2: 2, 4: 2} and fig["best_rule"] == {2: 0, 4: 2}
+    assert fig["ratio"][4] == 1.0 and fig["ratio"][2] is None
+    assert fig["oe"] == pytest.approx(2 / 1.261, abs=1e-3)
+    assert fig["high_n"] == 2 and fig["oe_high"] == pytest.approx(2 / 1.1, abs=1e-3)
+    # net benefit at 0.2: two true positives, no false positives among 6 people
+    assert fig["net_benefit"]["model"] == pytest.approx(2 / 6)
+    targets = validation.meets_targets(fig)
+    assert targets["oe"] is False and targets["oe_high"] is False and targets["ratio@2"] is False
+
+
+def test_calibration_in_the_large_is_zero_when_observed_equals_expected():
+    p = np.full(1000, 0.1)
+    y = np.r_[np.ones(100), np.zeros(900)]
+    assert validation.calibration_in_the_large(p, y) == pytest.approx(0.0, abs=1e-8)
+    assert validation.calibration_in_the_large(p, np.r_[np.ones(200), np.zeros(800)]) > 0.5
 
 
 def test_score_frame_explains_only_the_most_probable_in_plain_language(monkeypatch):
@@ -137,7 +157,8 @@ def test_score_frame_explains_only_the_most_probable_in_plain_language(monkeypat
     meta["version"] = "test"
     monkeypatch.setattr(score, "EXPLAIN_AT_MOST", 5)
     scored = score.score_frame(table, estimator, meta)
-    assert scored.height == 800 and scored["probability"].is_between(0, 1).all()
+    assert scored.height == 800 and scored["probability"].is_between(0, 1, closed="none").all()
+    assert set(scored["probability_band"]) <= {"very_high", "high", "moderate", "low"}
     explained = scored.filter(pl.col("reasons") != "")
     assert 1 <= explained.height <= 5
     top = scored.sort("probability", descending=True).head(explained.height)

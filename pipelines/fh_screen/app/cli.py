@@ -118,23 +118,53 @@ def _cmd_metrics_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_calibration(name: str, report: dict | None) -> None:
+    """Calibration-in-the-large and slope before and after the region calibration."""
+    if not report:
+        return
+    if not report.get("measurable"):
+        print(f"{name}: calibration not measurable against {report['against']} ({report['people']} people, "
+              "need both outcomes)")
+        return
+    b, a = report["before"], report["after"]
+    print(f"{name}: calibration against {report['against']} ({report['people']:,} people, {report['events']} with FH): "
+          f"in-the-large {b['citl']:+.3f} -> {a['citl']:+.3f}, slope {b['slope']:.3f} -> {a['slope']:.3f}, "
+          f"O/E {b['oe']} -> {a['oe']} (before -> after region calibration)")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from fh_screen.config import load_settings
+
+    settings = load_settings(args.config)
+    if args.worlds:
+        from fh_screen.app.evaluate import train_on_worlds
+
+        result = train_on_worlds(args.worlds, args.models, settings, seed=args.seed)
+        print((Path(args.worlds) / "validation.md").read_text(encoding="utf-8"))
+        print(f"production scorer: {result['selection']['production']} ({result['selection']['criterion']})")
+        _print_calibration(result["selection"]["production"], result["calibration_report"])
+        return 0
+    if args.db is None or args.as_of is None:
+        raise UserError("give --worlds FOLDER, or --db and --as-of")
     from fh_screen.training.train import train
 
-    saved = train(args.db, args.as_of, args.models, seed=args.seed)
+    saved = train(args.db, args.as_of, args.models, seed=args.seed, prevalence=settings.metrics.expected_prevalence)
     for name, meta in saved.items():
         print(f"{name}: version {meta['version']}, {meta['training_rows']:,} people, "
               f"{meta['training_positives']:,} labelled positives -> {Path(args.models) / name}")
+        _print_calibration(name, meta.get("calibration_report"))
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from fh_screen.config import load_settings
-    from fh_screen.app.evaluate import evaluate, markdown_table
+    from fh_screen.app.evaluate import PLAN, evaluate, markdown
 
-    result = evaluate(args.out, load_settings(args.config), args.patients, args.seed, weeks=args.weeks,
-                      truth_region=args.truth_region)
-    print(markdown_table(result))
+    external = None
+    if args.worlds or args.patients:
+        external = (args.worlds or PLAN["external"][0], args.patients or PLAN["external"][1])
+    result = evaluate(args.out, load_settings(args.config), args.models, external)
+    print(markdown(result))
     return 0
 
 
@@ -229,27 +259,30 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, required=True, help="folder for the national outputs")
     m.set_defaults(func=_cmd_metrics_merge)
 
-    p = sub.add_parser("train", help="train the scorers on a region's store",
-                       description="Fit the baseline and boosted scorers on patient_features and the "
-                       "practice labels (clinic-confirmed cases and FH diagnoses) in --db, and save one "
-                       "artefact folder per model under --models.")
-    p.add_argument("--db", type=Path, required=True, help="DuckDB file after a run (needs patient_features)")
-    p.add_argument("--as-of", type=_iso_date, required=True, help="labels recorded up to this date")
+    p = sub.add_parser("train", help="train the scorers on synthetic worlds or on a region's store",
+                       description="With --worlds: build synthetic training, selection and external worlds "
+                       "in that folder, fit the scorers, choose the production scorer on the selection worlds, "
+                       "validate on the external worlds and save the artefacts under --models. With --db: fit "
+                       "the scorers on one region's practice labels (clinic-confirmed cases and FH diagnoses). "
+                       "Both print calibration-in-the-large and slope before and after the region calibration.")
+    p.add_argument("--worlds", type=Path, help="working folder for the synthetic worlds (multi-world training)")
+    p.add_argument("--db", type=Path, help="DuckDB file after a run (needs patient_features)")
+    p.add_argument("--as-of", type=_iso_date, help="labels recorded up to this date (with --db)")
     p.add_argument("--models", type=Path, default=Path("models"), help="folder for artefacts (default models/)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7); same seed, same model hash")
+    p.add_argument("--config", type=Path, help="region settings YAML (expected prevalence, clinics' threshold)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="compare rankings on a held-out, shifted synthetic region",
-                       description="Generate a held-out region with another seed and shifted parameters, "
-                       "run the nightly job on it, and print PPV and sensitivity at K/2, K and 2K referrals "
-                       "for each ranking (highest LDL, lab flag, DLCN, model, worklist).")
-    p.add_argument("--out", type=Path, required=True, help="working folder for the held-out region")
-    p.add_argument("--patients", type=int, default=60_000, help="people in the held-out region")
-    p.add_argument("--seed", type=int, default=99, help="seed of the held-out region")
-    p.add_argument("--weeks", type=int, default=4, help="K = this many weeks of adult clinic capacity")
-    p.add_argument("--config", type=Path, help="region settings YAML (clinic capacity, model artefact)")
-    p.add_argument("--truth-region", type=Path, help="a synthetic training region (folder with train.duckdb "
-                   "and region/ground_truth/) to compare with a model trained on ground truth")
+    p = sub.add_parser("evaluate", help="external validation table on held-out synthetic worlds",
+                       description="Build the held-out external worlds (never used for a decision), score them "
+                       "as the nightly job would (own data, configured prevalence, no truth) with the artefacts "
+                       "under --models, and print per world: AUC, carriers found at K = 100/250/500 against the "
+                       "best rule, O/E overall and at p >= 0.5, calibration slope, equal-mass ECE, net benefit.")
+    p.add_argument("--out", type=Path, required=True, help="working folder for the held-out worlds")
+    p.add_argument("--models", type=Path, default=Path("models"), help="folder with the artefacts (default models/)")
+    p.add_argument("--worlds", type=int, help="number of external worlds (default: as in training, 5)")
+    p.add_argument("--patients", type=int, help="people per external world (default: as in training)")
+    p.add_argument("--config", type=Path, help="region settings YAML (clinics' probability threshold)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("erase", help="remove one patient from the database and ledgers on request",

@@ -379,7 +379,8 @@ def retrain(partition: dict, as_of: date, lock_timeout: float = 600) -> dict:
 
     model_dir = resolve(settings.model.artefact)
     with _writer(part, None, lock_timeout):
-        decision = retrain_and_maybe_promote(Path(part.db), model_dir.parent, as_of, name=model_dir.name)
+        decision = retrain_and_maybe_promote(Path(part.db), model_dir.parent, as_of, name=model_dir.name,
+                                             prevalence=settings.metrics.expected_prevalence)
     return json.loads(json.dumps(decision, default=str))
 
 

@@ -76,13 +76,28 @@ def _line_plot(x: list[str], series: dict[str, list[float]], ylabel: str) -> str
     return _svg(fig)
 
 
+def wilson_interval(share: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of an observed share among n people (NaN when unknown)."""
+    if math.isnan(share) or math.isnan(n) or n <= 0:
+        return math.nan, math.nan
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
 def _calibration_plot(points: list[dict]) -> str:
+    """Observed share confirmed against mean predicted probability per bin, with the 95%
+    Wilson interval of each observed share (bins with withheld counts have none)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(3.6, 3.6))
     ax.plot([0, 1], [0, 1], color="#999", linestyle="--", label="perfect calibration")
     xs = [_num(p["predicted"]) for p in points]
     ys = [_num(p["observed"]) for p in points]
-    ax.plot(xs, ys, marker="o", color="#b5473a", label="model")
+    intervals = [wilson_interval(y, _num(p.get("n"))) for y, p in zip(ys, points)]
+    below = [y - lo if not math.isnan(lo) else 0.0 for y, (lo, _) in zip(ys, intervals)]
+    above = [hi - y if not math.isnan(hi) else 0.0 for y, (_, hi) in zip(ys, intervals)]
+    ax.errorbar(xs, ys, yerr=[below, above], marker="o", color="#b5473a", capsize=2,
+                label="model (95% interval)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean predicted probability")

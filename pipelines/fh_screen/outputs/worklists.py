@@ -28,6 +28,7 @@ from fh_screen import reference
 from fh_screen.store import files
 from fh_screen.outputs import render
 from fh_screen.context import RunContext
+from fh_screen.reference import bands as score_bands
 
 STRINGS = render.TEMPLATES / "worklists" / "strings.yaml"
 TEMPLATE = "worklists/worklist.html.j2"
@@ -76,6 +77,36 @@ def num(value, lang: str, digits: int = 1) -> str:
         return "–"
     text = f"{value:.{digits}f}"
     return text.replace(".", ",") if lang == "da" else text
+
+
+def percent(probability: float, lang: str) -> str:
+    """A probability as a whole percentage that never reads 0 % or 100 %: a model
+    probability is never certainty, and below 1 % or above 99 % it says so."""
+    if probability < 0.01:
+        return f"< {num(1, lang, 0)} %"
+    if probability > 0.99:
+        return f"> {num(99, lang, 0)} %"
+    return f"{num(probability * 100, lang, 0)} %"
+
+
+def share_text(rate: float, words: dict) -> str:
+    """An observed share in words: "about 4 in 10", "about 3 in 100", "fewer than 1 in 100"."""
+    if rate >= 0.095:
+        return words["band_share"].format(n=round(rate * 10), of=10)
+    if round(rate * 100) >= 1:
+        return words["band_share"].format(n=round(rate * 100), of=100)
+    return words["band_share_below"]
+
+
+def probability_text(probability: float, lang: str, band_rates: dict[str, float]) -> str:
+    """The exact value with its band and the band's observed meaning on held-out worlds
+    (``reference/rules/probability_bands_v1.yaml``; rates from the model artefact), e.g.
+    "27 % (high: about 3 in 10 people like this had FH in validation)"."""
+    words = strings()[lang]
+    band = score_bands.band_of(probability)
+    rate = band_rates.get(band)
+    meaning = f": {words['band_meaning'].format(share=share_text(rate, words))}" if rate is not None else ""
+    return f"{percent(probability, lang)} ({words['band_' + band]}{meaning})"
 
 
 def trend_svg(points: list[tuple[date, float]], label: str) -> Markup:
@@ -304,7 +335,8 @@ def coming_lines(queued: pl.DataFrame, lang: str) -> list[str]:
     return out
 
 
-def patient_view(row: dict, detail: dict, lang: str, explain, clinic_names: dict) -> dict:
+def patient_view(row: dict, detail: dict, lang: str, explain, clinic_names: dict,
+                 band_rates: dict[str, float] | None = None) -> dict:
     """One worklist entry: identity, labs, trend, treatment, scores, reasons, action."""
     words = strings()[lang]
     ldl = [(d, v) for d, v, _ in detail["labs"].get("ldl", [])]
@@ -335,7 +367,8 @@ def patient_view(row: dict, detail: dict, lang: str, explain, clinic_names: dict
         "dlcn": dlcn,
         "simon_broome": words.get(f"sb_{row.get('simon_broome')}", row.get("simon_broome") or "–"),
         "medped": words.get(f"medped_{row.get('medped')}", row.get("medped") or "–"),
-        "probability": f"{num(probability * 100, lang, 0)} %" if probability is not None else words["not_calculated"],
+        "probability": probability_text(probability, lang, band_rates or {}) if probability is not None
+        else words["not_calculated"],
         "reasons": reason_lines(row, lang, explain),
         "checks": check_lines(row, lang, explain),
         "secondary_cause": row.get("secondary_cause"),
@@ -378,6 +411,8 @@ def practice_lists(planned: pl.DataFrame, details: dict, ctx: RunContext, explai
     clinic_names = {c.clinic_id: c.name for c in ctx.settings.clinics}
     models = sorted(v for v in planned["model_version"].unique().to_list() if v) if "model_version" in planned.columns else []
     foot = footer(ctx.manifest, models, ctx.as_of, lang)
+    band_rates = {b["name"]: b["observed_rate"] for b in ctx.manifest.get("model", {}).get("bands", [])
+                  if b.get("observed_rate") is not None}
     unassigned = ctx.settings.selection.unassigned_practice_id
     queued = planned.filter(pl.col("event") == "queued")
     if "slot_week" not in queued.columns:
@@ -386,7 +421,8 @@ def practice_lists(planned: pl.DataFrame, details: dict, ctx: RunContext, explai
     out = []
     for (practice_id,), group in listed.group_by(["practice_id"], maintain_order=True):
         rows = group.to_dicts()
-        patients = [patient_view(r, details[r["patient_id"]], lang, explain, clinic_names) for r in rows]
+        patients = [patient_view(r, details[r["patient_id"]], lang, explain, clinic_names, band_rates)
+                    for r in rows]
         counts = {
             "total": len(rows),
             "new": sum(r["event"] == "listed" for r in rows),

@@ -103,7 +103,8 @@ def generate(out: Path, n_patients: int, seed: int, as_of: date, fmt: str = "csv
     rows = labs.sample_events(_rng(seed, 7), pop, np.concatenate([base_idx, fu_idx]), np.concatenate([base_day, fu_day]), p)
     lab_frame = labs.frame(_rng(seed, 8), pop, rows, 1, p)
     as_of_dt = datetime(as_of.year, as_of.month, as_of.day)
-    lab_table, faults = inject(_rng(seed, 9), labs.render(lab_frame, codes), p["faults"]["dirty_fraction"], as_of_dt)
+    rendered = labs.render(lab_frame, codes, p["measurement"]["local_code_prefix"])
+    lab_table, faults = inject(_rng(seed, 9), rendered, p["faults"]["dirty_fraction"], as_of_dt)
     links = tables.first_degree(pop)
     fh_recorded, fh_truth = tables.family_history(_rng(seed, 10), pop, links, p)
     full = {
@@ -192,7 +193,7 @@ def _increment(seed: int, night: int, pop: Population, p: dict, codes: list[str]
         val=pl.Series(np.where(cancel, fixes["val"].to_numpy(), np.maximum(fixes["val"].to_numpy() + delta, 0.1))),
         status=pl.Series(np.where(cancel, 3, 2).astype(np.int8)),
     )
-    lab_rows = labs.render(pl.concat([fixes, new]).sort("seq"), codes)
+    lab_rows = labs.render(pl.concat([fixes, new]).sort("seq"), codes, p["measurement"]["local_code_prefix"])
     # New clinic outcomes: pending referrals resolved, then new referrals of very high LDL.
     n_out = max(1, round(q["new_outcomes_per_night"] * n_region))
     pending = np.flatnonzero((pop["outcome"] == care.OUTCOMES.index("pending")) & alive)

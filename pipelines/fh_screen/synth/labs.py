@@ -206,14 +206,24 @@ def value_text(val: pl.Expr, dec: pl.Expr, censor: pl.Expr) -> pl.Expr:
     return pl.when(censor > 0).then(pl.concat_str([bound, number])).otherwise(number)
 
 
-def render(df: pl.DataFrame, practice_codes: list[str]) -> pl.DataFrame:
-    """The contract's lab_results columns from an internal frame."""
+def local_codes(prefix: str) -> dict[str, str]:
+    """Local analyte code -> the NPU/DNK code it stands for, when a region's laboratory
+    system prints its own codes (``measurement.local_code_prefix``); the region's settings
+    map them back with ``ingest.extra_codes``. Empty when the prefix is empty."""
+    return {f"{prefix}{a[0]}": a[0] for a in ANALYTES.values()} if prefix else {}
+
+
+def render(df: pl.DataFrame, practice_codes: list[str], local_prefix: str = "") -> pl.DataFrame:
+    """The contract's lab_results columns from an internal frame (NPU/DNK codes carry
+    ``local_prefix`` when the region's laboratory uses local codes)."""
+    codes = [f"{local_prefix}{c}" if i < len(KEYS) else c for i, c in enumerate(CODES)]
+
     micros = (pl.col("day").cast(pl.Int64) * 1440 + pl.col("minute").cast(pl.Int64)) * 60_000_000
     return df.with_columns(
         result_id=pl.concat_str([pl.lit("R"), pl.col("seq").cast(pl.String).str.zfill(9)]),
         patient_id=pid_expr(),
         sampled_at=micros.cast(pl.Datetime("us")),
-        analyte=pl.Series(CODES).gather(df["code"].cast(pl.Int64)),
+        analyte=pl.Series(codes).gather(df["code"].cast(pl.Int64)),
         value=value_text(pl.col("val"), pl.col("dec"), pl.col("censor")),
         unit=pl.Series(UNITS).gather(df["unit"].cast(pl.Int64)),
         status=pl.Series(STATUS).gather(df["status"].cast(pl.Int64)),

@@ -5,7 +5,10 @@ Without ground truth the comparison uses what the region has: a stratified 25% o
 people held out of the candidate's training, scored by both models; the model whose
 ranking puts the held-out labelled positives higher (average precision) wins. A tie or
 a loss keeps the current model. Every decision is appended to ``promotion_log.jsonl``
-in the model folder; nothing is replaced silently.
+in the model folder; nothing is replaced silently. The decision also records, for both
+models, calibration-in-the-large and the calibration slope on the region's assessed
+referrals before and after the region calibration of the score step
+(``train.region_calibration_report``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ HOLDOUT_SHARE = 0.25
 
 
 def retrain_and_maybe_promote(db_path: Path, models_dir: Path, as_of: date, name: str = "fh_gbm",
-                              seed: int = 7) -> dict:
+                              seed: int = 7, prevalence: float = 1 / 250) -> dict:
     table = train.training_table(Path(db_path), as_of)
     fit_idx, hold_idx = train_test_split(
         list(range(table.height)), test_size=HOLDOUT_SHARE, random_state=seed,
@@ -45,6 +48,9 @@ def retrain_and_maybe_promote(db_path: Path, models_dir: Path, as_of: date, name
     except Exception as exc:  # no usable current model: a first model is promoted
         current_meta, current_ap = {"version": None, "load_error": type(exc).__name__}, None
 
+    calibration = {"candidate": train.region_calibration_report(Path(db_path), candidate, meta, prevalence)}
+    if current_ap is not None:
+        calibration["current"] = train.region_calibration_report(Path(db_path), current, current_meta, prevalence)
     promote = current_ap is None or candidate_ap > current_ap
     meta["trained_as_of"] = as_of.isoformat()
     meta["version"] = f"{as_of.isoformat()}.{artefact.model_hash(candidate)[:8]}"
@@ -58,6 +64,7 @@ def retrain_and_maybe_promote(db_path: Path, models_dir: Path, as_of: date, name
         "current_average_precision": current_ap,
         "candidate_average_precision": candidate_ap,
         "promoted": bool(promote),
+        "calibration": calibration,
     }
     if promote:
         staging = Path(models_dir) / f".{name}.candidate"

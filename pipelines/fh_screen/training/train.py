@@ -1,9 +1,16 @@
-"""``fhscreen train``: fit the scorers on a region's store and save versioned artefacts.
+"""``fhscreen train``: fit the scorers and save versioned artefacts.
 
-Both the baseline (logistic regression) and the boosted model are trained on the same
-positive-unlabelled labels; each is saved as its own artefact folder. Which one the
-worklists use is a setting (``model.artefact``), chosen on the held-out comparison of
-``fhscreen evaluate`` and recorded in the model card.
+Two ways in:
+* ``--worlds``: on many synthetic worlds (``training.multiworld``), with whole worlds held
+  out for the choice of model and for external validation. This is how the committed
+  artefacts are made.
+* ``--db``: on one region's store, from the labels that region has (clinic-confirmed and
+  FH-coded people against everyone else). Without ground truth the mapping slope stays 1
+  (logit P(FH) = a + logit g, the small-score limit of Elkan & Noto's g/c) and the intercept
+  is set by the region calibration of the score step every night.
+
+Both report calibration-in-the-large and the calibration slope before and after the region
+calibration (``calibration_report``).
 """
 
 from __future__ import annotations
@@ -14,11 +21,22 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from fh_screen.stages.score import artefact, model, spec, step
+from fh_screen.stages.score.outcomes import assessed_outcomes
+from fh_screen.stages.score.calibration import logit, outcome_fit
 from fh_screen.store import db
-from fh_screen.stages.score import artefact, model, spec
-from fh_screen.training import labels
+from fh_screen.training import famcat, labels, validation
 
 MODELS = {"fh_baseline": model.baseline, "fh_gbm": model.boosted}
+COMPARISON = "famcat_like"
+
+
+def columns_of(name: str) -> list[str]:
+    return [famcat.SEX_COLUMN, *famcat.COLUMNS] if name == COMPARISON else spec.names()
+
+
+def estimator_of(name: str, seed: int):
+    return famcat.estimator(seed) if name == COMPARISON else MODELS[name](seed)
 
 
 def training_table(db_path: Path, as_of: date, truth: Path | None = None) -> pl.DataFrame:
@@ -33,33 +51,67 @@ def training_table(db_path: Path, as_of: date, truth: Path | None = None) -> pl.
     return table.with_columns(pl.col("labelled").fill_null(0))
 
 
-def fit(table: pl.DataFrame, name: str, seed: int, target: str = "labelled", pu: bool = True):
-    columns = spec.names()
+def fit(table: pl.DataFrame, name: str, seed: int, target: str = "labelled"):
+    """A ``LabelledScorer`` on ``target`` (identity mapping) and its metadata."""
+    columns = columns_of(name)
     X = spec.matrix(table, columns)
     s = table[target].to_numpy().astype(int)
-    estimator = model.PositiveUnlabelled(MODELS[name](seed), cv=3, random_state=seed, pu=pu).fit(X, s)
+    estimator = model.LabelledScorer(estimator_of(name, seed), cv=3, random_state=seed).fit(X, s)
     reference = {c: float(np.nanmedian(X[:, i])) if np.isfinite(X[:, i]).any() else 0.0 for i, c in enumerate(columns)}
     meta = {
         "name": name,
-        "labels": target if not pu else "positive_unlabelled:clinic_outcomes+fh_diagnoses",
+        "labels": target if target != "labelled" else "clinic_outcomes+fh_diagnoses vs unlabelled",
+        "role": "comparison" if name == COMPARISON else "scorer",
         "seed": seed,
         "feature_schema": columns,
         "reference_values": reference,
         "training_rows": int(X.shape[0]),
         "training_positives": int(s.sum()),
-        "labelling_rate": estimator.labelling_rate_,
         "training_data_fingerprint": artefact.data_fingerprint(X, s),
     }
     return estimator, meta
 
 
-def train(db_path: Path, as_of: date, models_dir: Path, seed: int = 7) -> dict[str, dict]:
-    """Train every model on the store's practice labels; returns metadata per model."""
+def calibration_report(p_before: np.ndarray, p_after: np.ndarray, y: np.ndarray, against: str) -> dict:
+    """Calibration-in-the-large (intercept with slope 1; 0 is perfect), slope (1 is perfect)
+    and O/E of the default mapping and of the region calibration, against ``against``."""
+    if y.size == 0 or y.min() == y.max():
+        return {"against": against, "people": int(y.size), "measurable": False}
+
+    def figures(p):
+        return {"citl": round(validation.calibration_in_the_large(p, y), 3),
+                "slope": round(outcome_fit(logit(p), y)[1], 3),
+                "oe": validation.observed_expected(p, y)}
+
+    return {"against": against, "people": int(y.size), "events": int(y.sum()), "measurable": True,
+            "before": figures(p_before), "after": figures(p_after)}
+
+
+def region_calibration_report(db_path: Path, estimator, meta: dict, prevalence: float) -> dict:
+    """Before/after figures on the region's assessed referrals (its only outcome data)."""
+    con = db.connect(db_path, read_only=True)
+    try:
+        features = step.model_inputs(con, meta["feature_schema"])
+        outcomes = assessed_outcomes(con)
+    finally:
+        con.close()
+    scorer, record, _ = step.region_scorer(estimator, features, outcomes, meta, prevalence)
+    assessed = spec.eligible(features).join(outcomes, on="patient_id", how="inner")
+    X = spec.matrix(assessed, meta["feature_schema"])
+    y = assessed["confirmed"].to_numpy().astype(float)
+    before = estimator.predict_proba(X)[:, 1] if X.shape[0] else np.zeros(0)
+    after = scorer.predict_proba(X)[:, 1] if X.shape[0] else np.zeros(0)
+    return {"method": record.method, **calibration_report(before, after, y, "assessed referrals (clinic outcome)")}
+
+
+def train(db_path: Path, as_of: date, models_dir: Path, seed: int = 7, prevalence: float = 1 / 250) -> dict[str, dict]:
+    """Train every model on the store's labels; returns metadata per model."""
     table = training_table(db_path, as_of)
     saved = {}
     for name in MODELS:
         estimator, meta = fit(table, name, seed)
         meta["trained_as_of"] = as_of.isoformat()
         meta["version"] = f"{as_of.isoformat()}.{artefact.model_hash(estimator)[:8]}"
+        meta["calibration_report"] = region_calibration_report(db_path, estimator, meta, prevalence)
         saved[name] = artefact.save(Path(models_dir) / name, estimator, meta)
     return saved

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from fh_screen.store import files
-from fh_screen.context import RunContext
-from fh_screen.stages.metrics import compute, federated, pilot
+from fh_screen.context import RunContext, log
+from fh_screen.stages.metrics import compute, federated, monitoring, pilot
+from fh_screen.stages.score.outcomes import assessed_outcomes
 from fh_screen.outputs import metrics_report as report
 
 
@@ -40,6 +41,31 @@ def region_aggregates(ctx: RunContext) -> dict:
     return federated.aggregates_document(table, region)
 
 
+def model_monitoring(ctx: RunContext) -> dict | None:
+    """Tonight's calibration checks (``monitoring``), written to ``metrics/model_monitoring.json``
+    and the run manifest; None when the run has no model scores."""
+    con = ctx.connect()
+    try:
+        if not compute.table_exists(con, "model_scores"):
+            return None
+        columns = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                             "WHERE table_name = 'model_scores'").fetchall()}
+        known = "known_case" if "known_case" in columns else "FALSE AS known_case"  # scores from before 2026-12
+        scores = con.sql(f"SELECT patient_id, probability, {known} FROM model_scores").pl()
+        assessed = assessed_outcomes(con)
+    finally:
+        con.close()
+    if not scores.height:
+        return None
+    result = monitoring.monitor(scores, assessed, ctx.settings.metrics.expected_prevalence)
+    files.write_text(ctx.work_dir / "metrics" / "model_monitoring.json", json.dumps(result, indent=1, sort_keys=True))
+    ctx.manifest["model_monitoring"] = result
+    for alert in result["alerts"]:
+        log.warning("model calibration alert: %s", alert)
+        ctx.manifest.setdefault("alerts", []).append({"kind": "model_calibration", "message": alert})
+    return result
+
+
 def metrics_step(ctx: RunContext) -> dict:
     """Pilot metrics for evaluators under ``metrics/``; reads the database, changes nothing in it."""
     for table in ("rule_results", "referral_events", "model_scores", "cascade_ledger"):
@@ -52,5 +78,6 @@ def metrics_step(ctx: RunContext) -> dict:
             ctx.feature_off(f"metrics.{table}", f"{table} not built by this run: its metrics count as 0")
     document = write_outputs(ctx.work_dir / "metrics", region_aggregates(ctx))
     funnel = {m: document["headline"][m]["value"] for m in pilot.FUNNEL}
-    return {"funnel": funnel, "counts_withheld": document["disclosure"]["counts_withheld"],
+    watched = model_monitoring(ctx)
+    return {"funnel": funnel, "model_calibration_alerts": len(watched["alerts"]) if watched else None, "counts_withheld": document["disclosure"]["counts_withheld"],
             "schema_version": document["schema_version"]}

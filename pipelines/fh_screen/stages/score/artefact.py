@@ -92,5 +92,6 @@ def load(folder: str | Path):
     foreign = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
     if foreign:
         raise UserError(f"model file in {folder} contains types fh-screen does not trust: {', '.join(foreign)}")
-    spec.check(meta["feature_schema"], spec.names())
+    if meta.get("role") != "comparison":  # a comparison model reads its own columns (checked when scoring)
+        spec.check(meta["feature_schema"], spec.names())
     return sio.loads(blob, trusted=untrusted), meta

@@ -1,15 +1,15 @@
-"""Estimators: an interpretable baseline and a gradient-boosted model, both wrapped for
-positive-unlabelled training.
+"""Estimators: an interpretable baseline and a gradient-boosted model, both trained on the
+labels a region really has, and the mapping from their score to a probability of FH.
 
-Why positive-unlabelled: a region knows the people a lipid clinic confirmed and those
-already diagnosed, and almost nobody it has ruled out. Treating everyone else as
-negative would teach the model that undiagnosed carriers are healthy. Elkan & Noto
-(KDD 2008, "Learning classifiers from only positive and unlabeled data") show that a
-calibrated classifier g(x) = P(labelled | x) relates to P(FH | x) by a constant
-c = P(labelled | FH), estimated as the mean of g over held-out labelled positives.
-Their assumption (positives labelled at random) does not hold exactly here, because
-referrals favour very high LDL-C; the model card reports how the ranking fares on a
-shifted held-out region against true carrier status.
+Why labelled-vs-unlabelled: a region knows the people a lipid clinic confirmed and those
+already diagnosed, and almost nobody it has ruled out. The classifier learns
+g(x) = P(labelled | x) (Elkan & Noto, KDD 2008). Elkan & Noto then divide g by the labelling
+rate c; that is only right when positives are labelled at random, which referral (favouring
+very high LDL-C) breaks, and the quotient has to be clipped at 1, so every score above c
+became "100 %". Here g is only a ranking score: the probability is
+expit(a + b * logit(g)), with the slope b fitted on synthetic training worlds' ground truth
+and the intercept a set in each region from its configured prevalence and known cases
+(``fh_screen.stages.score.calibration``, ``docs/model-calibration.md``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from fh_screen.stages.score.calibration import Mapping
+
 
 def baseline(seed: int) -> BaseEstimator:
-    """Penalised logistic regression on standardised features (in the spirit of FAMCAT)."""
+    """Penalised logistic regression on standardised features."""
     return make_pipeline(
         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
         StandardScaler(),
@@ -55,42 +57,93 @@ def boosted(seed: int) -> BaseEstimator:
     )
 
 
-class PositiveUnlabelled(ClassifierMixin, BaseEstimator):
-    """P(FH | x) from labelled positives vs everyone else (Elkan & Noto 2008).
+class LabelledScorer(ClassifierMixin, BaseEstimator):
+    """Score g(x) = P(labelled | x) from labelled positives vs everyone else, and the
+    artefact's default mapping of g to a probability of FH.
 
-    ``fit(X, s)`` takes s = 1 for a labelled positive, 0 for unlabelled. The inner
-    classifier is calibrated (sigmoid, ``cv`` folds); ``labelling_rate_`` is c.
-    ``predict_proba`` returns min(g(x) / c, 1).
+    ``fit(X, s)`` takes s = 1 for a labelled positive, 0 otherwise; the inner classifier is
+    sigmoid-calibrated over ``cv`` folds. ``intercept_``/``slope_`` are the mapping set by
+    training (identity until then); the score step replaces the intercept per region.
     """
 
-    def __init__(self, estimator=None, cv: int = 3, random_state: int = 0, pu: bool = True):
+    def __init__(self, estimator=None, cv: int = 3, random_state: int = 0):
         self.estimator = estimator
         self.cv = cv
         self.random_state = random_state
-        self.pu = pu
+
+    def _folds(self, X, s):
+        return list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(X, s))
 
     def fit(self, X, s):
-        """One calibrated fit over ``cv`` folds; each fold's model, applied to the fold it
-        did not train on, gives the held-out g(x) from which c is estimated."""
         s = np.asarray(s).astype(int)
         self.classes_ = np.array([0, 1])
-        folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(X, s))
-        self.model_ = CalibratedClassifierCV(clone(self.estimator), method="sigmoid", cv=folds).fit(X, s)
-        if self.pu:
-            held_out = np.empty(len(s))
-            for (_, test), fold_model in zip(folds, self.model_.calibrated_classifiers_):
-                held_out[test] = fold_model.predict_proba(X[test])[:, 1]
-            self.labelling_rate_ = float(np.clip(held_out[s == 1].mean(), 1e-6, 1.0))
-        else:
-            self.labelling_rate_ = 1.0
+        self.model_ = CalibratedClassifierCV(clone(self.estimator), method="sigmoid", cv=self._folds(X, s)).fit(X, s)
+        self.intercept_, self.slope_ = 0.0, 1.0
         return self
 
+    def held_out_score(self, X, s) -> np.ndarray:
+        """g(x) of each training row from the fold model that did not train on it (the same
+        folds as ``fit``): what training uses to fit the mapping without optimism."""
+        s = np.asarray(s).astype(int)
+        out = np.empty(len(s))
+        for (_, test), fold_model in zip(self._folds(X, s), self.model_.calibrated_classifiers_):
+            out[test] = fold_model.predict_proba(X[test])[:, 1]
+        return out
+
+    def labelled_score(self, X) -> np.ndarray:
+        return calibrated_positive(self.model_, X)
+
+    def mapping(self) -> Mapping:
+        return Mapping(float(self.intercept_), float(self.slope_))
+
     def predict_proba(self, X):
-        p = np.clip(calibrated_positive(self.model_, X) / self.labelling_rate_, 0.0, 1.0)
+        p = self.mapping().apply(self.labelled_score(X))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+class RegionScorer:
+    """A fitted ``LabelledScorer`` with the mapping set for one region (never saved)."""
+
+    def __init__(self, scorer: LabelledScorer, mapping: Mapping):
+        self.scorer = scorer
+        self.mapping = mapping
+
+    def predict_proba(self, X):
+        p = self.mapping.apply(self.scorer.labelled_score(X))
+        return np.column_stack([1.0 - p, p])
+
+
+class SexSpecific(ClassifierMixin, BaseEstimator):
+    """One logistic regression per sex (column ``sex_index`` of X: 1 male, else female): the
+    form of FAMCAT, used only for the comparison model ``fh_screen.training.famcat``. A sex
+    without both outcomes in the training rows (a small fold) gets the model of both sexes."""
+
+    def __init__(self, sex_index: int = 0, random_state: int = 0):
+        self.sex_index = sex_index
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1])
+        base = make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                             StandardScaler(), LogisticRegression(max_iter=5000, random_state=self.random_state))
+        male = X[:, self.sex_index] == 1
+        rest = np.delete(X, self.sex_index, axis=1)
+        both = clone(base).fit(rest, y)
+        self.models_ = {sex: clone(base).fit(rest[mask], y[mask]) if len(np.unique(y[mask])) == 2 else both
+                        for sex, mask in (("M", male), ("F", ~male))}
+        return self
+
+    def predict_proba(self, X):
+        male = X[:, self.sex_index] == 1
+        rest = np.delete(X, self.sex_index, axis=1)
+        p = np.empty(len(X))
+        for sex, mask in (("M", male), ("F", ~male)):
+            if mask.any():
+                p[mask] = self.models_[sex].predict_proba(rest[mask])[:, 1]
+        return np.column_stack([1 - p, p])
 
 
 # Rows per block when a calibrated boosted model predicts: blocks run on a thread per core.

@@ -76,3 +76,14 @@ def matrix(features: pl.DataFrame, columns: list[str]) -> np.ndarray:
         .to_numpy()
         .astype(np.float64)
     )
+
+
+# An FH-coded or clinic-confirmed person: the same definition as the rules' "already_diagnosed".
+KNOWN_CASE_COLUMNS = ("fh_diagnosis", "clinic_confirmed_fh")
+
+
+def known_case(features: pl.DataFrame) -> pl.Series:
+    """True for a person the region already knows as an FH case (reads ``KNOWN_CASE_COLUMNS``)."""
+    return features.select(
+        (pl.col("fh_diagnosis").fill_null(False) | pl.col("clinic_confirmed_fh").fill_null(False)).alias("known")
+    )["known"]

@@ -1,51 +1,83 @@
-"""The ``score`` step: a calibrated probability for everyone the scorer is for."""
+"""The ``score`` step: a probability of FH for everyone the scorer is for, calibrated to
+the region it runs in (``calibration``), with its plain-language reasons."""
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
 
-from fh_screen.store import db
 from fh_screen.context import RunContext, log
-from fh_screen.stages.score import artefact, explain, spec
+from fh_screen.errors import UserError
+from fh_screen.reference import bands
+from fh_screen.stages.score import artefact, calibration, explain, spec
+from fh_screen.stages.score.outcomes import assessed_outcomes
+from fh_screen.stages.score.model import RegionScorer
+from fh_screen.store import db
 
 EXPLAIN_ABOVE = 0.05   # probability above which a patient gets model reasons ...
 EXPLAIN_AT_MOST = 1000  # ... among the most probable (explaining costs one prediction per input)
 
+SCHEMA = {"patient_id": pl.Utf8, "probability": pl.Float64, "probability_band": pl.Utf8, "known_case": pl.Boolean,
+          "model_name": pl.Utf8, "model_version": pl.Utf8, "reasons": pl.Utf8, "reason_items": pl.Utf8}
 
-def score_frame(features: pl.DataFrame, estimator, meta: dict) -> pl.DataFrame:
-    """patient_id, probability, model_name, model_version, reasons, reason_items."""
+
+def score_frame(features: pl.DataFrame, estimator, meta: dict, probability: np.ndarray | None = None) -> pl.DataFrame:
+    """patient_id, probability, probability_band, known_case, model_name, model_version,
+    reasons, reason_items for the eligible people; ``estimator`` gives the probability
+    (unless it is given, in the order of the eligible people) and the reasons."""
     people = spec.eligible(features)
     columns = meta["feature_schema"]
     X = spec.matrix(people, columns)
-    probability = estimator.predict_proba(X)[:, 1] if X.shape[0] else np.zeros(0)
+    if probability is None:
+        probability = estimator.predict_proba(X)[:, 1] if X.shape[0] else np.zeros(0)
     texts = np.full(X.shape[0], "", dtype=object)
     items = np.full(X.shape[0], "[]", dtype=object)
     ranked = np.argsort(-probability, kind="stable")[:EXPLAIN_AT_MOST]
     chosen = np.sort(ranked[probability[ranked] >= EXPLAIN_ABOVE])
     if chosen.size:
-        reference = np.array([meta["reference_values"][c] for c in columns])
-        t, it = explain.reasons(estimator, X[chosen], reference)
+        reference_values = np.array([meta["reference_values"][c] for c in columns])
+        t, it = explain.reasons(estimator, X[chosen], reference_values)
         texts[chosen], items[chosen] = t, it
+    known = (spec.known_case(people) if all(c in people.columns for c in spec.KNOWN_CASE_COLUMNS)
+             else pl.Series([False] * people.height))
     return pl.DataFrame(
         {
             "patient_id": people["patient_id"],
             "probability": probability.astype(np.float64),
+            "probability_band": pl.Series([bands.band_of(p) for p in probability], dtype=pl.Utf8),
+            "known_case": known.cast(pl.Boolean),
             "model_name": meta["name"],
             "model_version": meta["version"],
             "reasons": pl.Series(texts.tolist(), dtype=pl.Utf8),
             "reason_items": pl.Series(items.tolist(), dtype=pl.Utf8),
-        }
+        },
+        schema=SCHEMA,
     )
 
 
 def model_inputs(con, columns: list[str]) -> pl.DataFrame:
-    """The columns of ``patient_features`` that eligibility and the model read (about 48 of
-    129): DuckDB reads and converts only these, a fifth of the time of every column."""
+    """The columns of ``patient_features`` that eligibility, calibration and the model read
+    (about 50 of 129): DuckDB reads and converts only these, a fifth of the time of every column."""
     features = con.sql("SELECT * FROM patient_features").pl(lazy=True)
     available = features.collect_schema()
-    wanted = dict.fromkeys(["patient_id", *spec.ELIGIBILITY_COLUMNS, *columns])
+    wanted = dict.fromkeys(["patient_id", *spec.ELIGIBILITY_COLUMNS, *spec.KNOWN_CASE_COLUMNS, *columns])
     return features.select(c for c in wanted if c in available).collect()
+
+
+def region_scorer(estimator, features: pl.DataFrame, outcomes: pl.DataFrame, meta: dict,
+                  prevalence: float) -> tuple[RegionScorer, calibration.RegionCalibration, np.ndarray]:
+    """The artefact with tonight's region calibration (see ``calibration``), the record for
+    the manifest, and the probability of every eligible person (the model runs once)."""
+    people = spec.eligible(features)
+    score = estimator.labelled_score(spec.matrix(people, meta["feature_schema"])) if people.height else np.zeros(0)
+    known = spec.known_case(people).to_numpy()
+    scored = pl.DataFrame({"patient_id": people["patient_id"], "score": score})
+    assessed = outcomes.join(scored, on="patient_id", how="inner")
+    record = calibration.calibrate_region(
+        score, known, assessed["confirmed"].to_numpy().astype(np.float64), assessed["score"].to_numpy(),
+        estimator.mapping(), prevalence,
+    )
+    return RegionScorer(estimator, record.mapping()), record, record.mapping().apply(score)
 
 
 def score_step(ctx: RunContext) -> dict:
@@ -54,19 +86,28 @@ def score_step(ctx: RunContext) -> dict:
         estimator = meta = None
     else:
         estimator, meta = artefact.load(ctx.settings.model.artefact)
+        if meta.get("role") == "comparison":
+            raise UserError(f"{meta['name']} is a comparison model for validation only; it cannot score a region")
     con = ctx.connect()
+    record = None
     try:
-        scores = (
-            score_frame(model_inputs(con, meta["feature_schema"]), estimator, meta)
-            if estimator is not None
-            else pl.DataFrame(schema={"patient_id": pl.Utf8, "probability": pl.Float64, "model_name": pl.Utf8,
-                                      "model_version": pl.Utf8, "reasons": pl.Utf8, "reason_items": pl.Utf8})
-        )
+        if estimator is not None:
+            features = model_inputs(con, meta["feature_schema"])
+            scorer, record, probability = region_scorer(estimator, features, assessed_outcomes(con), meta,
+                                                        ctx.settings.metrics.expected_prevalence)
+            scores = score_frame(features, scorer, meta, probability)
+        else:
+            scores = pl.DataFrame(schema=SCHEMA)
         with db.transaction(con):
             db.replace_table(con, "model_scores", scores)
     finally:
         con.close()
     if meta:
         ctx.manifest["model"] = {k: meta[k] for k in ("name", "version", "model_hash", "file_sha256", "labels")}
+        ctx.manifest["model"]["calibration"] = record.record()
+        ctx.manifest["model"]["bands"] = meta.get("bands", [])
+        log.info("calibration: %s (expected carriers among the not yet known %.1f, target %.1f)",
+                 record.method, record.expected_carriers_after, record.expected_unknown_target)
     log.info("scored %d people", scores.height)
-    return {"scored": scores.height, "explained": int((scores["reasons"] != "").sum())}
+    return {"scored": scores.height, "explained": int((scores["reasons"] != "").sum()),
+            "calibration": record.method if record else None}
