@@ -28,3 +28,10 @@ _inspector
 LDLR_NULL
 LDLR_DEF
 PCSK9
+
+# Fields of stages.score.calibration.RegionCalibration: written to the run manifest
+# (model.calibration) through dataclasses.asdict, read by people reviewing a night.
+model_intercept
+model_slope
+known_cases
+assessed_confirmed
