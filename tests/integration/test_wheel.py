@@ -32,7 +32,7 @@ def test_a_wheel_installs_and_runs_the_demo(tmp_path):
     _run([UV, "build", "--wheel", "--out-dir", dist, "-q"], cwd=ROOT)
     [wheel] = dist.glob("fh_screen-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for shipped in ("fh_screen/bundled/models/fh_gbm/model.skops", "fh_screen/bundled/expectations/lab_results.json",
+    for shipped in ("fh_screen/bundled/models/fh_baseline/model.skops", "fh_screen/bundled/expectations/lab_results.json",
                     "fh_screen/store/sql/validate/setup.sql", "fh_screen/stages/score/feature_spec.yaml"):
         assert shipped in names
 
@@ -49,7 +49,7 @@ def test_a_wheel_installs_and_runs_the_demo(tmp_path):
          env={"GX_ANALYTICS_ENABLED": "false"})
     night = sorted((work / "demo" / "runs").iterdir())[-1]
     manifest = json.loads((night / "run_manifest.json").read_text(encoding="utf-8"))
-    assert manifest["model"]["name"] == "fh_gbm"
+    assert manifest["model"]["name"] == "fh_baseline"        # the production scorer (models/fh_gbm/MODEL_CARD.md)
     assert manifest["steps"]["score"]["scored"] > 0
     assert (night / "quality" / "validation_summary.json").is_file()
     assert manifest["steps"]["validate"]["tables"]
