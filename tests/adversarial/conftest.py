@@ -32,11 +32,13 @@ def region(tmp_path) -> dict[str, Path]:
 
 @pytest.fixture
 def fhscreen(capsys):
-    """Run ``fhscreen`` in this process; returns (exit status, stderr lines)."""
+    """Run ``fhscreen`` in this process; returns (exit status, stderr lines); ``.out`` is stdout."""
 
     def call(*args: object) -> tuple[int, list[str]]:
         capsys.readouterr()
         code = main([str(a) for a in args])
-        return code, capsys.readouterr().err.strip().splitlines()
+        captured = capsys.readouterr()
+        call.out = captured.out          # what the command printed, for tests that read it
+        return code, captured.err.strip().splitlines()
 
     return call

@@ -181,7 +181,7 @@ def test_erasure_removes_one_patient_and_reports_stay_consistent(region, whole_r
     assert _tables_naming(store, patient) == {}
     con = duckdb.connect(str(store), read_only=True)
     try:
-        assert con.execute("SELECT count(*) FROM erasures").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM erasure_register").fetchone()[0] == 1
     finally:
         con.close()
 
@@ -198,7 +198,7 @@ def test_erasure_removes_one_patient_and_reports_stay_consistent(region, whole_r
     run.run(without, never, tmp_path / "b" / "out", NIGHT1, settings=cfg)
     # stg_* are scratch tables whose presence depends on history (checked for the id above).
     erased, clean = ({t: rows for t, rows in db_snapshot(s).items() if not t.startswith("stg_")} for s in (store, never))
-    assert len(erased.pop("erasures")) == 1 and "erasures" not in clean
+    assert len(erased.pop("erasure_register")) == 1 and clean.pop("erasure_register") == []
     assert erased == clean
     assert out_snapshot(tmp_path / "a" / "out") == out_snapshot(tmp_path / "b" / "out")
     assert _tables_naming(store, patient) == {}

@@ -59,13 +59,14 @@ def test_dates_fast_path_and_bad_values():
     assert [str(d) if d else None for d in mixed.to_list()] == ["2024-02-29", None, None, "2024-03-01", None]
 
 
-def test_datetimes_accept_iso_variants():
+def test_datetimes_accept_iso_variants_in_local_time_only():
+    """A time with a zone (Z, +02:00) is not read: dropping the zone would shift it silently."""
     values = ["2024-01-02", "2024-01-02 10:11:12", "2024-01-02T10:11", "2024-01-02T10:11:12Z",
-              "2024-01-02 10:11:12.5", "02/01/2024", "2024-01-32"]
+              "2024-01-02 10:11:12.5", "02/01/2024", "2024-01-32", "2024-01-02T10:11:12+02:00"]
     got = nz.parse_datetime(pl.Series(values)).to_list()
     assert [str(v) if v else None for v in got] == [
-        "2024-01-02 00:00:00", "2024-01-02 10:11:12", "2024-01-02 10:11:00", "2024-01-02 10:11:12",
-        "2024-01-02 10:11:12.500000", None, None,
+        "2024-01-02 00:00:00", "2024-01-02 10:11:12", "2024-01-02 10:11:00", None,
+        "2024-01-02 10:11:12.500000", None, None, None,
     ]
 
 

@@ -192,5 +192,5 @@ def test_parts_left_by_a_killed_attempt_are_replaced(tmp_path):
 
 def test_a_huge_field_is_quarantined_and_cut(tmp_path):
     staged = stage(tmp_path, "lab_results", f"{LAB}\nR1,7,2024-01-01,NPU01568,{'x' * 2_000_000},mmol/L,,\nR2,7,2024-01-01,NPU01568,5.4,mmol/L,,\n")
-    assert rules(staged) == {1: nz.UNPARSEABLE}
+    assert rules(staged) == {1: nz.FIELD_TOO_LONG}
     assert len(json.loads(staged.bad["raw"][0])["value"]) == 1000

@@ -53,12 +53,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _print_summary(manifest: dict, out: Path) -> None:
     tables = manifest.get("tables", {})
     for name, counts in sorted(tables.items()):
+        erased = counts.get("set_aside_for_erasure", 0)
         print(
             f"{name:16s} received {counts.get('received', 0):>9,}  loaded {counts.get('loaded', 0):>9,}"
-            f"  quarantined {counts.get('quarantined', 0):>7,}"
+            f"  quarantined {counts.get('quarantined', 0):>7,}" + (f"  set aside (erased) {erased:>5,}" if erased else "")
         )
-    for warning in manifest.get("steps", {}).get("validate", {}).get("warnings", []):
-        print(f"warning: {warning}")
+    for step in ("stage", "validate"):
+        for warning in manifest.get("steps", {}).get(step, {}).get("warnings", []):
+            print(f"warning: {warning}")
     print(f"outputs: {Path(out).resolve()}")
 
 

@@ -1,25 +1,23 @@
-"""Erasure of one patient on request (``fhscreen erase``).
+"""Erasure of one patient on request (``fhscreen erase``); the register that keeps them
+erased in later deliveries is ``fh_screen.store.erasure``.
 
 Evaluator exports carry no patient ids at all (aggregates only, see the metrics stage), so
 no pseudonymisation key is needed."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
-from fh_screen.errors import UserError
-from fh_screen.store import db
-
-# Columns that hold a patient's id, in any table of the store.
-PATIENT_COLUMNS = ("patient_id", "relative_id", "index_patient_id")
+from fh_screen.store import db, erasure
+from fh_screen.store.erasure import PATIENT_COLUMNS
 
 
 def erase_patient(con, patient_id: str, erased_on: date) -> dict[str, int]:
     """Remove every row that names ``patient_id`` from every table, in one transaction.
 
     Quarantined rows are matched on their key and on the raw JSON value. The erasure is
-    recorded by a salted digest only, so the register itself names nobody. Returns rows
+    recorded in the erasure register by a keyed hash only, so the register names nobody,
+    and later deliveries that still hold the person are set aside at ingest. Returns rows
     removed per table (no ids).
     """
     tables = [
@@ -43,7 +41,5 @@ def erase_patient(con, patient_id: str, erased_on: date) -> dict[str, int]:
             [patient_id, patient_id, patient_id],
         ).fetchone()[0]
         removed["quarantine"] = removed.get("quarantine", 0) + int(count)
-        con.execute("CREATE TABLE IF NOT EXISTS erasures (digest VARCHAR, erased_on DATE)")
-        digest = hashlib.sha256(b"fh-screen-erasure:" + patient_id.encode("utf-8")).hexdigest()
-        con.execute("INSERT INTO erasures VALUES (?, ?)", [digest, erased_on])
+        erasure.record(con, patient_id, erased_on)
     return {table: n for table, n in removed.items() if n}

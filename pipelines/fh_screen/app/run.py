@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -104,8 +105,9 @@ STEPS: list[Step] = [
 ]
 
 # Store tables no step writes: the store's identity (made by ``prepare``, see
-# ``publishing.store_id``).
-STORE_RECORDS = ("store_identity",)
+# ``publishing.store_id``) and the erasure register (written by ``fhscreen erase``, read by
+# the stage step; see ``fh_screen.store.erasure``).
+STORE_RECORDS = ("store_identity", "erasure_register")
 
 MANIFEST = "run_manifest.json"
 # Fault-injection hook for crash tests and recovery drills: with FH_SCREEN_FAIL_AFTER=<step>
@@ -250,9 +252,15 @@ def run(
         # not publish them (the Airflow DAG does the same in its first task).
         ctx = prepare(extract_dir, db_path, out_dir, as_of, settings, fresh=True)
         ctx.manifest["steps"] = {}
-        for step in STEPS:
-            if on_step:
-                on_step(step.name)
-            execute_step(ctx, step.name)
-        publish(ctx)
+        try:
+            for step in STEPS:
+                if on_step:
+                    on_step(step.name)
+                execute_step(ctx, step.name)
+            publish(ctx)
+        except Exception:
+            # A failed run's partial outputs name patients: none outlive it. (A killed run
+            # cannot clean up; the next run removes its work folder first.)
+            shutil.rmtree(ctx.work_dir, ignore_errors=True)
+            raise
         return ctx.manifest

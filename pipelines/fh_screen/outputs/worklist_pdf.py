@@ -36,32 +36,52 @@ def _t(text: str) -> str:
     return render.latin1(text.translate(_PUNCTUATION))
 
 
+WORD_CACHE_CHARS = 64   # widths of longer words are not cached (a cache of every suffix grew quadratically)
+
+
 @lru_cache(maxsize=50_000)
+def _cached_width(fontkey: str, word: str) -> int:
+    widths = CORE_FONTS_CHARWIDTHS[fontkey]
+    return sum(widths.get(c, 500) for c in word)
+
+
 def _word_width(fontkey: str, word: str) -> int:
+    if len(word) <= WORD_CACHE_CHARS:
+        return _cached_width(fontkey, word)
     widths = CORE_FONTS_CHARWIDTHS[fontkey]
     return sum(widths.get(c, 500) for c in word)
 
 
 @lru_cache(maxsize=20_000)
 def wrap(fontkey: str, size_pt: float, width_mm: float, text: str) -> tuple[str, ...]:
-    """Greedy word wrap of Latin-1 ``text`` to ``width_mm``; words longer than a line are cut."""
+    """Greedy word wrap of Latin-1 ``text`` to ``width_mm``; words longer than a line are cut.
+
+    Linear in the length of the text: each character's width is looked up once, and a long
+    word is cut at positions, never copied suffix by suffix."""
     limit = width_mm * 72 / 25.4 * 1000 / size_pt  # in font units (1/1000 em)
+    widths = CORE_FONTS_CHARWIDTHS[fontkey]
     space = _word_width(fontkey, " ")
     lines, current, used = [], [], 0
     for word in text.split():
         w = _word_width(fontkey, word)
-        while w > limit:  # an unbreakable run (an id, a URL): cut it at the limit
-            cut, acc = 0, 0
-            while cut < len(word) and acc + _word_width(fontkey, word[cut]) <= limit:
-                acc += _word_width(fontkey, word[cut])
-                cut += 1
-            cut = max(cut, 1)
+        if w > limit:  # an unbreakable run (an id, a URL): cut it at the limit
             if current:
                 lines.append(" ".join(current))
                 current, used = [], 0
-            lines.append(word[:cut])
-            word = word[cut:]
-            w = _word_width(fontkey, word)
+            start = 0
+            while w > limit:
+                cut, acc = start, 0
+                while cut < len(word) and acc + widths.get(word[cut], 500) <= limit:
+                    acc += widths.get(word[cut], 500)
+                    cut += 1
+                if cut == start:   # one glyph wider than the line
+                    acc, cut = widths.get(word[start], 500), start + 1
+                lines.append(word[start:cut])
+                w -= acc
+                start = cut
+            word = word[start:]
+            if not word:
+                continue
         extra = w if not current else used + space + w
         if current and extra > limit:
             lines.append(" ".join(current))

@@ -440,13 +440,16 @@ def practice_lists(planned: pl.DataFrame, details: dict, ctx: RunContext, explai
 
 
 def file_stems(practice_ids: list[str]) -> dict[str, str]:
-    """Safe, distinct file-name stems; ids that clean to the same name get a hash suffix."""
+    """Safe, distinct file-name stems; ids that clean to the same name get a hash suffix.
+
+    Names are compared without case: on a case-insensitive share (Windows, macOS) the
+    lists of practices ``ABC`` and ``abc`` would otherwise overwrite each other."""
     stems, seen = {}, set()
     for pid in sorted(practice_ids):
         stem = files.safe_name(pid, "practice")
-        if stem in seen:
+        if stem.casefold() in seen:
             stem = f"{stem}-{hashlib.sha256(pid.encode()).hexdigest()[:8]}"
-        seen.add(stem)
+        seen.add(stem.casefold())
         stems[pid] = stem
     return stems
 

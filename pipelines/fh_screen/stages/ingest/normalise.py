@@ -30,6 +30,16 @@ AMBIGUOUS_DECIMAL = "ingest.ambiguous_decimal"
 UNKNOWN_CODE = "ingest.unknown_analyte_code"
 UNIT_MISMATCH = "ingest.unit_mismatch"
 DUPLICATE_KEY = "ingest.duplicate_key"
+BAD_ENCODING = "ingest.bad_encoding"
+FIELD_TOO_LONG = "ingest.field_too_long"
+
+# Longest value accepted in any delivered field, in UTF-8 bytes. Ids, codes, names and
+# addresses are far shorter; a longer value is a fault or an attack (rendering and memory
+# costs grow with it), so its row is quarantined with the reason, never loaded.
+MAX_FIELD_BYTES = 1000
+# Dates before this are placeholders (1900-01-01, 1900-01-00 exported as 1900-...), not
+# dates of birth, samples, prescriptions or diagnoses of living patients.
+EARLIEST_DATE = "1901-01-01"
 
 _CENSOR = r"^(<=|>=|<|>|≤|≥)"
 _CENSOR_SIGN = {"<": "<", "<=": "<", "≤": "<", ">": ">", ">=": ">", "≥": ">"}
@@ -142,7 +152,9 @@ def parse_datetime(text: pl.Series) -> pl.Series:
         return pl.from_arrow(pc.cast(text.to_arrow(), pa.timestamp("us"))).alias(text.name)
     except pa.ArrowInvalid:
         pass
-    s = text.str.strip_chars().str.replace("T", " ", literal=True).str.strip_suffix("Z")
+    # A time with a zone (Z, +01:00) is not accepted: the contract asks for local time, and
+    # dropping the zone would shift it silently.
+    s = text.str.strip_chars().str.replace("T", " ", literal=True)
     return pl.select(
         pl.coalesce(
             s.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, cache=False, time_unit="us"),

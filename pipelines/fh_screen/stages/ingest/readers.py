@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,10 @@ HASH_CHUNK = 1 << 22
 DELIMITERS = (",", ";", "\t", "|")
 EXTRA = "_extra"               # catches fields beyond the header: a malformed row
 ROW = "_row"                   # 1-based data row in the delivered file
+# A well-formed multi-byte UTF-8 character: a file that has some is UTF-8, even where
+# other bytes are not (a stray CP1252 byte), and is never re-decoded whole as CP1252.
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+MIXED_ENCODING = "utf-8, with rows that are not"
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Delivered:
     encoding: str | None = None
     decimal: str | None = None  # configured mark, or None = decide from the values
     ignored_columns: tuple[str, ...] = ()
+    replaced: bool = False      # bytes that are not UTF-8 were read as U+FFFD (rows quarantined)
 
     def report(self) -> dict:
         return {"format": self.format, "delimiter": self.delimiter, "encoding": self.encoding,
@@ -50,9 +56,9 @@ def find_tables(extract_dir: Path) -> dict[str, Path]:
     if not extract_dir.is_dir():
         raise DeliveryError(f"{extract_dir.name}: delivery folder not found")
     by_name: dict[str, list[Path]] = {}
-    for path in extract_dir.iterdir():
+    for path in delivered_files(extract_dir):
         stem, _, suffix = path.name.lower().rpartition(".")
-        if path.is_file() and suffix in FORMATS and stem in TABLES:
+        if suffix in FORMATS and stem in TABLES:
             by_name.setdefault(stem, []).append(path)
     for table, paths in by_name.items():
         if len(paths) > 1:
@@ -64,13 +70,50 @@ def find_tables(extract_dir: Path) -> dict[str, Path]:
     return {table: paths[0] for table, paths in sorted(by_name.items())}
 
 
+def is_table_file(name: str) -> bool:
+    """A file name of a contract table (``patients.csv``, ``lab_results.parquet`` ...)."""
+    stem, _, suffix = name.lower().rpartition(".")
+    return suffix in FORMATS and stem in TABLES
+
+
+def delivered_files(extract_dir: Path) -> list[Path]:
+    """The files of a delivery (hidden ones skipped), refusing a link that leaves the folder.
+
+    A link inside a delivery could make a run load another region's file or hash a system
+    file into the manifest. A link to a file inside the delivery folder is allowed. An
+    unknown file is not named in the message (its name may be a patient's)."""
+    root = extract_dir.resolve()
+    found = []
+    for path in sorted(extract_dir.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_symlink() and root not in path.resolve().parents:
+            what = path.name if is_table_file(path.name) else "a file that is not a contract table"
+            raise DeliveryError(f"{what}: a link to outside the delivery folder; deliver the file itself")
+        if path.is_file():
+            found.append(path)
+    return found
+
+
+def input_record(hashes: dict[str, str]) -> dict[str, object]:
+    """Input hashes for the manifest and the audit log: contract table files by name, any
+    other files only as a count and one sha256 over their content hashes (a stray file may
+    be named after a patient, and the audit log is kept for years)."""
+    record: dict[str, object] = {n: h for n, h in hashes.items() if is_table_file(n)}
+    unknown = sorted(h for n, h in hashes.items() if not is_table_file(n))
+    if unknown:
+        record["unknown_files"] = {"files": len(unknown),
+                                   "sha256": hashlib.sha256("".join(unknown).encode("ascii")).hexdigest()}
+    return record
+
+
 def file_hashes(extract_dir: Path) -> dict[str, str]:
     """File name -> sha256 for each delivered file (hidden files skipped), streamed once.
 
-    The run's audit record takes its input hashes from here, so a delivery is read for
-    hashing only once per run."""
+    Only ``content_hash`` and ``input_record`` use it: file names never leave this module
+    except for contract tables. A delivery is read for hashing only once per run."""
     hashes = {}
-    for path in sorted(p for p in extract_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for path in delivered_files(extract_dir):
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             while chunk := handle.read(HASH_CHUNK):
@@ -106,23 +149,14 @@ def read_table(table: str, path: Path, settings) -> Delivered:
 
 
 def _sniff_encoding(path: Path, sample: bytes, configured: str) -> str:
+    """The encoding to try first. ``auto`` tries UTF-8 for every file: only a file with no
+    UTF-8 character at all is read as CP1252 (``_read_csv``)."""
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in sample:
         raise DeliveryError(f"{path.name}: file is UTF-16 or binary, not text; export it as UTF-8")
     bom = sample.startswith(codecs.BOM_UTF8)
-    if configured == "utf-8" or (configured == "auto" and _is_utf8(sample)):
+    if configured in ("utf-8", "auto"):
         return "utf-8-sig" if bom else "utf-8"
-    if configured == "auto":
-        return "cp1252"
     return configured
-
-
-def _is_utf8(sample: bytes) -> bool:
-    """True if the sample decodes as UTF-8 (a character cut at the sample's end is allowed)."""
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _decode(path: Path, data: bytes, encoding: str) -> str:
@@ -168,13 +202,21 @@ def _read_csv(spec: TableSpec, path: Path, settings) -> Delivered:
         schema={**{c: pl.String for c in positional}, EXTRA: pl.String},
         missing_columns="insert", truncate_ragged_lines=True,
     )
+    replaced = False
     try:
         frame = _polars_csv(path, encoding, options)
     except _NotUtf8:
         if settings.encoding != "auto":
             raise DeliveryError(f"{path.name}: not valid UTF-8 text; set ingest.encoding or export as UTF-8") from None
-        encoding = "cp1252"
-        frame = _polars_csv(path, encoding, options)
+        data = path.read_bytes()
+        if _UTF8_MULTIBYTE.search(data):
+            # UTF-8 with stray bytes of another encoding: decided per row (staging quarantines
+            # the rows with a replaced byte), never re-decoded whole.
+            encoding, replaced = MIXED_ENCODING, True
+            frame = _polars_csv(path, "utf-8", options, data.decode("utf-8", errors="replace").encode("utf-8"))
+        else:
+            encoding = "cp1252"
+            frame = _polars_csv(path, encoding, options, data)
     frame = frame.rename(dict(zip(positional, names)))
     return Delivered(
         table=spec.name,
@@ -185,6 +227,7 @@ def _read_csv(spec: TableSpec, path: Path, settings) -> Delivered:
         encoding=encoding,
         decimal=None if settings.decimal == "auto" else settings.decimal,
         ignored_columns=tuple(n for n in names if n not in spec.column_names),
+        replaced=replaced,
     )
 
 
@@ -192,12 +235,13 @@ class _NotUtf8(Exception):
     pass
 
 
-def _polars_csv(path: Path, encoding: str, options: dict) -> pl.DataFrame:
-    """polars reads UTF-8 straight from the file; other encodings are transcoded in memory."""
+def _polars_csv(path: Path, encoding: str, options: dict, data: bytes | None = None) -> pl.DataFrame:
+    """polars reads UTF-8 straight from the file (or from ``data``, already UTF-8, when
+    given with encoding utf-8); other encodings are transcoded in memory."""
     if encoding in ("utf-8", "utf-8-sig"):
-        source: Path | bytes = path
+        source: Path | bytes = path if data is None else data
     else:
-        source = _decode(path, path.read_bytes(), encoding).encode("utf-8")
+        source = _decode(path, path.read_bytes() if data is None else data, encoding).encode("utf-8")
     try:
         return pl.read_csv(source, **options)
     except pl.exceptions.ComputeError as exc:

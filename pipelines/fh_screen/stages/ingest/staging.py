@@ -118,7 +118,7 @@ def stage_table(
     readable: dict[str, bool] = {}
     try:
         for start in range(0, max(raw.height, 1), batch_rows):
-            batch = _stage_batch(spec, raw.slice(start, batch_rows), decimal, extra_codes)
+            batch = _stage_batch(spec, raw.slice(start, batch_rows), decimal, extra_codes, delivered.replaced)
             parts.append(_write_part(batch.good, scratch / f".stg_{spec.name}.{len(parts):05d}.parquet"))
             failed.append(batch.failed)
             readable = {name: ok or readable.get(name, False) for name, ok in batch.readable.items()}
@@ -157,7 +157,9 @@ class _Batch:
     readable: dict[str, bool]       # typed column -> "no delivered value, or at least one was read"
 
 
-def _stage_batch(spec: TableSpec, raw: pl.DataFrame, decimal: str, extra_codes: dict[str, str]) -> _Batch:
+def _stage_batch(
+    spec: TableSpec, raw: pl.DataFrame, decimal: str, extra_codes: dict[str, str], replaced: bool = False
+) -> _Batch:
     """Parse and check one batch of delivered rows."""
     # Lab code, unit and status are trimmed once per distinct value (_lab_lookup), value and
     # sampled_at by their parsers for the few values that need it: ten million rows stay cheap.
@@ -167,6 +169,12 @@ def _stage_batch(spec: TableSpec, raw: pl.DataFrame, decimal: str, extra_codes: 
     checks = _Checks()
     checks.add(pl.col(EXTRA).is_not_null(), nz.MALFORMED_ROW,
                "row has more fields than the header (an unquoted delimiter or decimal comma?)")
+    if replaced:
+        checks.add(pl.any_horizontal(pl.col(c).str.contains("\ufffd", literal=True) for c in spec.column_names),
+                   nz.BAD_ENCODING, "row has bytes that are not UTF-8 (the rest of the file is UTF-8); not guessed")
+    for name in spec.column_names:
+        checks.add(pl.col(name).str.len_bytes() > nz.MAX_FIELD_BYTES, nz.FIELD_TOO_LONG,
+                   f"{name} is longer than {nz.MAX_FIELD_BYTES} bytes")
     if spec.name == "lab_results":
         text, parse = _lab_columns(text, checks, decimal, extra_codes)
     else:
@@ -197,6 +205,8 @@ def _generic_columns(spec: TableSpec, text: pl.DataFrame, checks: _Checks, decim
             out.parsed[f"_p_{name}"] = nz.parse_date(text.get_column(name))
             checks.add(c.is_not_null() & pl.col(f"_p_{name}").is_null(), nz.BAD_DATE,
                        f"{name} is not a valid date in YYYY-MM-DD form")
+            checks.add(pl.col(f"_p_{name}") < pl.lit(nz.EARLIEST_DATE).str.to_date(), nz.BAD_DATE,
+                       f"{name} is before {nz.EARLIEST_DATE}: a placeholder, not a date")
         elif column.kind == NUMBER:
             value, _, problem = nz.parse_number(text.get_column(name), decimal)
             out.parsed[f"_p_{name}"], out.parsed[f"_q_{name}"] = value, problem
@@ -242,7 +252,10 @@ def _lab_columns(
     checks.add(pl.col("_code").is_null(), nz.MISSING_VALUE, "required value missing in column analyte")
     checks.add(pl.col("value").is_null() & ~cancelled, nz.MISSING_VALUE, "required value missing in column value")
     checks.add(pl.col("_unit").is_null() & ~cancelled, nz.MISSING_VALUE, "required value missing in column unit")
-    checks.add(pl.col("_p_sampled_at").is_null(), nz.BAD_DATE, "sampled_at is not a valid ISO date or date-time")
+    checks.add(pl.col("_p_sampled_at").is_null(), nz.BAD_DATE,
+               "sampled_at is not a valid ISO date or date-time in local time (no zone)")
+    checks.add(pl.col("_p_sampled_at") < pl.lit(nz.EARLIEST_DATE).str.to_datetime(time_unit="us"), nz.BAD_DATE,
+               f"sampled_at is before {nz.EARLIEST_DATE}: a placeholder, not a date")
     checks.add(pl.col("_analyte").is_null(), nz.UNKNOWN_CODE,
                "analyte code is not in the code map (reference/analyte_codes.csv or ingest.extra_codes)")
     checks.add(pl.col("_q_value").is_not_null() & ~cancelled, pl.col("_q_value"),
@@ -346,8 +359,9 @@ def _refuse_unreadable_columns(delivered: Delivered, spec: TableSpec, readable: 
 def _quarantine_rows(spec: TableSpec, raw: pl.DataFrame, rejected: pl.DataFrame) -> pl.DataFrame:
     if rejected.height == 0:
         return pl.DataFrame(schema=_QUARANTINE_SCHEMA)
-    # _row is the 1-based position in ``raw`` (readers._conform): a gather, not a join.
-    rows = raw.gather(rejected.get_column(ROW) - 1).with_columns(rejected.select("_rule", "_reason"))
+    # _row is the 1-based row in the delivered file; rows set aside for erasure are gone
+    # from ``raw``, so rows are found by _row rather than by position.
+    rows = raw.join(rejected.select(ROW, "_rule", "_reason"), on=ROW, how="inner", maintain_order="right")
     delivered = [pl.col(c).str.slice(0, RAW_MAX_CHARS).alias(c) for c in spec.column_names]
     return rows.with_columns(delivered).select(
         pl.col(ROW).alias("row_number"),

@@ -12,7 +12,9 @@ Raw -> staged -> curated:
 * **load** merges stg_* into the curated tables in one transaction: keyed tables replace
   the row with the same key (last delivery wins: corrections, cancellations), the others
   delete rows with the same natural key and insert, so loading a delivery twice changes
-  nothing. It then checks received = loaded + quarantined for every table.
+  nothing. It then checks received = loaded + quarantined for every table, and drops the
+  stg_* tables in the same transaction: they are raw copies of personal data that no
+  later step reads, and would otherwise outlive the run outside every erasure path.
 
 Stage, validate and load may run in separate processes (one Airflow task each): what
 load needs from stage travels in the run manifest (delivery id, content hash, tables).
@@ -30,11 +32,12 @@ from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
 
-from fh_screen.store import db, files
+from fh_screen.store import db, erasure, files
 from fh_screen.context import RunContext, log
 from fh_screen.schemas import CURATED_COLUMNS, TABLES
 from fh_screen.errors import DeliveryError
-from fh_screen.stages.ingest.readers import content_hash, file_hashes, find_tables, read_table
+from fh_screen.stages.ingest.readers import content_hash, file_hashes, find_tables, input_record, read_table
+from fh_screen.stages.ingest import normalise as nz
 from fh_screen.stages.ingest.staging import Staged, stage_table
 
 
@@ -48,9 +51,12 @@ def stage_step(ctx: RunContext) -> dict:
     if ctx.extract_dir is None:
         raise DeliveryError("no delivery folder given (--extract)")
     paths = find_tables(ctx.extract_dir)
+    with closing(ctx.connect()) as con:
+        register = erasure.register(con)
     clock = _Clock()
     staged: dict[str, Staged] = {}
     reports: dict[str, dict] = {}
+    warnings: list[str] = []
     scratch = files.ensure_dir(ctx.work_dir)
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -58,18 +64,32 @@ def stage_step(ctx: RunContext) -> dict:
             for table, path in paths.items():
                 with clock("read"):
                     delivered = read_table(table, path, ctx.settings.ingest)
+                received, erased = delivered.frame.height, 0
+                if register is not None:
+                    delivered.frame, erased = register.set_aside(delivered.frame)
                 with clock("parse"):
                     staged[table] = stage_table(delivered, ctx.settings.ingest.extra_codes, scratch)
                 reports[table] = {
-                    "received": delivered.frame.height,
+                    "received": received,
+                    "set_aside_for_erasure": erased,
                     **delivered.report(),
                     "decimal": staged[table].decimal,
                     "file": path.name,
                     "ignored_columns": list(delivered.ignored_columns),
                 }
+                if delivered.replaced:
+                    warnings.append(
+                        f"{path.name}: UTF-8 with {staged[table].rules.get(nz.BAD_ENCODING, 0)} rows that are "
+                        f"not; those rows were quarantined ({nz.BAD_ENCODING}), the rest read as UTF-8"
+                    )
                 del delivered                                   # the text copy is not needed any more
-            ctx.manifest["input_hashes"] = hashing.result()
-            ctx.manifest["content_hash"] = content_hash(ctx.extract_dir, ctx.manifest["input_hashes"])
+            hashes = hashing.result()
+            ctx.manifest["input_hashes"] = input_record(hashes)
+            ctx.manifest["content_hash"] = content_hash(ctx.extract_dir, hashes)
+            unknown = ctx.manifest["input_hashes"].get("unknown_files")
+            if unknown:
+                warnings.append(f"the delivery holds {unknown['files']} files that are not contract tables; "
+                                "they were not read (recorded by count and hash only)")
 
         ctx.delivery_id = ctx.extract_dir.name
         ctx.run_id = f"{ctx.as_of.isoformat()}_{ctx.delivery_id}"
@@ -99,8 +119,11 @@ def stage_step(ctx: RunContext) -> dict:
             "quarantine_rules": result.rules,
         }
     ctx.manifest["tables_absent"] = absent
+    for warning in warnings:
+        log.warning("%s", warning)
     log.info("staged %d tables of delivery %s", len(staged), ctx.delivery_id)
     return {
+        "warnings": warnings,
         "delivery_id": ctx.delivery_id,
         "tables": sorted(staged),
         "absent_optional_tables": absent,
@@ -168,15 +191,19 @@ def load_step(ctx: RunContext) -> dict:
             "as_of": ctx.as_of,
             "loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),
         })
+        for table in TABLES:   # the raw delivered rows are not kept past their load (see docstring)
+            con.execute(f"DROP TABLE IF EXISTS {staging_table(table)}")
         quarantined = dict(con.execute(db.sql("ingest_quarantined"), {"delivery_id": ctx.delivery_id}).fetchall())
         for table, n_loaded in loaded.items():
             counts = tables.setdefault(table, {"received": n_loaded})
             counts["loaded"] = n_loaded
             counts["quarantined"] = int(quarantined.get(table, 0))
-            if counts["received"] != counts["loaded"] + counts["quarantined"]:
+            erased = counts.get("set_aside_for_erasure", 0)
+            if counts["received"] != counts["loaded"] + counts["quarantined"] + erased:
                 raise RuntimeError(
                     f"internal error: {table}: received {counts['received']} != loaded "
-                    f"{counts['loaded']} + quarantined {counts['quarantined']}; nothing was loaded"
+                    f"{counts['loaded']} + quarantined {counts['quarantined']} + set aside for erasure "
+                    f"{erased}; nothing was loaded"
                 )
     return {"delivery_id": ctx.delivery_id, "loaded": loaded, **clock.report()}
 

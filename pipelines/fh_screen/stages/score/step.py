@@ -80,6 +80,21 @@ def region_scorer(estimator, features: pl.DataFrame, outcomes: pl.DataFrame, met
     return RegionScorer(estimator, record.mapping()), record, record.mapping().apply(score)
 
 
+def population(con, as_of) -> dict:
+    """Who could be scored tonight, and in words why nobody could when the count is 0: an
+    empty population (a run date before the data, a first delivery without lipid panels)
+    is a normal night with empty worklists, and the manifest says why."""
+    people = con.sql("SELECT * FROM patient_features").pl(lazy=True).select(*spec.ELIGIBILITY_COLUMNS).collect()
+    report = {"people": people.height, "eligible_for_scoring": spec.eligible(people).height}
+    if report["eligible_for_scoring"] == 0:
+        report["empty_because"] = (
+            f"nobody in the store has an LDL-C result on or before {as_of.isoformat()} while alive and living "
+            "in the region, so nobody can be scored or listed tonight"
+            if people.height else "the store holds nobody as of this run date"
+        )
+    return report
+
+
 def score_step(ctx: RunContext) -> dict:
     if not ctx.settings.model.enabled:
         ctx.feature_off("model_score", "switched off in settings (model.enabled: false)")
@@ -100,6 +115,7 @@ def score_step(ctx: RunContext) -> dict:
             scores = pl.DataFrame(schema=SCHEMA)
         with db.transaction(con):
             db.replace_table(con, "model_scores", scores)
+        ctx.manifest["population"] = population(con, ctx.as_of)
     finally:
         con.close()
     if meta:

@@ -86,7 +86,8 @@ def _validate_tables(ctx: RunContext, tables: list[str], quality: Path) -> tuple
     runner = SuiteRunner(ctx.db_path, quality)
     # Words in the run name: GX tries to read a run name as a date, and two dates in a
     # row ('2026-11-24-2026-11-24') parse to an impossible time zone that breaks Data Docs.
-    run_name = f"fh-screen delivery {ctx.delivery_id or 'unnamed'} run {ctx.as_of.isoformat()}"
+    # Names handed to Great Expectations end up unescaped in Data Docs: only safe characters.
+    run_name = f"fh-screen delivery {files.safe_name(ctx.delivery_id or 'unnamed')} run {ctx.as_of.isoformat()}"
     run_time = datetime.combine(ctx.as_of, time.min, tzinfo=timezone.utc)
     summary: dict[str, dict] = {}
     warnings: list[str] = []

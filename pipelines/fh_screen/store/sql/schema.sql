@@ -129,3 +129,12 @@ CREATE TABLE IF NOT EXISTS incr_recompute (
   patient_id    VARCHAR NOT NULL,      -- [PD] recomputed by the features step on night seq
   seq           BIGINT NOT NULL        -- kept until every later per-patient step has caught up
 );
+
+-- Erasure register: one keyed hash (HMAC-SHA256) per erased person, applied at ingest so a
+-- later extract that still holds them does not load them again. It names nobody: without
+-- the key (FH_SCREEN_ERASURE_KEY, else store_identity.erasure_key) an id cannot be tested.
+CREATE TABLE IF NOT EXISTS erasure_register (
+  id_hash       VARCHAR NOT NULL,
+  key_check     VARCHAR NOT NULL,      -- HMAC of a fixed text: which key made id_hash
+  erased_on     DATE NOT NULL
+);
