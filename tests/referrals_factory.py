@@ -21,6 +21,9 @@ RULE_SCHEMA = {
     "medped": pl.Utf8, "lab_flag": pl.Boolean, "criteria": pl.List(pl.Utf8), "reason_items": pl.Utf8,
     "reasons": pl.Utf8, "missing_items": pl.List(pl.Utf8), "missing_information": pl.Utf8,
     "secondary_cause": pl.Utf8, "route": pl.Utf8, "excluded_reason": pl.Utf8,
+    "paediatric": pl.Utf8, "secondary_probable": pl.Boolean,
+    "clinic_last_outcome": pl.Utf8, "clinic_last_outcome_date": pl.Date,
+    "ldl_estimate_basis": pl.Utf8, "ldl_estimate_regimen": pl.Utf8, "ldl_correction_factor": pl.Float64,
 }
 SCORE_SCHEMA = {
     "patient_id": pl.Utf8, "probability": pl.Float64, "model_name": pl.Utf8,
@@ -44,6 +47,13 @@ def rule(patient_id: str, **over) -> dict:
         "secondary_cause": None, "route": "refer_lipid_clinic", "excluded_reason": None,
     }
     row.update(over)
+    row.setdefault("paediatric", "not_applicable")
+    row.setdefault("secondary_probable", row["secondary_cause"] is not None)
+    row.setdefault("clinic_last_outcome", None)
+    row.setdefault("clinic_last_outcome_date", None)
+    row.setdefault("ldl_estimate_basis", "measured_untreated")
+    row.setdefault("ldl_estimate_regimen", None)
+    row.setdefault("ldl_correction_factor", None)
     return row
 
 

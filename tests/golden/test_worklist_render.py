@@ -40,9 +40,13 @@ class Tags(HTMLParser):
 
 def region(tmp_path, lang="da"):
     rows = [
-        f.rule("p1", dlcn_points=9, dlcn_category="definite", ldl_max_treated=True, ldl_untreated_estimate_mmol=9.6),
+        f.rule("p1", dlcn_points=9, dlcn_category="definite", ldl_max_treated=True, ldl_untreated_estimate_mmol=9.6,
+               ldl_estimate_basis="estimated_from_treated", ldl_estimate_regimen="atorvastatin 40 mg",
+               ldl_correction_factor=1.937984),
         f.rule("p2", dlcn_points=7),
-        f.rule("p3", route="check_secondary_cause_first", secondary_cause="TSH 14 mIU/L on 2025-03-02"),
+        f.rule("p3", route="check_secondary_cause_first", secondary_cause="TSH 14 mIU/L on 2025-03-02",
+               reason_items='[{"code":"sec_tsh","params":{"value":"14","date":"2025-03-02"}}]',
+               reasons="TSH 14 mIU/L on 2025-03-02"),
         f.rule("kid", age_years=12, is_child=True, dlcn_points=None, dlcn_category="not_calculable", sex="M"),
         f.rule("nogp", practice_id=None),
         f.rule("trav", practice_id="../../evil"),
@@ -153,12 +157,13 @@ def test_html_content_for_the_gp(danish):
     ctx, _ = danish
     page = (ctx.work_dir / "worklists" / "P1.html").read_text(encoding="utf-8")
     assert "Praksis P1" in page and "2026-11-23" in page
-    assert "9,6 mmol/L (estimat)" in page and "i behandling ved prøven" in page
+    assert "9,60 mmol/L (anslået ubehandlet ud fra atorvastatin 40 mg, x1,938)" in page
+    assert "i behandling ved prøven" in page
     assert "Seneste LDL-kolesterol" in page and "4,1 mmol/L" in page  # latest; the cancelled 99 is ignored
     assert "99,0" not in page
     assert "atorvastatin 40 mg (2026-09-01)" in page and "simvastatin" not in page  # older than 12 months
     assert "Familieanamnese" in page and "senexantomer" in page
-    assert "TSH 14 mIU/L on 2025-03-02" in page and "Tjek først" in page
+    assert "TSH 14 mIU/L on 2025-03-02" in page and "Tjek først" in page  # English fallback: no renderer here
     assert "Børnelipidklinik (børn og unge)" in page
     assert "Beslutningsstøtte til klinikere – ikke en diagnose." in page
     assert "dlcn dlcn_v1" in page and "ingen model brugt" in page
@@ -247,7 +252,7 @@ def test_numbers_use_the_reader_s_decimal_mark():
 
 
 def test_empty_night_writes_an_empty_referrals_csv(tmp_path):
-    db_path = f.build_db(tmp_path / "r.duckdb", [f.rule("a", dlcn_points=1, lab_flag=False)])
+    db_path = f.build_db(tmp_path / "r.duckdb", [f.rule("a", dlcn_points=1, lab_flag=False, simon_broome="not_met")])
     ctx = f.context(tmp_path, db_path)
     report = referrals_step(ctx)
     assert pl.read_csv(ctx.work_dir / "referrals.csv").height == 0

@@ -36,6 +36,10 @@ def published(tmp_path_factory):
     extract.mkdir(parents=True)
     for path in (FIXTURES / "mini").iterdir():
         text = path.read_text(encoding="utf-8").replace("000111", EVIL_ID).replace("P0102", EVIL_PRACTICE)
+        if path.name == "clinic_outcomes.csv":
+            # The hostile patient must be listed: its "not FH" outcome, with no new evidence
+            # since, would keep it off the worklists (exclusions_v2 not_fh_needs_new_evidence).
+            text = "".join(line for line in text.splitlines(keepends=True) if not line.startswith(EVIL_ID))
         (extract / path.name).write_text(text, encoding="utf-8")
     with (extract / "contacts.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -21,14 +21,18 @@ def run(policy=Policy(), **cols) -> dict:
         ({}, None),
         ({"is_deceased": True}, "deceased"),
         ({"is_moved_out": True}, "moved_out"),
-        ({"fh_diagnosis": True, "fh_diagnosis_code": "E780B", "fh_diagnosis_date": date(2020, 1, 1)}, "already_diagnosed"),
+        ({"fh_diagnosis_specific": True, "fh_specific_code": "E780B", "fh_specific_date": date(2020, 1, 1)},
+         "already_diagnosed"),
+        ({"fh_diagnosis": True, "e780_code": "E780", "e780_date": date(2020, 1, 1)}, None),  # pure hypercholesterolaemia
         ({"clinic_confirmed_fh": True, "clinic_confirmed_date": date(2021, 1, 1)}, "already_diagnosed"),
         ({"clinic_last_outcome": "pending", "clinic_last_outcome_date": date(2019, 1, 1)}, "under_clinic_care"),
-        ({"clinic_last_outcome": "not_fh", "clinic_last_outcome_date": AS_OF - timedelta(days=365)}, "under_clinic_care"),
-        ({"clinic_last_outcome": "not_fh", "clinic_last_outcome_date": AS_OF - timedelta(days=366)}, None),
+        ({"clinic_last_outcome": "not_fh", "clinic_last_outcome_date": AS_OF - timedelta(days=365),
+          "clinic_not_fh_date": AS_OF - timedelta(days=365)}, "clinic_not_fh"),
+        ({"clinic_last_outcome": "not_fh", "clinic_last_outcome_date": date(2020, 5, 1),
+          "clinic_not_fh_date": date(2020, 5, 1)}, "clinic_not_fh"),
         ({"clinic_last_outcome": "did_not_attend", "clinic_last_outcome_date": AS_OF - timedelta(days=10)}, None),
         ({"clinic_last_outcome": "declined", "clinic_last_outcome_date": AS_OF - timedelta(days=10)}, None),
-        ({"is_deceased": True, "fh_diagnosis": True}, "deceased"),
+        ({"is_deceased": True, "fh_diagnosis_specific": True}, "deceased"),
         ({"is_moved_out": True, "clinic_last_outcome": "pending"}, "moved_out"),
     ],
 )
@@ -39,7 +43,7 @@ def test_excluded_reason(cols, reason):
 
 
 def test_excluded_patient_still_gets_scores_and_a_reason():
-    r = run(fh_diagnosis=True, fh_diagnosis_code="E780B", fh_diagnosis_date=date(2020, 1, 1))
+    r = run(fh_diagnosis_specific=True, fh_specific_code="E780B", fh_specific_date=date(2020, 1, 1))
     assert r["dlcn_points"] == 8
     assert r["reasons"].startswith("already diagnosed: E780B on 2020-01-01")
 

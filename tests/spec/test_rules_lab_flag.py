@@ -15,7 +15,7 @@ LDL_MG_DL = csv("unit_conversions").filter((pl.col("analyte") == "ldl") & (pl.co
 
 def flag(under40=None, from40=None, unit="mmol/L", policy=Policy(), **cols) -> dict:
     conv = (lambda v: v) if unit == "mmol/L" else (lambda v: None if v is None else v * 38.67 * LDL_MG_DL)
-    row = {"ldl_max_age_lt40_mmol": conv(under40), "ldl_max_age_ge40_mmol": conv(from40), **cols}
+    row = {"ldl_max_age_18_39_mmol": conv(under40), "ldl_max_age_ge40_mmol": conv(from40), **cols}
     return score(feature_frame([row], AS_OF), policy).row(0, named=True)
 
 
@@ -37,10 +37,12 @@ def test_a_high_sample_before_40_counts_even_if_later_samples_are_lower():
     assert "LDL-C 4.5 mmol/L is above the Danish laboratory threshold of 4.0 mmol/L for age under 40" in r["reasons"]
 
 
-def test_secondary_cause_suppresses_the_flag_and_routes_to_check_first():
+def test_secondary_cause_suppresses_the_flag():
+    # FIND: no lab comment when a secondary cause explains the LDL-C; the threshold alone
+    # neither selects nor routes (decision routing_is_selection).
     r = flag(from40=6.0, sec_tsh_max_miu_l=14.0, sec_tsh_date=date(2025, 3, 2))
     assert r["lab_flag"] is False
-    assert r["route"] == "check_secondary_cause_first"
+    assert r["route"] == "none"
     assert r["secondary_cause"] == "TSH 14 mIU/L on 2025-03-02"
     assert "lab_flag.secondary_cause_present" in r["criteria"]
 

@@ -49,19 +49,20 @@ def ids(frame, event=None):
 
 @pytest.mark.parametrize("points, selected", [(5, False), (6, True), (7, True)])
 def test_dlcn_cut_off_at_six_points(points, selected):
-    planned, _ = plan([f.rule("a", dlcn_points=points, lab_flag=False)], cfg=big_clinics())
+    planned, _ = plan([f.rule("a", dlcn_points=points, lab_flag=False, simon_broome="not_met")], cfg=big_clinics())
     assert (ids(planned) == {"a"}) is selected
 
 
 @pytest.mark.parametrize("probability, selected", [(0.19, False), (0.20, True), (0.21, True)])
 def test_probability_cut_off(probability, selected):
-    rows = [f.rule("a", dlcn_points=2, dlcn_category="unlikely", lab_flag=False)]
+    # DLCN 3 (possible) is a clinical criterion: the model may add the patient.
+    rows = [f.rule("a", dlcn_points=3, dlcn_category="possible", lab_flag=False, simon_broome="not_met")]
     planned, _ = plan(rows, scores=scores_frame([("a", probability)]), cfg=big_clinics())
     assert (ids(planned) == {"a"}) is selected
 
 
 def test_lab_flag_selects_only_when_the_policy_uses_it():
-    rows = [f.rule("a", dlcn_points=1, lab_flag=True)]
+    rows = [f.rule("a", dlcn_points=1, lab_flag=True, simon_broome="not_met")]
     assert ids(plan(rows, cfg=big_clinics())[0]) == {"a"}
     off = f.settings(clinics=[], use_lab_flag=False)
     assert ids(plan(rows, cfg=off)[0]) == set()
@@ -70,7 +71,7 @@ def test_lab_flag_selects_only_when_the_policy_uses_it():
 def test_selected_by_names_every_trigger():
     rows = [f.rule("a", dlcn_points=8, lab_flag=True)]
     planned, _ = plan(rows, scores=scores_frame([("a", 0.9)]), cfg=big_clinics())
-    assert planned["selected_by"].to_list() == ["dlcn+probability+lab_flag"]
+    assert planned["selected_by"].to_list() == ["dlcn+lab_flag+simon_broome+probability"]
 
 
 @pytest.mark.parametrize("reason", ["already_diagnosed", "under_clinic_care", "deceased", "moved_out"])
@@ -96,8 +97,9 @@ def test_death_or_move_in_patients_table_excludes_even_without_a_rules_reason(co
 def test_secondary_cause_route_is_kept_and_model_only_patients_get_one_from_the_finding():
     rows = [
         f.rule("rules_check", route="check_secondary_cause_first", secondary_cause="TSH 14 mIU/L on 2025-03-02"),
-        f.rule("model_only_cause", dlcn_points=2, lab_flag=False, route="none", secondary_cause="HbA1c 60 mmol/mol"),
-        f.rule("model_only_clean", dlcn_points=2, lab_flag=False, route="none"),
+        f.rule("model_only_cause", dlcn_points=3, lab_flag=False, simon_broome="not_met", route="none",
+               secondary_cause="HbA1c 80 mmol/mol"),
+        f.rule("model_only_clean", dlcn_points=3, lab_flag=False, simon_broome="not_met", route="none"),
     ]
     scores = scores_frame([("model_only_cause", 0.5), ("model_only_clean", 0.5)])
     planned, _ = plan(rows, scores=scores, cfg=big_clinics())
@@ -170,7 +172,7 @@ def test_referrals_csv_has_the_contract_columns_in_rank_order():
 
 
 def test_nobody_when_nothing_triggers():
-    planned, report = plan([f.rule("a", dlcn_points=0, lab_flag=False)], cfg=big_clinics())
+    planned, report = plan([f.rule("a", dlcn_points=0, lab_flag=False, simon_broome="not_met")], cfg=big_clinics())
     assert planned.height == 0 and report["triggered"] == 0
     assert r.referrals_table(planned).height == 0
 

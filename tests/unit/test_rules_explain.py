@@ -17,7 +17,9 @@ SAMPLE = {"ldl": "7.9", "date": "2024-05-02", "age": "38", "regimen": "atorvasta
           "gene": "LDLR", "tc": "9.4", "cutoff": "9.3", "column": "general", "threshold": "5.0",
           "age_band": "40 and over", "value": "14", "albumin": "25", "uacr": "300", "alp": "250", "ggt": "180",
           "drug": "systemic corticosteroid", "atc": "H02AB06", "code": "E780B", "outcome": "pending",
-          "equation": "sampson", "basis": "measured_untreated", "lower": "6.5", "upper": "8.5", "days": "10"}
+          "equation": "sampson", "basis": "measured_untreated", "lower": "6.5", "upper": "8.5", "days": "10",
+          "tc_mg": "364", "second": "5.2", "chd_date": "2025-01-01", "fhx_date": "2025-01-01", "ldl_date": "2025-01-01",
+          "before": "5.1"}
 
 
 @pytest.mark.parametrize("code", sorted(TEMPLATES))
@@ -74,8 +76,9 @@ def test_rule_results_items_round_trip_to_the_reasons_column():
         assert len(render(items, "da")) == len(items)
         assert "; ".join(render(r["missing_items"], "en")) == (r["missing_information"] or "")
     first = out.row(0, named=True)
-    assert "under lipid-clinic care (latest outcome not FH on 2026-06-01)" in first["reasons"]
-    assert first["rule_versions"].startswith("dlcn 1.0.0")
+    assert first["reasons"].startswith(
+        "the lipid clinic found no FH on 2026-06-01, and there is no new evidence since")
+    assert first["rule_versions"].startswith("dlcn 1.1.0")
 
 
 def test_every_reason_code_has_a_template():
@@ -85,8 +88,8 @@ def test_every_reason_code_has_a_template():
 
 def test_versions_name_every_rule_with_a_source():
     v = versions()
-    assert {"dlcn", "simon_broome", "medped", "lab_flag", "secondary", "relatives_cutoffs", "ldl_estimation",
-            "exclusions"} == set(v)
+    assert {"dlcn", "simon_broome", "medped", "paediatric", "lab_flag", "secondary", "relatives_cutoffs",
+            "ldl_estimation", "exclusions"} == set(v)
     assert all(entry["version"] and len(entry["source"]) > 40 for entry in v.values())
     assert "Eur Heart J 2013" in v["dlcn"]["source"]
     assert explain.LANGS == ("da", "en")

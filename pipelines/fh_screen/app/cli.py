@@ -170,6 +170,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    """A clinician's review page for one patient, as the worklist would show it."""
+    from fh_screen.config import load_settings
+    from fh_screen.outputs.review_page import patient_page
+    from fh_screen.store import db
+
+    settings = load_settings(args.config)
+    con = db.connect(args.db, read_only=True)
+    try:
+        page = patient_page(con, args.patient_id, settings, args.lang or settings.worklist_language)
+    except KeyError:
+        print("no such patient in this store's rule results", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    print(page, end="")
+    return 0
+
+
 def _cmd_erase(args: argparse.Namespace) -> int:
     from fh_screen.store import db
     from fh_screen.app.privacy import erase_patient
@@ -196,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step (no patient data is logged)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("explain", help="a clinician's review page for one patient",
+                       description="Print every input value the rules used for one patient (with dates, "
+                       "units and provenance), each criterion's result and why, the route and the reasons, "
+                       "exactly as the worklist shows them.")
+    p.add_argument("--patient-id", required=True, help="the patient's id")
+    p.add_argument("--db", type=Path, required=True, help="the DuckDB store a run wrote")
+    p.add_argument("--config", type=Path, default=None, help="settings file (default: the packaged settings)")
+    p.add_argument("--lang", choices=["da", "en"], default=None, help="language (default: the worklist language)")
+    p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser("demo", help="make a synthetic region and run the whole job on it",
                        description="Generate a synthetic region, run the nightly job on an embedded "

@@ -46,6 +46,11 @@ PROMPT_KEYWORDS = (
     ("xanth", "examination"), ("arcus", "examination"), ("exam", "examination"), ("physical", "examination"),
     ("dna", "dna"), ("genetic", "dna"), ("variant", "dna"),
 )
+# Decimals in CSV exports (full precision stays in the store): LDL-C 2, factors 3, probability 2.
+CSV_DECIMALS = {"ldl": 2, "factor": 3, "probability": 2}
+# Secondary-cause reason codes that explain the LDL-C (secondary_v2 grade "explains"): the
+# worklist's secondary-cause line; the *_info codes are among the reasons.
+EXPLAINING_SECONDARY = ("sec_tsh", "sec_hba1c", "sec_tg", "sec_nephrotic", "sec_cholestasis", "sec_drug")
 CSV_COLUMNS = [
     "rank", "event", "patient_id", "name", "age_years", "sex", "route", "clinic_id",
     "dlcn_points", "dlcn_category", "probability", "ldl_max_mmol", "ldl_max_date",
@@ -160,9 +165,41 @@ def trend_coordinates(points, width: float, height: float, pad: float) -> tuple[
 # --- gathering details -----------------------------------------------------------------
 
 
+def rounded(value, kind: str):
+    """A number for a CSV export, rounded to ``CSV_DECIMALS[kind]`` (None stays None)."""
+    return None if value is None else round(float(value), CSV_DECIMALS[kind])
+
+
+def ldl_series(con, patient_ids: list[str], as_of: date) -> dict[str, list[tuple[date, float]]]:
+    """Per patient, the LDL-C of every sample day exactly as the features see it
+    (``features.build.lipid_samples``: measured, lab-calculated or derived), so the trend chart
+    and its "highest" agree with the table's highest LDL-C."""
+    from fh_screen.stages.features.build import lipid_samples, make_inputs
+
+    if not patient_ids:
+        return {}
+    con.register("_listed", pl.DataFrame({"patient_id": patient_ids}, schema={"patient_id": pl.Utf8}))
+    try:
+        labs = con.execute(
+            """SELECT patient_id, result_id, sampled_at, analyte, method, value FROM lab_results
+               WHERE patient_id IN (SELECT patient_id FROM _listed) AND status <> 'cancelled'
+                 AND analyte IN ('ldl', 'tc', 'hdl', 'tg') AND value IS NOT NULL AND CAST(sampled_at AS DATE) <= ?""",
+            [as_of]).pl()
+        people = con.execute("SELECT patient_id, birth_date, sex FROM patients "
+                             "WHERE patient_id IN (SELECT patient_id FROM _listed)").pl()
+    finally:
+        con.unregister("_listed")
+    inputs = make_inputs(patients=people, lab_results=labs)
+    samples = lipid_samples(inputs.lab_results, inputs.patients, inputs.medications)
+    series = samples.filter(pl.col("ldl").is_not_null()).sort("patient_id", "sample_date") \
+        .group_by("patient_id", maintain_order=True).agg("sample_date", "ldl")
+    return {r["patient_id"]: list(zip(r["sample_date"], r["ldl"])) for r in series.iter_rows(named=True)}
+
+
 def load_details(con, patient_ids: list[str], as_of: date) -> dict[str, dict]:
     """Labs (LDL series; latest TC, HDL, TG), lipid-lowering drugs and names per patient."""
-    details: dict[str, dict] = {pid: {"labs": {}, "drugs": [], "name": None} for pid in patient_ids}
+    details: dict[str, dict] = {pid: {"labs": {}, "drugs": [], "name": None, "ldl_series": []}
+                                for pid in patient_ids}
     if not patient_ids:
         return details
     con.register("_listed", pl.DataFrame({"patient_id": patient_ids}, schema={"patient_id": pl.Utf8}))
@@ -202,6 +239,8 @@ def load_details(con, patient_ids: list[str], as_of: date) -> dict[str, dict]:
         details[row["patient_id"]]["drugs"].append(row)
     for row in names.iter_rows(named=True):
         details[row["patient_id"]]["name"] = row["full_name"]
+    for pid, points in ldl_series(con, patient_ids, as_of).items():
+        details[pid]["ldl_series"] = points
     return details
 
 
@@ -238,12 +277,24 @@ def reason_lines(row: dict, lang: str, explain) -> list[dict]:
     return _texts((row.get("reasons") or "").split("; "), "en")
 
 
+def secondary_line(row: dict, lang: str, explain) -> str | None:
+    """The causes that explain the LDL-C, in the worklist language (never English on a Danish list)."""
+    if explain is None or not row.get("reason_items"):
+        return row.get("secondary_cause")
+    items = [i for i in json.loads(row["reason_items"]) if i.get("code") in EXPLAINING_SECONDARY]
+    return "; ".join(explain(items, lang)) or None
+
+
 def check_lines(row: dict, lang: str, explain) -> list[dict]:
-    """What to ask and examine, from the rules' missing items (see PROMPT_KEYWORDS)."""
+    """What to ask and examine, from the rules' missing items (see PROMPT_KEYWORDS). Corneal
+    arcus counts only before 45: from 45 on the prompt asks about it instead of examining."""
     words = strings()[lang]
     prompts, other = [], []
+    older = (row.get("age_years") or 0) >= 45
     for code in row.get("missing_items") or []:
         key = next((k for word, k in PROMPT_KEYWORDS if word in code.lower()), None)
+        if key == "examination" and older:
+            key = "examination_older"
         if key is None:
             other.append(code)
         elif words[f"prompt_{key}"] not in prompts:
@@ -265,11 +316,14 @@ def _lab_rows(row: dict, labs: dict, lang: str) -> list[dict]:
     rows = []
     if row.get("ldl_max_mmol") is not None:
         note = f" ({words['on_treatment']})" if row.get("ldl_max_treated") else ""
-        rows.append({"test": words["ldl_max"], "value": f"{num(row['ldl_max_mmol'], lang)} mmol/L{note}",
+        rows.append({"test": words["ldl_max"], "value": f"{num(row['ldl_max_mmol'], lang, 2)} mmol/L{note}",
                      "date": _iso(row.get("ldl_max_date"))})
     if row.get("ldl_untreated_estimate_mmol") is not None:
+        basis = row.get("ldl_estimate_basis") or "measured_untreated"
+        factor = num(row.get("ldl_correction_factor"), lang, 3) if row.get("ldl_correction_factor") else ""
+        how = words[f"basis_{basis}"].format(regimen=row.get("ldl_estimate_regimen") or "", factor=factor)
         rows.append({"test": words["ldl_untreated"],
-                     "value": f"{num(row['ldl_untreated_estimate_mmol'], lang)} mmol/L ({words['estimate']})",
+                     "value": f"{num(row['ldl_untreated_estimate_mmol'], lang, 2)} mmol/L ({how})",
                      "date": _iso(row.get("ldl_estimate_date") or row.get("ldl_max_date"))})
     for analyte, key in (("ldl", "ldl_latest"), ("tc", "tc"), ("hdl", "hdl"), ("tg", "tg")):
         if labs.get(analyte):
@@ -291,9 +345,8 @@ def _drug_lines(drugs: list[dict]) -> list[str]:
     return lines
 
 
-def _action(row: dict, words: dict, clinic_names: dict) -> str:
+def _action(row: dict, words: dict, clinic_names: dict, finding: str | None = None) -> str:
     if row["route"] == "check_secondary_cause_first":
-        finding = row.get("secondary_cause")
         return words["action_check"].format(finding=finding) if finding else words["action_check_generic"]
     clinic = clinic_names.get(row.get("clinic_id"))
     if clinic is None:
@@ -339,18 +392,20 @@ def patient_view(row: dict, detail: dict, lang: str, explain, clinic_names: dict
                  band_rates: dict[str, float] | None = None) -> dict:
     """One worklist entry: identity, labs, trend, treatment, scores, reasons, action."""
     words = strings()[lang]
-    ldl = [(d, v) for d, v, _ in detail["labs"].get("ldl", [])]
+    ldl = detail.get("ldl_series") or []
     trend_label = (
         words["trend_label"].format(n=len(ldl), first=_iso(ldl[0][0]), last=_iso(ldl[-1][0]),
-                                    max=num(max(v for _, v in ldl), lang))
+                                    max=num(max(v for _, v in ldl), lang, 2))
         if ldl else ""
     )
     probability = row.get("probability")
     category = row.get("dlcn_category")
-    dlcn = f"{row['dlcn_points']} {words['points']}" if row.get("dlcn_points") is not None else "–"
+    points = row.get("dlcn_points")
+    dlcn = f"{points} {words['point' if points == 1 else 'points']}" if points is not None else "–"
     if category:
         dlcn += f" ({words.get('category_' + category, category)})"
     age = row.get("age_years")
+    secondary = secondary_line(row, lang, explain)
     return {
         "rank": row["rank"],
         "event": row["event"],
@@ -368,13 +423,13 @@ def patient_view(row: dict, detail: dict, lang: str, explain, clinic_names: dict
         "simon_broome": words.get(f"sb_{row.get('simon_broome')}", row.get("simon_broome") or "–"),
         "medped": words.get(f"medped_{row.get('medped')}", row.get("medped") or "–"),
         "probability": probability_text(probability, lang, band_rates or {}) if probability is not None
-        else words["not_calculated"],
+        else words["not_scored_child" if row.get("is_child") else "not_calculated"],
         "reasons": reason_lines(row, lang, explain),
         "checks": check_lines(row, lang, explain),
-        "secondary_cause": row.get("secondary_cause"),
+        "secondary_cause": secondary,
         "route": row["route"],
         "route_label": words[f"route_{row['route']}"],
-        "action": _action(row, words, clinic_names),
+        "action": _action(row, words, clinic_names, secondary),
         "slot": slot_line(row, words, lang),
         "reminder_note": words["reminder_note"].format(date=_iso(row.get("last_listed_on")))
         if row["event"] == "reminder" else None,
@@ -467,8 +522,9 @@ def csv_text(practice: PracticeList, rows: list[dict]) -> str:
         return (
             view["rank"], view["event"], view["patient_id"], view["name"], row.get("age_years"), row.get("sex"),
             view["route"], row.get("clinic_id"), row.get("dlcn_points"), row.get("dlcn_category"),
-            row.get("probability"), row.get("ldl_max_mmol"), _iso(row.get("ldl_max_date")),
-            row.get("ldl_untreated_estimate_mmol"), " | ".join(x["text"] for x in view["reasons"]),
+            rounded(row.get("probability"), "probability"), rounded(row.get("ldl_max_mmol"), "ldl"),
+            _iso(row.get("ldl_max_date")), rounded(row.get("ldl_untreated_estimate_mmol"), "ldl"),
+            " | ".join(x["text"] for x in view["reasons"]),
             " | ".join(x["text"] for x in view["checks"]), view["secondary_cause"], view["action"], view["slot"],
         )
 

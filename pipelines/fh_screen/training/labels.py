@@ -14,7 +14,7 @@ CONFIRMED = ("fh_genetic", "fh_clinical")
 
 def practice_labels(con: db.Connection, as_of: date) -> pl.DataFrame:
     """patient_id, labelled: 1 for a lipid-clinic confirmed case or an existing FH diagnosis
-    (ICD-10 E78.0 family, incl. SKS DE780B) recorded by ``as_of``; 0 for everyone else."""
+    (FH-specific codes only: SKS DE780B, ICD-10-CM E78.01; plain E78.0 is pure hypercholesterolaemia, exclusions_v2 fh_specific_codes) recorded by ``as_of``; 0 for everyone else."""
     return con.execute(
         """
         SELECT p.patient_id,
@@ -22,7 +22,7 @@ def practice_labels(con: db.Connection, as_of: date) -> pl.DataFrame:
                              WHERE o.patient_id = p.patient_id AND o.outcome IN (?, ?)
                                AND o.outcome_date <= ?)
                     OR EXISTS (SELECT 1 FROM diagnoses d
-                                WHERE d.patient_id = p.patient_id AND d.icd10_code LIKE 'E780%'
+                                WHERE d.patient_id = p.patient_id AND d.icd10_code IN ('E780B', 'E7801')
                                   AND d.diagnosed_on <= ?) AS INTEGER) AS labelled
         FROM patients p ORDER BY p.patient_id
         """,

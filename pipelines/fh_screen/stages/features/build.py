@@ -39,8 +39,12 @@ from fh_screen.stages.features import family, lipids
 from fh_screen import reference
 
 LIPIDS = ("ldl", "tc", "hdl", "tg")
-CHD_PREFIXES = ("I20", "I21", "I22", "I23", "I24", "I25")          # docs/clinical-reference.md §10.3
-OTHER_CVD_PREFIXES = ("I63", "I64", "G45", "I70", "I73")           # stroke, TIA, PAD (§10.3; from memory)
+CHD_PREFIXES = ("I20", "I21", "I22", "I23", "I24", "I25")          # WHO ICD-10 2019
+# Stroke, TIA, atherosclerotic and unspecified peripheral vascular disease (WHO ICD-10 2019):
+# I63/I64 stroke, G45 TIA, I70 atherosclerosis, I73.9 peripheral vascular disease unspecified
+# (intermittent claudication). Not the rest of I73: Raynaud's (I73.0) and thromboangiitis
+# obliterans (I73.1) are not atherosclerotic (decision premature_pvd_codes).
+OTHER_CVD_PREFIXES = ("I63", "I64", "G45", "I70", "I739")
 FAMILY_HISTORY_ITEMS = (
     "premature_chd_first_degree",
     "fh_first_degree",
@@ -460,6 +464,16 @@ def _ldl_summary(samples: pl.DataFrame) -> pl.DataFrame:
         years.max().alias("ldl_span_years"),
         pl.col("treated").sum().cast(pl.Int32).alias("n_samples_treated"),
         pl.when(pl.col("age_at_sample") < 40).then(pl.col("ldl")).max().alias("ldl_max_age_lt40_mmol"),
+        # The adult laboratory flag reads adults' samples only (decision children_eas2015).
+        pl.when(pl.col("age_at_sample").is_between(18, 39)).then(pl.col("ldl")).max().alias("ldl_max_age_18_39_mmol"),
+        # Paediatric criteria (EAS 2015): untreated LDL-C sampled before 18, highest and second highest.
+        pl.col("ldl").filter((pl.col("age_at_sample") < 18) & ~pl.col("treated")).sort(descending=True)
+        .first().alias("child_ldl_max_mmol"),
+        pl.col("ldl").filter((pl.col("age_at_sample") < 18) & ~pl.col("treated")).sort(descending=True)
+        .slice(1, 1).first().alias("child_ldl_second_mmol"),
+        pl.col("sample_date").filter((pl.col("age_at_sample") < 18) & ~pl.col("treated")).sort_by(
+            pl.col("ldl").filter((pl.col("age_at_sample") < 18) & ~pl.col("treated")), descending=True)
+        .first().alias("child_ldl_max_date"),
         pl.when(pl.col("age_at_sample") >= 40).then(pl.col("ldl")).max().alias("ldl_max_age_ge40_mmol"),
     ).with_columns(pl.col("ldl_slope_mmol_per_year").fill_nan(None))
     highest = _top(ldl, ["ldl", "sample_date"], [True, True], {
@@ -533,7 +547,7 @@ def _near(rows: pl.DataFrame, how: str, before: int, after: int, name: str, date
 
 
 def _secondary(labs: pl.DataFrame, meds: pl.DataFrame, ldl: pl.DataFrame) -> pl.DataFrame:
-    cfg = reference.load("secondary_v1")
+    cfg = reference.load("secondary_v2")
     w, chol = cfg["window_days"], cfg["cholestasis_days_before"]
     index = ldl.select("patient_id", pl.col("ldl_estimate_date").alias("index_date"))
     specs = [
@@ -568,7 +582,7 @@ def _secondary(labs: pl.DataFrame, meds: pl.DataFrame, ldl: pl.DataFrame) -> pl.
 
 
 def _diagnoses(dx: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
-    ex = reference.load("exclusions_v1")
+    ex = reference.load("exclusions_v2")
     code = pl.col("icd10_code")
     dx = dx.join(persons.select("patient_id", "birth_date"), on="patient_id", how="left")
 
@@ -576,14 +590,22 @@ def _diagnoses(dx: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
         d = pl.col("diagnosed_on").filter(cond).min()
         return [d.alias(f"{stem}_first_date"), age_at(pl.col("birth_date").first(), d).alias(f"{stem}_first_age")]
 
-    fh_cond = pl.any_horizontal(code.str.starts_with(p) for p in ex["already_diagnosed_code_prefixes"])
+    # fh_diagnosis: the recorded E78.0 family (a model input, unchanged); fh_diagnosis_specific:
+    # FH itself (SKS DE780B, ICD-10-CM E78.01), the only codes that mean "already diagnosed".
+    fh_cond = pl.any_horizontal(code.str.starts_with(p) for p in ex["hypercholesterolaemia_code_prefixes"])
+    specific = code.is_in(ex["already_diagnosed_codes"])
+    plain = fh_cond & ~specific
     return dx.group_by("patient_id").agg(
+        code.filter(specific).sort_by(pl.col("diagnosed_on").filter(specific)).first().alias("fh_specific_code"),
+        pl.col("diagnosed_on").filter(specific).min().alias("fh_specific_date"),
+        code.filter(plain).sort_by(pl.col("diagnosed_on").filter(plain)).first().alias("e780_code"),
+        pl.col("diagnosed_on").filter(plain).min().alias("e780_date"),
         *first(pl.any_horizontal(code.str.starts_with(p) for p in CHD_PREFIXES), "chd"),
         *first(pl.any_horizontal(code.str.starts_with(p) for p in OTHER_CVD_PREFIXES), "other_cvd"),
         fh_cond.any().alias("fh_diagnosis"),
         code.filter(fh_cond).sort_by(pl.col("diagnosed_on").filter(fh_cond)).first().alias("fh_diagnosis_code"),
         pl.col("diagnosed_on").filter(fh_cond).min().alias("fh_diagnosis_date"),
-        code.is_in(ex["fh_specific_codes"]).any().alias("fh_diagnosis_specific"),
+        specific.any().alias("fh_diagnosis_specific"),
     )
 
 
@@ -596,16 +618,17 @@ def _family_history(fam: pl.DataFrame) -> pl.DataFrame:
 
 
 def _clinic(outcomes: pl.DataFrame) -> pl.DataFrame:
-    confirmed = reference.load("exclusions_v1")["confirmed_outcomes"]
-    genes = reference.load("dlcn_v1")["causative_genes"]
+    confirmed = reference.load("exclusions_v2")["confirmed_outcomes"]
     is_conf = pl.col("outcome").is_in(confirmed)
     ordered = outcomes.sort("patient_id", "outcome_date")
     return ordered.group_by("patient_id", maintain_order=True).agg(
         is_conf.any().alias("clinic_confirmed_fh"),
         pl.col("outcome_date").filter(is_conf).min().alias("clinic_confirmed_date"),
         pl.col("gene").drop_nulls().last().alias("clinic_gene"),
-        ((pl.col("outcome") == "fh_genetic") | pl.col("gene").str.to_uppercase().is_in(genes)).any()
-        .alias("clinic_dna_variant"),
+        # A causative variant only where the clinic concluded genetic FH: a gene named beside
+        # another outcome (e.g. a variant of uncertain significance) is not one (decision dna_causative_only).
+        (pl.col("outcome") == "fh_genetic").any().alias("clinic_dna_variant"),
+        pl.col("outcome_date").filter(pl.col("outcome") == "not_fh").max().alias("clinic_not_fh_date"),
         pl.col("outcome").last().alias("clinic_last_outcome"),
         pl.col("outcome_date").last().alias("clinic_last_outcome_date"),
     )
@@ -642,6 +665,9 @@ def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
         (pl.col("fhx_tendon_xanthoma").fill_null(False) | pl.col("fhx_arcus_before_45").fill_null(False))
         .alias("xanthoma_or_arcus"),
         pl.col("fhx_tendon_xanthoma").fill_null(False).alias("xanthoma"),
+        pl.col("clinic_dna_variant").fill_null(False).alias("genetic"),
+        ((starr == "likely").fill_null(False) | tc_raised.fill_null(False)
+         | pl.col("clinic_confirmed_fh").fill_null(False)).alias("high_cholesterol"),
     )
     f = first.join(ev, on="relative_id", how="left")
     s = second.join(ev, on="relative_id", how="left")
@@ -657,6 +683,10 @@ def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
         pl.col("tc_raised").fill_null(False).any().alias("fdr_tc_raised"),
         pl.col("xanthoma_or_arcus").fill_null(False).any().alias("fdr_xanthoma_or_arcus"),
         pl.col("xanthoma").fill_null(False).any().alias("fdr_tendon_xanthoma"),
+        # EAS 2015 paediatric criteria: a parent with a genetic diagnosis / high cholesterol.
+        ((pl.col("relationship") == "parent") & pl.col("genetic")).fill_null(False).any().alias("parent_genetic_fh"),
+        ((pl.col("relationship") == "parent") & pl.col("high_cholesterol")).fill_null(False).any()
+        .alias("parent_high_cholesterol"),
     )
     sdr = s.group_by("patient_id").agg(
         pl.len().cast(pl.Int32).alias("n_sdr"),
@@ -676,7 +706,7 @@ _FALSE_IF_MISSING = (
     *(f"fhx_{i}" for i in FAMILY_HISTORY_ITEMS), "fhx_any_recorded", "clinic_confirmed_fh",
     "clinic_dna_variant", "fdr_confirmed_fh", "sdr_confirmed_fh", "fdr_premature_chd", "fdr_chd_before_60",
     "sdr_chd_before_50", "fdr_ldl_likely", "fdr_tc_raised", "sdr_tc_raised", "fdr_xanthoma_or_arcus",
-    "fdr_tendon_xanthoma", "sdr_tendon_xanthoma",
+    "fdr_tendon_xanthoma", "sdr_tendon_xanthoma", "parent_genetic_fh", "parent_high_cholesterol",
 )
 _ZERO_IF_MISSING = ("n_ldl_results", "n_samples_treated", "n_fdr", "n_sdr", "n_lab_results")
 
@@ -702,11 +732,21 @@ def build_features(inputs: Inputs, as_of: date) -> pl.DataFrame:
     ):
         person = person.join(part, on="patient_id", how="left")
     person = person.join(_relatives(inputs.relations, person), on="patient_id", how="left")
+    person = person.join(_ldl_before_not_fh(samples, person), on="patient_id", how="left")
     person = person.with_columns(
         [pl.col(c).fill_null(False) for c in _FALSE_IF_MISSING]
         + [pl.col(c).fill_null(0) for c in _ZERO_IF_MISSING]
     )
     return person.with_columns(*_completeness(), pl.lit(as_of).alias("as_of")).sort("patient_id")
+
+
+def _ldl_before_not_fh(samples: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
+    """``ldl_max_to_not_fh_mmol``: the highest LDL-C sampled up to a lipid clinic's not_fh
+    outcome, against which a later value counts as new evidence (exclusions_v2)."""
+    dates = person.filter(pl.col("clinic_not_fh_date").is_not_null()).select("patient_id", "clinic_not_fh_date")
+    return samples.join(dates, on="patient_id").filter(
+        pl.col("ldl").is_not_null() & (pl.col("sample_date") <= pl.col("clinic_not_fh_date"))
+    ).group_by("patient_id").agg(pl.col("ldl").max().alias("ldl_max_to_not_fh_mmol"))
 
 
 def _completeness() -> list[pl.Expr]:

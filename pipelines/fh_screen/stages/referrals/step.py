@@ -6,10 +6,14 @@ the thin edge that reads DuckDB, writes the ledger and hands the plan to
 
 Decisions (documented here because GPs, clinics and evaluators rely on them):
 
-* **Selection.** A patient is selected when any trigger in ``settings.selection`` fires:
-  DLCN points >= ``dlcn_min_points`` (DLCN > 5 = probable/definite, NICE CG71; shared
-  clinical brief §1), calibrated probability >= ``min_probability``, or the laboratory flag
-  (when ``use_lab_flag``). Never selected: ``rule_results.excluded_reason`` set (already
+* **Selection = routing.** The rules engine's one rule selects (``selected_by_rules``:
+  DLCN points >= ``dlcn_min_points``, the adult lab flag when ``use_lab_flag``,
+  Simon Broome possible/definite, the EAS 2015 paediatric criteria; decision
+  routing_is_selection in ``stages/rules/results.py``). The calibrated probability >=
+  ``min_probability`` adds a patient only when a clinical criterion is met
+  (``clinical_criterion``; decision no_model_only_referral): the model orders and adds, it
+  never refers alone. The adult model does not score children: their probability is dropped
+  (decision no_model_for_children, ``reference/rules/paediatric_v1.yaml``). Never selected: ``rule_results.excluded_reason`` set (already
   diagnosed, under lipid-clinic care, deceased, moved out), or ``patients.deceased_date`` /
   ``moved_out_date`` on or before the run date (checked again here, so a late death
   registration can never put someone on a list).
@@ -67,6 +71,7 @@ from fh_screen.outputs import worklist_files
 from fh_screen.stages.referrals import backlog, prospective
 from fh_screen.stages.rules.explain import render as explain_reasons
 from fh_screen.store import db, files
+from fh_screen.stages.rules.results import Policy, selection as rule_selection
 
 ROUTE_CLINIC = "refer_lipid_clinic"
 ROUTE_CHECK = "check_secondary_cause_first"
@@ -100,8 +105,10 @@ def empty_events() -> pl.DataFrame:
 # --- selection -------------------------------------------------------------------------
 
 
-def with_probability(rule_results: pl.DataFrame, model_scores: pl.DataFrame | None) -> pl.DataFrame:
-    """``rule_results`` plus ``probability`` and ``model_version`` (NULL without a model)."""
+def with_probability(rule_results: pl.DataFrame, model_scores: pl.DataFrame | None,
+                     adult_age: int = 18) -> pl.DataFrame:
+    """``rule_results`` plus ``probability`` and ``model_version`` (NULL without a model, and
+    for children: the adult model does not score them)."""
     if model_scores is None or model_scores.height == 0:
         return rule_results.with_columns(
             pl.lit(None, pl.Float64).alias("probability"), pl.lit(None, pl.Utf8).alias("model_version")
@@ -113,7 +120,10 @@ def with_probability(rule_results: pl.DataFrame, model_scores: pl.DataFrame | No
         if "model_name" in model_scores.columns
         else pl.col("model_version").cast(pl.Utf8),
     ).unique("patient_id", keep="first")
-    return rule_results.join(scores, on="patient_id", how="left")
+    adult = (pl.col("age_years") >= adult_age).fill_null(True)
+    return rule_results.join(scores, on="patient_id", how="left").with_columns(
+        pl.when(adult).then(pl.col("probability")).alias("probability"),
+        pl.when(adult).then(pl.col("model_version")).alias("model_version"))
 
 
 def screen(frame: pl.DataFrame, patients: pl.DataFrame, sel: SelectionSettings, as_of: date) -> pl.DataFrame:
@@ -130,10 +140,10 @@ def screen(frame: pl.DataFrame, patients: pl.DataFrame, sel: SelectionSettings, 
         "deceased_date",
         "moved_out_date",
     )
-    out = frame.join(people, on="patient_id", how="left")
-    by_dlcn = (pl.col("dlcn_points") >= sel.dlcn_min_points).fill_null(False)
-    by_prob = (pl.col("probability") >= sel.min_probability).fill_null(False)
-    by_lab = pl.lit(sel.use_lab_flag) & pl.col("lab_flag").fill_null(False)
+    out = frame.join(people, on="patient_id", how="left").with_columns(
+        rule_selection(Policy(dlcn_min_points=sel.dlcn_min_points, use_lab_flag=sel.use_lab_flag)))
+    by_rules = pl.col("selected_by_rules").is_not_null()
+    by_prob = (pl.col("probability") >= sel.min_probability).fill_null(False) & pl.col("clinical_criterion").fill_null(False)
     practice = pl.coalesce(
         pl.when(pl.col("practice_id").str.strip_chars() != "").then(pl.col("practice_id")),
         pl.when(pl.col("_practice_registered").str.strip_chars() != "").then(pl.col("_practice_registered")),
@@ -141,17 +151,16 @@ def screen(frame: pl.DataFrame, patients: pl.DataFrame, sel: SelectionSettings, 
     route = (
         pl.when(pl.col("route").is_in([ROUTE_CLINIC, ROUTE_CHECK]))
         .then(pl.col("route"))
-        .when(pl.col("secondary_cause").is_not_null())
+        .when(pl.col("secondary_probable").fill_null(False))
         .then(pl.lit(ROUTE_CHECK))
         .otherwise(pl.lit(ROUTE_CLINIC))
     )
     return out.with_columns(
-        (by_dlcn | by_prob | by_lab).alias("triggered"),
+        (by_rules | by_prob).alias("triggered"),
         pl.concat_str(
             [
-                pl.when(by_dlcn).then(pl.lit("dlcn")),
+                pl.col("selected_by_rules"),
                 pl.when(by_prob).then(pl.lit("probability")),
-                pl.when(by_lab).then(pl.lit("lab_flag")),
             ],
             separator="+",
             ignore_nulls=True,
@@ -232,8 +241,14 @@ def due(eligible: pl.DataFrame, state: pl.DataFrame, sel: SelectionSettings, as_
     since_last = pl.col("last_listed_on")
     reminder_due = pl.lit(as_of) >= since_last.dt.offset_by(f"{sel.reminder_months}mo")
     window_over = pl.lit(as_of) >= since_last.dt.offset_by(f"{sel.suppression_months}mo")
+    # A patient who did not attend or declined the clinic before ever being listed gets a
+    # reminder, not a fresh referral (decision outcome_shown, exclusions_v2).
+    not_engaged = pl.col("clinic_last_outcome").is_in(RESTART_OUTCOMES).fill_null(False) \
+        if "clinic_last_outcome" in joined.columns else pl.lit(False)
     kind = (
-        pl.when(pl.col("cycle_start").is_null())
+        pl.when(pl.col("cycle_start").is_null() & not_engaged)
+        .then(pl.lit(REMINDER))
+        .when(pl.col("cycle_start").is_null())
         .then(pl.lit(LISTED))
         .when(pl.col("outcome_in_cycle").is_not_null())
         .then(pl.when(pl.col("outcome_in_cycle").is_in(RESTART_OUTCOMES) & window_over).then(pl.lit(LISTED)))
@@ -356,7 +371,7 @@ def plan_referrals(
     """
     evidence = prospective.empty_evidence() if evidence is None else evidence
     sel = settings.selection
-    screened = screen(with_probability(rule_results, model_scores), patients, sel, as_of)
+    screened = screen(with_probability(rule_results, model_scores, sel.adult_age), patients, sel, as_of)
     triggered = screened.filter(pl.col("triggered"))
     eligible = triggered.filter(pl.col("exclusion").is_null())
     state = ledger_state(prior_events, outcomes, as_of)
@@ -466,8 +481,11 @@ def ledger_from_events(events: pl.DataFrame, outcomes: pl.DataFrame) -> pl.DataF
 def referrals_table(planned: pl.DataFrame) -> pl.DataFrame:
     """``referrals.csv``: the patients put on a worklist tonight, by rank (contract §3)."""
     listed = planned.filter(pl.col("event") != QUEUED).sort("rank")
+    # Rounded for export (LDL-C 2 decimals, probability 2); the store keeps full precision.
+    decimals = {"ldl_max_mmol": 2, "ldl_untreated_estimate_mmol": 2, "probability": 2}
     return listed.select(
-        [pl.col(c) if c in listed.columns else pl.lit(None, pl.Utf8).alias(c) for c in REFERRAL_CSV_COLUMNS]
+        [(pl.col(c).round(decimals[c]) if c in decimals else pl.col(c)) if c in listed.columns
+         else pl.lit(None, pl.Utf8).alias(c) for c in REFERRAL_CSV_COLUMNS]
     )
 
 
@@ -481,6 +499,8 @@ def referrals_table(planned: pl.DataFrame) -> pl.DataFrame:
 PLAN_RULE_COLUMNS = (
     "patient_id", "age_years", "practice_id", "is_child", "ldl_max_mmol", "ldl_untreated_estimate_mmol",
     "dlcn_points", "dlcn_category", "lab_flag", "secondary_cause", "route", "excluded_reason", "postcode",
+    "secondary_probable", "clinic_last_outcome", "clinic_last_outcome_date",
+    "simon_broome", "medped", "paediatric",
 )
 # model_scores columns ``with_probability`` uses; the per-patient reason texts are not shown.
 PLAN_SCORE_COLUMNS = ("patient_id", "probability", "model_name", "model_version")

@@ -12,12 +12,13 @@ from fh_screen import reference
 RULE_FILES = (
     "dlcn_v1",
     "simon_broome_v1",
-    "medped_v1",
+    "medped_v2",
+    "paediatric_v1",
     "lab_flag_v1",
-    "secondary_v1",
+    "secondary_v2",
     "relatives_cutoffs_v1",
     "ldl_estimation_v2",
-    "exclusions_v1",
+    "exclusions_v2",
 )
 
 

@@ -66,8 +66,9 @@ def fmt_factor(col: str | pl.Expr) -> Param:
 
 
 def fmt_number(col: str | pl.Expr) -> Param:
-    """A number with up to one decimal, without a trailing .0 (TSH 14, TSH 4.6)."""
-    return Param(_col(col), lambda e: e.round(1).cast(pl.Utf8).str.replace(r"\.0$", ""))
+    """A number at the 2 decimals thresholds are compared at, without a trailing .0 (TSH 14,
+    TSH 4.6, triglycerides 4.01: never "4" for a value that is above 4.0)."""
+    return Param(_col(col), lambda e: e.round(PRECISION).cast(pl.Utf8).str.replace(r"\.0$", ""))
 
 
 def fmt_date(col: str | pl.Expr) -> Param:

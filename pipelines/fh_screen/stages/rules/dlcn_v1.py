@@ -72,7 +72,7 @@ def evidence() -> dict[str, pl.Expr]:
         "premature_cerebral_or_peripheral": _premature("other_cvd_first_age") | _flag("fhx_premature_pvd_self"),
         "tendon_xanthoma": _flag("fhx_tendon_xanthoma"),
         "arcus_before_45": _flag("fhx_arcus_before_45"),
-        "causative_variant": _flag("clinic_dna_variant"),
+        "causative_variant": _flag("clinic_dna_variant"),  # fh_genetic outcome only (dna_causative_only)
     }
     ev.update({item["code"]: _ldl_band(item) for item in TABLE["ldl"]})
     return ev

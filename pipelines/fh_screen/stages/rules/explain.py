@@ -21,6 +21,8 @@ from typing import Iterable
 
 import polars as pl
 
+INFO_EN = "For information, not enough to explain this LDL-C level: "
+INFO_DA = "Til orientering, forklarer ikke dette LDL-kolesterol: "
 TEMPLATES: dict[str, dict[str, str]] = {
     # LDL-C facts
     "ldl_untreated": {
@@ -117,8 +119,30 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "simon_broome_definite": {"en": "Simon Broome criteria: definite FH", "da": "Simon Broome-kriterier: sikker FH"},
     "simon_broome_possible": {"en": "Simon Broome criteria: possible FH", "da": "Simon Broome-kriterier: mulig FH"},
     "medped_met": {
-        "en": "MEDPED: total cholesterol {tc} mmol/L at age {age} is above {cutoff} mmol/L ({column})",
-        "da": "MEDPED: total-kolesterol {tc} mmol/L som {age}-årig er over {cutoff} mmol/L ({column})",
+        "en": "MEDPED: total cholesterol {tc} mmol/L ({tc_mg} mg/dL) at age {age} is above {cutoff} mg/dL ({column})",
+        "da": "MEDPED: total-kolesterol {tc} mmol/L ({tc_mg} mg/dL) som {age}-årig er over {cutoff} mg/dL ({column})",
+    },
+    "paediatric_twice": {
+        "en": "Child: LDL-C {ldl} mmol/L on {date} and {second} mmol/L on another occasion, both 5.0 or above "
+              "(EAS 2015 paediatric criteria)",
+        "da": "Barn: LDL-kolesterol {ldl} mmol/L den {date} og {second} mmol/L ved en anden måling, begge 5,0 "
+              "eller derover (EAS 2015-kriterier for børn)",
+    },
+    "paediatric_family": {
+        "en": "Child: LDL-C {ldl} mmol/L on {date} is 4.0 or above, with premature coronary heart disease in a "
+              "close relative or high cholesterol in a parent (EAS 2015 paediatric criteria)",
+        "da": "Barn: LDL-kolesterol {ldl} mmol/L den {date} er 4,0 eller derover, med tidlig iskæmisk "
+              "hjertesygdom hos en nær slægtning eller højt kolesterol hos en forælder (EAS 2015-kriterier for børn)",
+    },
+    "paediatric_parent_genetic": {
+        "en": "Child: LDL-C {ldl} mmol/L on {date} is 3.5 or above, and a parent has a genetic FH diagnosis "
+              "(EAS 2015 paediatric criteria)",
+        "da": "Barn: LDL-kolesterol {ldl} mmol/L den {date} er 3,5 eller derover, og en forælder har genetisk "
+              "påvist FH (EAS 2015-kriterier for børn)",
+    },
+    "paediatric_not_met": {
+        "en": "Child: EAS 2015 paediatric criteria not met (highest LDL-C {ldl} mmol/L on {date})",
+        "da": "Barn: EAS 2015-kriterierne for børn er ikke opfyldt (højeste LDL-kolesterol {ldl} mmol/L den {date})",
     },
     "lab_flag": {
         "en": "LDL-C {ldl} mmol/L is above the Danish laboratory threshold of {threshold} mmol/L for age {age_band}",
@@ -146,8 +170,21 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "ALP {alp} U/L and GGT {ggt} U/L on {date}",
         "da": "basisk fosfatase {alp} U/L og GGT {ggt} U/L den {date}",
     },
-    "sec_ckd": {"en": "eGFR {value} mL/min/1.73m2 on {date}", "da": "eGFR {value} mL/min/1,73m2 den {date}"},
     "sec_drug": {"en": "{drug} ({atc}) dispensed on {date}", "da": "{drug} ({atc}) udleveret den {date}"},
+    # Weaker findings (secondary_v2 secondary_graded): shown, do not change the route.
+    "sec_tsh_info": {"en": INFO_EN + "TSH {value} mIU/L on {date} (below 10)",
+                     "da": INFO_DA + "TSH {value} mIU/L den {date} (under 10)"},
+    "sec_hba1c_info": {"en": INFO_EN + "HbA1c {value} mmol/mol on {date} (diabetes range, below 75)",
+                       "da": INFO_DA + "HbA1c {value} mmol/mol den {date} (diabetesniveau, under 75)"},
+    "sec_nephrotic_info": {
+        "en": INFO_EN + "albumin {albumin} g/L with urine albumin/creatinine {uacr} mg/mmol on {date} "
+              "(below the nephrotic range)",
+        "da": INFO_DA + "albumin {albumin} g/L med urin-albumin/kreatinin {uacr} mg/mmol den {date} "
+              "(under nefrotisk niveau)"},
+    "sec_ckd_info": {"en": INFO_EN + "eGFR {value} mL/min/1.73m2 on {date}",
+                     "da": INFO_DA + "eGFR {value} mL/min/1,73m2 den {date}"},
+    "sec_drug_info": {"en": INFO_EN + "{drug} ({atc}) dispensed on {date}",
+                      "da": INFO_DA + "{drug} ({atc}) udleveret den {date}"},
     "route_check_secondary": {
         "en": "possible secondary cause of high cholesterol: check it before referring",
         "da": "mulig sekundær årsag til højt kolesterol: afklar den før henvisning",
@@ -166,6 +203,43 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "excluded_under_clinic_care": {
         "en": "under lipid-clinic care (latest outcome {outcome} on {date})",
         "da": "følges i lipidklinik (seneste svar {outcome} den {date})",
+    },
+    "excluded_clinic_not_fh": {
+        "en": "the lipid clinic found no FH on {date}, and there is no new evidence since",
+        "da": "lipidklinikken fandt ikke FH den {date}, og der er ikke kommet nye oplysninger siden",
+    },
+    # Earlier lipid-clinic outcomes and codes (exclusions_v2 outcome_shown, fh_specific_codes).
+    "clinic_last_outcome": {
+        "en": "Earlier lipid-clinic outcome: {outcome} on {date}",
+        "da": "Tidligere svar fra lipidklinikken: {outcome} den {date}",
+    },
+    "relisted_not_fh_ldl": {
+        "en": "Listed again although the lipid clinic found no FH on {date}: new LDL-C {ldl} mmol/L on {ldl_date} "
+              "is higher than any before that outcome (highest {before} mmol/L)",
+        "da": "På listen igen, selv om lipidklinikken ikke fandt FH den {date}: nyt LDL-kolesterol {ldl} mmol/L "
+              "den {ldl_date} er højere end alle før dette svar (højeste {before} mmol/L)",
+    },
+    "relisted_not_fh_chd": {
+        "en": "Listed again although the lipid clinic found no FH on {date}: coronary heart disease was first "
+              "diagnosed on {chd_date}",
+        "da": "På listen igen, selv om lipidklinikken ikke fandt FH den {date}: iskæmisk hjertesygdom blev "
+              "diagnosticeret første gang den {chd_date}",
+    },
+    "relisted_not_fh_family": {
+        "en": "Listed again although the lipid clinic found no FH on {date}: a family history was recorded on "
+              "{fhx_date}",
+        "da": "På listen igen, selv om lipidklinikken ikke fandt FH den {date}: en familieanamnese blev "
+              "registreret den {fhx_date}",
+    },
+    "recorded_e780": {
+        "en": "Recorded diagnosis {code} (pure hypercholesterolaemia) on {date}: not an FH diagnosis",
+        "da": "Registreret diagnose {code} (ren hyperkolesterolæmi) den {date}: ikke en FH-diagnose",
+    },
+    "gene_not_causative": {
+        "en": "Lipid clinic named the gene {gene} without concluding genetic FH (e.g. a variant of uncertain "
+              "significance): no DNA points",
+        "da": "Lipidklinikken nævnte genet {gene} uden at konkludere genetisk FH (fx en variant af usikker "
+              "betydning): ingen DNA-point",
     },
     # Missing information
     "no_ldl": {"en": "no LDL-C result", "da": "intet LDL-kolesterol-svar"},
@@ -207,17 +281,20 @@ VALUES_DA: dict[str, str] = {
     "measured_early_treatment": "målt (ikke omregnet)",
     "under 40": "under 40", "40 and over": "40 og derover",
     "pending": "afventer", "not_fh": "ikke FH", "fh_genetic": "genetisk FH", "fh_clinical": "klinisk FH",
+    "did_not_attend": "udeblev", "declined": "takkede nej",
+    "tacrolimus": "tacrolimus", "sirolimus": "sirolimus", "everolimus": "everolimus",
+    "anabolic steroid": "anabolt steroid", "thiazide-like diuretic": "thiazidlignende diuretikum",
     "sampson": "Sampson", "friedewald": "Friedewald", "gene not stated": "gen ikke oplyst",
     "systemic corticosteroid": "binyrebarkhormon", "ciclosporin": "ciclosporin", "oral retinoid": "retinoid",
     "thiazide diuretic": "thiazid", "HIV protease inhibitor": "HIV-proteasehæmmer",
-    "antiretroviral combination": "antiretroviral kombination", "androgen": "androgen",
+    "androgen": "androgen",
     "lipid-raising drug": "lægemiddel der kan hæve kolesterol",
 }
 # English display of the categorical params ``column`` and ``outcome`` (others show as given).
 VALUES_EN: dict[str, str] = {
     "first_degree": "first-degree relative with FH", "second_degree": "second-degree relative with FH",
     "general": "general-population cut-off", "not_fh": "not FH", "fh_genetic": "genetic FH",
-    "fh_clinical": "clinical FH",
+    "fh_clinical": "clinical FH", "did_not_attend": "did not attend", "declined": "declined",
     "measured_untreated": "measured untreated", "estimated_from_treated": "estimated untreated",
     "measured_early_treatment": "measured (not corrected)",
 }

@@ -10,9 +10,11 @@ References:
 
 Decisions:
     * Applied to the reported LDL-C of every sample in the history (no treatment correction),
-      at the age at that sample, via the feature columns ``ldl_max_age_lt40_mmol`` and
+      at the age at that sample, via the feature columns ``ldl_max_age_18_39_mmol`` and
       ``ldl_max_age_ge40_mmol``; strictly above the threshold, compared at 2 decimals.
-    * ``lab_flag`` requires that ``secondary_v1`` found no probable secondary cause;
+    * adult_lab_flag_adults_only (1.1.0): only samples taken at 18 or older; children follow
+      ``paediatric_v1`` (EAS 2015).
+    * ``lab_flag`` requires that ``secondary_v2`` found no cause that explains the LDL-C;
       ``lab_flag_threshold_exceeded`` records the LDL-C part alone (used for routing).
 """
 
@@ -32,7 +34,7 @@ if RULE["age_split"] != 40:
 def evaluate(lf: pl.LazyFrame, thresholds: dict[str, float] | None = None) -> pl.LazyFrame:
     """Add ``lab_flag_threshold_exceeded`` and ``lab_flag`` (needs ``secondary_probable``)."""
     t = {**RULE["ldl_above"], **(thresholds or {})}
-    under = (reported("ldl_max_age_lt40_mmol") > t["under_age_split"]).fill_null(False)
+    under = (reported("ldl_max_age_18_39_mmol") > t["under_age_split"]).fill_null(False)
     from_ = (reported("ldl_max_age_ge40_mmol") > t["from_age_split"]).fill_null(False)
     return lf.with_columns(
         under.alias("lab_flag_under40"), from_.alias("lab_flag_from40"),
@@ -44,7 +46,7 @@ def reasons() -> list[Reason]:
     t = RULE["ldl_above"]
     return [
         Reason(pl.col("lab_flag_under40"), "lab_flag", {
-            "ldl": fmt_mmol("ldl_max_age_lt40_mmol"), "threshold": pl.lit(f"{t['under_age_split']:.1f}"),
+            "ldl": fmt_mmol("ldl_max_age_18_39_mmol"), "threshold": pl.lit(f"{t['under_age_split']:.1f}"),
             "age_band": pl.lit("under 40")}),
         Reason(pl.col("lab_flag_from40") & ~pl.col("lab_flag_under40"), "lab_flag", {
             "ldl": fmt_mmol("ldl_max_age_ge40_mmol"), "threshold": pl.lit(f"{t['from_age_split']:.1f}"),

@@ -4,10 +4,17 @@ Pure and vectorised (polars, lazy): :func:`score` takes a frame of patient featu
 returns one row per patient; no database, no per-patient Python.
 
 Decisions:
-    * Route: a patient is "flagged" by DLCN >= the selection cut-off (settings, default 6 =
-      DLCN > 5, NICE CG71), by the lab-flag LDL-C threshold, or by Simon Broome
-      definite/possible. Flagged + probable secondary cause -> ``check_secondary_cause_first``;
-      flagged -> ``refer_lipid_clinic``; excluded or not flagged -> ``none``.
+    * routing_is_selection: ONE rule says who is flagged, and both the route here and the
+      referral selection read it (``selected_by_rules``): DLCN >= the selection cut-off
+      (settings, default 6 = DLCN > 5, NICE CG71), the adult lab flag (threshold exceeded and
+      no secondary cause that explains the LDL-C, as the FIND comment), Simon
+      Broome definite/possible, or the EAS 2015 paediatric criteria. Flagged + a secondary cause
+      that explains the LDL-C -> ``check_secondary_cause_first``; flagged ->
+      ``refer_lipid_clinic``; excluded or not flagged -> ``none``.
+    * no_model_only_referral: ``clinical_criterion`` is true when at least one clinical
+      criterion is met (DLCN >= 3, Simon Broome possible/definite, MEDPED, the paediatric
+      criteria, or the lab flag on a reported, uncorrected LDL-C). The model may add a patient to
+      the lists only when it is true; it orders and adds, it never refers alone.
     * Reasons lead with an exclusion (if any), then the DLCN score, the LDL-C facts, the items
       that counted, the other criteria and the secondary-cause findings.
 """
@@ -21,12 +28,13 @@ import polars as pl
 
 from fh_screen.stages.rules import (
     dlcn_v1,
-    exclusions_v1,
+    exclusions_v2,
     explain,
     lab_flag_v1,
-    medped_v1,
+    medped_v2,
+    paediatric_v1,
     relatives_cutoffs_v1,
-    secondary_v1,
+    secondary_v2,
     simon_broome_v1,
     versions,
 )
@@ -43,8 +51,9 @@ EXTRA_COLUMNS = (
     "ldl_estimate_treated", "ldl_estimate_regimen", "ldl_estimate_source", "ldl_estimate_basis",
     "ldl_correction_factor",
     "ldl_correction_source", "ldl_percentile", "dlcn_family_points", "dlcn_clinical_points", "dlcn_exam_points",
-    "dlcn_ldl_points", "dlcn_dna_points", "medped_column", "medped_cutoff_mmol", "lab_flag_threshold_exceeded",
+    "dlcn_ldl_points", "dlcn_dna_points", "medped_column", "medped_cutoff_mg_dl", "medped_tc_mg_dl", "lab_flag_threshold_exceeded",
     "secondary_probable", "relative_cutoff_category", "rule_versions",
+    "paediatric", "selected_by_rules", "clinical_criterion", "clinic_last_outcome", "clinic_last_outcome_date",
 )
 
 # Output columns that score builds rather than copies from the evaluated features.
@@ -93,32 +102,60 @@ def _ldl_missing() -> list[Reason]:
 
 def _reason_list() -> list[Reason]:
     return [
-        *exclusions_v1.reasons(),
+        *exclusions_v2.reasons(),
+        *exclusions_v2.information(),
         *dlcn_v1.status_reasons(),
         *_ldl_reasons(),
         *dlcn_v1.item_reasons(),
         *simon_broome_v1.reasons(),
-        *medped_v1.reasons(),
+        *medped_v2.reasons(),
         *lab_flag_v1.reasons(),
+        *paediatric_v1.reasons(),
         *relatives_cutoffs_v1.reasons(),
-        *secondary_v1.reasons(),
+        *secondary_v2.reasons(),
         Reason(pl.col("route") == "check_secondary_cause_first", "route_check_secondary"),
     ]
 
 
 def _criteria_list() -> list[Criterion]:
     return [
-        *dlcn_v1.criteria(), *simon_broome_v1.criteria(), *medped_v1.criteria(), *lab_flag_v1.criteria(),
-        *relatives_cutoffs_v1.criteria(), *secondary_v1.criteria(), *exclusions_v1.criteria(),
+        *dlcn_v1.criteria(), *simon_broome_v1.criteria(), *medped_v2.criteria(), *lab_flag_v1.criteria(),
+        *paediatric_v1.criteria(), *relatives_cutoffs_v1.criteria(), *secondary_v2.criteria(),
+        *exclusions_v2.criteria(),
     ]
 
 
-def _route(policy: Policy) -> pl.Expr:
-    flagged = (
-        (pl.col("dlcn_points") >= policy.dlcn_min_points).fill_null(False)
-        | pl.col("simon_broome").is_in(["definite", "possible"])
-        | (pl.col("lab_flag_threshold_exceeded") if policy.use_lab_flag else pl.lit(False))
-    )
+# Clinical criteria a referral needs (decision no_model_only_referral): DLCN "possible" or more.
+DLCN_CRITERION_MIN_POINTS = 3
+
+
+def _triggers(policy: Policy) -> dict[str, pl.Expr]:
+    """The rule triggers that flag a patient (decision routing_is_selection)."""
+    return {
+        "dlcn": (pl.col("dlcn_points") >= policy.dlcn_min_points).fill_null(False),
+        # The lab comment itself (FIND): threshold exceeded and no cause that explains the LDL-C.
+        "lab_flag": (pl.col("lab_flag") if policy.use_lab_flag else pl.lit(False)),
+        "simon_broome": pl.col("simon_broome").is_in(["definite", "possible"]),
+        "paediatric": pl.col("paediatric") == "met",
+    }
+
+
+def selection(policy: Policy) -> list[pl.Expr]:
+    """``selected_by_rules`` (the triggers that fired, "+"-joined; NULL = not flagged or
+    excluded) and ``clinical_criterion``, over ``rule_results`` columns. The rules route and
+    the referral selection both apply this one definition (decision routing_is_selection)."""
+    triggers = _triggers(policy)
+    selected = pl.concat_str([pl.when(t).then(pl.lit(name)) for name, t in triggers.items()],
+                             separator="+", ignore_nulls=True)
+    criterion = ((pl.col("dlcn_points") >= DLCN_CRITERION_MIN_POINTS).fill_null(False)
+                 | pl.col("simon_broome").is_in(["definite", "possible"]) | (pl.col("medped") == "met")
+                 | (pl.col("paediatric") == "met") | pl.col("lab_flag"))
+    return [pl.when(selected != "").then(selected).alias("selected_by_rules"),
+            criterion.fill_null(False).alias("clinical_criterion")]
+
+
+def _route() -> pl.Expr:
+    flagged = pl.col("selected_by_rules").is_not_null()
     return (
         pl.when(pl.col("excluded_reason").is_not_null()).then(pl.lit("none"))
         .when(flagged & pl.col("secondary_probable")).then(pl.lit("check_secondary_cause_first"))
@@ -130,14 +167,15 @@ def _route(policy: Policy) -> pl.Expr:
 def evaluate(features: pl.DataFrame | pl.LazyFrame, policy: Policy = Policy()) -> pl.LazyFrame:
     """All rule columns added to the features (lazy), before the output is shaped."""
     lf = features.lazy()
-    lf = secondary_v1.evaluate(lf)
+    lf = secondary_v2.evaluate(lf)
     lf = dlcn_v1.evaluate(lf)
     lf = simon_broome_v1.evaluate(lf)
-    lf = medped_v1.evaluate(lf)
+    lf = medped_v2.evaluate(lf)
     lf = lab_flag_v1.evaluate(lf, policy.lab_flag_thresholds)
+    lf = paediatric_v1.evaluate(lf)
     lf = relatives_cutoffs_v1.evaluate(lf)
-    lf = exclusions_v1.evaluate(lf)
-    return lf.with_columns(_route(policy).alias("route"))
+    lf = exclusions_v2.evaluate(lf)
+    return lf.with_columns(selection(policy)).with_columns(_route().alias("route"))
 
 
 def _items(scored: pl.LazyFrame, kinds: dict[str, list[Reason]]) -> pl.DataFrame:
@@ -201,8 +239,10 @@ def _used_columns(reasons: list[Reason], items: list[Reason | Criterion]) -> lis
 
 def score(features: pl.DataFrame | pl.LazyFrame, policy: Policy = Policy()) -> pl.DataFrame:
     """``rule_results``: one row per patient with the contract columns plus ``EXTRA_COLUMNS``."""
-    kinds = {"reason": _reason_list(), "secondary": secondary_v1.reasons()}
-    missing, criteria = [*_ldl_missing(), *dlcn_v1.missing(), *secondary_v1.missing()], _criteria_list()
+    # secondary_cause: only the causes that explain the LDL-C (secondary_v2 secondary_graded);
+    # the information findings are among the reasons.
+    kinds = {"reason": _reason_list(), "secondary": secondary_v2.reasons("explains")}
+    missing, criteria = [*_ldl_missing(), *dlcn_v1.missing(), *secondary_v2.missing()], _criteria_list()
     used = _used_columns([reason for reasons in kinds.values() for reason in reasons], [*missing, *criteria])
     scored = evaluate(features, policy).select(used).collect().with_row_index("_row")
     items = _items(scored.lazy(), kinds)
