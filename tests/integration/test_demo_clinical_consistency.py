@@ -12,7 +12,7 @@ import pytest
 from fh_screen.app.cli import main
 from fh_screen.app.demo import demo
 from fh_screen.config import load_settings
-from fh_screen.outputs.review_page import patient_page
+from fh_screen.app.review import patient_page
 from fh_screen.store import db
 
 # Words that never occur in Danish worklist text but do in English sentences.

@@ -23,6 +23,7 @@ LAZY_IMPORTS = {
     ("fh_screen.app.cli", "fh_screen.synth"): "command line: the generator (numpy, polars)",
     ("fh_screen.app.cli", "fh_screen.convert"): "command line: the register converter (polars)",
     ("fh_screen.app.cli", "fh_screen.app.demo"): "command line: the demo imports the runner",
+    ("fh_screen.app.cli", "fh_screen.app.review"): "command line: the review page imports the rules and features",
     ("fh_screen.app.cli", "fh_screen.stages.metrics"): "command line: metrics merge only",
     ("fh_screen.app.cli", "fh_screen.stages.metrics.step"): "command line: metrics merge only",
     ("fh_screen.app.cli", "fh_screen.training.train"): "command line: scikit-learn only to train",

@@ -173,7 +173,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_explain(args: argparse.Namespace) -> int:
     """A clinician's review page for one patient, as the worklist would show it."""
     from fh_screen.config import load_settings
-    from fh_screen.outputs.review_page import patient_page
+    from fh_screen.app.review import patient_page
     from fh_screen.store import db
 
     settings = load_settings(args.config)

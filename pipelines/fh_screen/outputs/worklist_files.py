@@ -12,12 +12,13 @@ from fh_screen.outputs import fhir as referral_fhir, worklist_pdf, worklists
 from fh_screen.store import files
 
 
-def write_all(con, planned: pl.DataFrame, ctx: RunContext, explain=None) -> dict:
+def write_all(con, planned: pl.DataFrame, ctx: RunContext, explain=None, ldl_series=None) -> dict:
     """Write every practice's HTML/PDF/CSV and every clinic's FHIR bundle; return counts and
     the seconds spent rendering HTML and PDF (reported apart: the nightly data work and the
-    document rendering scale differently). ``explain``: see ``worklists.practice_lists``."""
+    document rendering scale differently). ``explain``: see ``worklists.practice_lists``;
+    ``ldl_series``: see ``worklists.load_details``."""
     listed = planned.filter(pl.col("event") != "queued")
-    details = worklists.load_details(con, listed["patient_id"].to_list(), ctx.as_of)
+    details = worklists.load_details(con, listed["patient_id"].to_list(), ctx.as_of, ldl_series)
     practices = worklists.practice_lists(planned, details, ctx, explain)
     folder = files.ensure_dir(ctx.work_dir / "worklists")
     stems = worklists.file_stems([p.practice_id for p in practices])

@@ -170,34 +170,12 @@ def rounded(value, kind: str):
     return None if value is None else round(float(value), CSV_DECIMALS[kind])
 
 
-def ldl_series(con, patient_ids: list[str], as_of: date) -> dict[str, list[tuple[date, float]]]:
-    """Per patient, the LDL-C of every sample day exactly as the features see it
-    (``features.build.lipid_samples``: measured, lab-calculated or derived), so the trend chart
-    and its "highest" agree with the table's highest LDL-C."""
-    from fh_screen.stages.features.build import lipid_samples, make_inputs
+def load_details(con, patient_ids: list[str], as_of: date, ldl_series=None) -> dict[str, dict]:
+    """Labs (LDL series; latest TC, HDL, TG), lipid-lowering drugs and names per patient.
 
-    if not patient_ids:
-        return {}
-    con.register("_listed", pl.DataFrame({"patient_id": patient_ids}, schema={"patient_id": pl.Utf8}))
-    try:
-        labs = con.execute(
-            """SELECT patient_id, result_id, sampled_at, analyte, method, value FROM lab_results
-               WHERE patient_id IN (SELECT patient_id FROM _listed) AND status <> 'cancelled'
-                 AND analyte IN ('ldl', 'tc', 'hdl', 'tg') AND value IS NOT NULL AND CAST(sampled_at AS DATE) <= ?""",
-            [as_of]).pl()
-        people = con.execute("SELECT patient_id, birth_date, sex FROM patients "
-                             "WHERE patient_id IN (SELECT patient_id FROM _listed)").pl()
-    finally:
-        con.unregister("_listed")
-    inputs = make_inputs(patients=people, lab_results=labs)
-    samples = lipid_samples(inputs.lab_results, inputs.patients, inputs.medications)
-    series = samples.filter(pl.col("ldl").is_not_null()).sort("patient_id", "sample_date") \
-        .group_by("patient_id", maintain_order=True).agg("sample_date", "ldl")
-    return {r["patient_id"]: list(zip(r["sample_date"], r["ldl"])) for r in series.iter_rows(named=True)}
-
-
-def load_details(con, patient_ids: list[str], as_of: date) -> dict[str, dict]:
-    """Labs (LDL series; latest TC, HDL, TG), lipid-lowering drugs and names per patient."""
+    ``ldl_series(con, patient_ids, as_of)`` gives each patient's LDL-C per sample day as the
+    features see it (``features.build.ldl_series``, passed in by the stage: outputs do not
+    import stages); the trend is drawn from it so its "highest" equals the table's."""
     details: dict[str, dict] = {pid: {"labs": {}, "drugs": [], "name": None, "ldl_series": []}
                                 for pid in patient_ids}
     if not patient_ids:
@@ -239,8 +217,9 @@ def load_details(con, patient_ids: list[str], as_of: date) -> dict[str, dict]:
         details[row["patient_id"]]["drugs"].append(row)
     for row in names.iter_rows(named=True):
         details[row["patient_id"]]["name"] = row["full_name"]
-    for pid, points in ldl_series(con, patient_ids, as_of).items():
-        details[pid]["ldl_series"] = points
+    if ldl_series is not None:
+        for pid, points in ldl_series(con, patient_ids, as_of).items():
+            details[pid]["ldl_series"] = points
     return details
 
 
@@ -392,7 +371,7 @@ def patient_view(row: dict, detail: dict, lang: str, explain, clinic_names: dict
                  band_rates: dict[str, float] | None = None) -> dict:
     """One worklist entry: identity, labs, trend, treatment, scores, reasons, action."""
     words = strings()[lang]
-    ldl = detail.get("ldl_series") or []
+    ldl = detail.get("ldl_series") or [(d, v) for d, v, _ in detail["labs"].get("ldl", [])]
     trend_label = (
         words["trend_label"].format(n=len(ldl), first=_iso(ldl[0][0]), last=_iso(ldl[-1][0]),
                                     max=num(max(v for _, v in ldl), lang, 2))

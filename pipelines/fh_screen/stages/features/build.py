@@ -828,3 +828,27 @@ def _build_partitioned(con: db.Connection, ctx, parts: int, plan) -> list[dict]:
         con.execute("DROP TABLE patient_features_parts")
         changes.save_features(con, plan, ctx.as_of, ctx.settings)
     return measured
+
+
+def ldl_series(con, patient_ids: list[str], as_of: date) -> dict[str, list[tuple[date, float]]]:
+    """Per patient, the LDL-C of every sample day exactly as the features see it
+    (``features.build.lipid_samples``: measured, lab-calculated or derived), so the trend chart
+    and its "highest" agree with the table's highest LDL-C."""
+    if not patient_ids:
+        return {}
+    con.register("_listed", pl.DataFrame({"patient_id": patient_ids}, schema={"patient_id": pl.Utf8}))
+    try:
+        labs = con.execute(
+            """SELECT patient_id, result_id, sampled_at, analyte, method, value FROM lab_results
+               WHERE patient_id IN (SELECT patient_id FROM _listed) AND status <> 'cancelled'
+                 AND analyte IN ('ldl', 'tc', 'hdl', 'tg') AND value IS NOT NULL AND CAST(sampled_at AS DATE) <= ?""",
+            [as_of]).pl()
+        people = con.execute("SELECT patient_id, birth_date, sex FROM patients "
+                             "WHERE patient_id IN (SELECT patient_id FROM _listed)").pl()
+    finally:
+        con.unregister("_listed")
+    inputs = make_inputs(patients=people, lab_results=labs)
+    samples = lipid_samples(inputs.lab_results, inputs.patients, inputs.medications)
+    series = samples.filter(pl.col("ldl").is_not_null()).sort("patient_id", "sample_date") \
+        .group_by("patient_id", maintain_order=True).agg("sample_date", "ldl")
+    return {r["patient_id"]: list(zip(r["sample_date"], r["ldl"])) for r in series.iter_rows(named=True)}

@@ -71,6 +71,7 @@ from fh_screen.outputs import worklist_files
 from fh_screen.stages.referrals import backlog, prospective
 from fh_screen.stages.rules.explain import render as explain_reasons
 from fh_screen.store import db, files
+from fh_screen.stages.features.build import ldl_series
 from fh_screen.stages.rules.results import Policy, selection as rule_selection
 
 ROUTE_CLINIC = "refer_lipid_clinic"
@@ -593,7 +594,7 @@ def referrals_step(ctx: RunContext) -> dict:
         if out.exists():
             shutil.rmtree(out)  # a rerun must not leave last attempt's practices behind
         files.write_csv(ctx.work_dir / "referrals.csv", referrals_table(planned))
-        report.update(worklist_files.write_all(con, planned, ctx, explain_reasons))
+        report.update(worklist_files.write_all(con, planned, ctx, explain_reasons, ldl_series))
     finally:
         con.close()
     log.info("referrals: %d listed, %d queued", report["events"].get(LISTED, 0), report["events"].get(QUEUED, 0))

@@ -9,10 +9,10 @@ for clinicians, not a diagnosis.
 
 from __future__ import annotations
 
-import duckdb
-
 from fh_screen.config import Settings
 from fh_screen.outputs import worklists
+from fh_screen.stages.features.build import ldl_series
+from fh_screen.stages.rules.explain import render
 
 # patient_features / rule_results columns shown as the inputs the rules used, with their unit.
 INPUTS = (
@@ -65,7 +65,7 @@ def _value(v, unit: str = "") -> str:
     return f"{v} {unit}".strip()
 
 
-def patient_page(con: duckdb.DuckDBPyConnection, patient_id: str, settings: Settings, lang: str = "en") -> str:
+def patient_page(con, patient_id: str, settings: Settings, lang: str = "en") -> str:
     """The review page text for ``patient_id``; raises ``KeyError`` when the store has no such patient."""
     cur = con.execute("SELECT * FROM rule_results WHERE patient_id = ?", [patient_id])
     names = [d[0] for d in cur.description]
@@ -81,8 +81,8 @@ def patient_page(con: duckdb.DuckDBPyConnection, patient_id: str, settings: Sett
     as_of = rule["as_of"]
     row = {**features, **rule, "rank": None, "event": "listed",
            "probability": score[0] if score and (rule.get("age_years") or 0) >= settings.selection.adult_age else None}
-    detail = worklists.load_details(con, [patient_id], as_of)[patient_id]
-    view = worklists.patient_view(row, detail, lang, worklists._explainer(),
+    detail = worklists.load_details(con, [patient_id], as_of, ldl_series)[patient_id]
+    view = worklists.patient_view(row, detail, lang, render,
                                   {c.clinic_id: c.name for c in settings.clinics})
     lines = [f"Clinician's review page: patient {patient_id}, run date {as_of}",
              "Decision support for clinicians, not a diagnosis.", "", "INPUTS THE RULES USED"]
