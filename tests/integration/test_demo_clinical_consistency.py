@@ -25,7 +25,7 @@ DECIMALS = {"ldl_max_mmol": 2, "ldl_untreated_estimate_mmol": 2, "probability": 
 def region(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "region"
     demo(out, n_patients=6000, seed=2026)
-    nights = sorted((out / "runs").iterdir())
+    nights = sorted(p for p in (out / "runs").iterdir() if p.is_dir() and not p.name.startswith("."))
     return out, nights
 
 
