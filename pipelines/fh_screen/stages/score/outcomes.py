@@ -17,7 +17,7 @@ def assessed_outcomes(con) -> pl.DataFrame:
     present = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'clinic_outcomes'")
     if not present.fetchone()[0]:
         return pl.DataFrame(schema={"patient_id": pl.Utf8, "confirmed": pl.Int8})
-    confirmed = reference.load("exclusions_v1")["confirmed_outcomes"]
+    confirmed = reference.load("exclusions_v2")["confirmed_outcomes"]
     return con.execute(
         f"""
         SELECT patient_id, CAST(max(CASE WHEN outcome IN ({', '.join('?' for _ in confirmed)}) THEN 1 ELSE 0 END)
