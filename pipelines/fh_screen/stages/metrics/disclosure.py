@@ -94,8 +94,24 @@ def suppress(
             _protect(found, withheld, hidden, values, members, cell_lines, keep)
         found = exposed(_determined(values, members, cell_lines, withheld | hidden))
         if not found:
+            found = _pinned_by_bounds(values, members, cell_lines, hidden, withheld, small_cell_max, protected)
+        if not found:
             return withheld
         _protect(found, withheld, hidden, values, members, cell_lines, keep)
+
+
+def _pinned_by_bounds(values, members, cell_lines, hidden: set, withheld: set, small_cell_max: int,
+                      protected) -> list:
+    """Protected cells that the lines pin to one value once counts are known to be >= 0.
+
+    The equations alone can leave a cell free while non-negativity fixes it: with
+    ``a + z = 5``, ``b + y = 5`` and ``a + b = 10`` a reader knows ``a = b = 5`` although
+    no single line has one unknown. Interval propagation over the exact published figures
+    finds such cells.
+    """
+    bounds = propagate(_prior(values, hidden, withheld, small_cell_max, 1), members, cell_lines)
+    cells = set(withheld) | hidden
+    return sorted((c for c in cells if protected(c) and bounds[c][1] - bounds[c][0] < 1), key=repr)
 
 
 def _protect(cells: list, withheld: set, hidden: set, values, members, cell_lines, keep) -> None:
