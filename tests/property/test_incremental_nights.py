@@ -76,7 +76,8 @@ def _delivery(folder: Path, day: date, spec: dict, tables: dict[str, pl.DataFram
     ids = patients["patient_id"].to_list()
     pick = lambda i: ids[i % len(ids)]  # noqa: E731
     labs, results = [], state["results"]
-    template_labs = tables["lab_results"]
+    # Censored results (">90") are delivered as text; new rows scale a numeric template.
+    template_labs = tables["lab_results"].filter(pl.col("value").cast(pl.Float64, strict=False).is_not_null())
     for t, p, factor in spec["new_labs"]:
         row = template_labs.row(t % template_labs.height, named=True)
         state["next_id"] += 1
