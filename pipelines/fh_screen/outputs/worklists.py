@@ -48,6 +48,9 @@ PROMPT_KEYWORDS = (
 )
 # Decimals in CSV exports (full precision stays in the store): LDL-C 2, factors 3, probability 2.
 CSV_DECIMALS = {"ldl": 2, "factor": 3, "probability": 2}
+# A probability rounded to 2 decimals must not read as 0 or 1 (certainty): exports are kept
+# within this range; the worklists print "< 1 %" and "> 99 %" for the same values.
+EXPORT_PROBABILITY_RANGE = (0.01, 0.99)
 # Secondary-cause reason codes that explain the LDL-C (secondary_v2 grade "explains"): the
 # worklist's secondary-cause line; the *_info codes are among the reasons.
 EXPLAINING_SECONDARY = ("sec_tsh", "sec_hba1c", "sec_tg", "sec_nephrotic", "sec_cholestasis", "sec_drug")
@@ -167,7 +170,10 @@ def trend_coordinates(points, width: float, height: float, pad: float) -> tuple[
 
 def rounded(value, kind: str):
     """A number for a CSV export, rounded to ``CSV_DECIMALS[kind]`` (None stays None)."""
-    return None if value is None else round(float(value), CSV_DECIMALS[kind])
+    if value is None:
+        return None
+    number = round(float(value), CSV_DECIMALS[kind])
+    return min(max(number, EXPORT_PROBABILITY_RANGE[0]), EXPORT_PROBABILITY_RANGE[1]) if kind == "probability" else number
 
 
 def load_details(con, patient_ids: list[str], as_of: date, ldl_series=None) -> dict[str, dict]:

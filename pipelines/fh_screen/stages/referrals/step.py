@@ -68,6 +68,7 @@ import polars as pl
 from fh_screen.config import Clinic, SelectionSettings, Settings
 from fh_screen.context import RunContext, log
 from fh_screen.outputs import worklist_files
+from fh_screen.outputs.worklists import EXPORT_PROBABILITY_RANGE
 from fh_screen.stages.referrals import backlog, prospective
 from fh_screen.stages.rules.explain import render as explain_reasons
 from fh_screen.store import db, files
@@ -484,8 +485,12 @@ def referrals_table(planned: pl.DataFrame) -> pl.DataFrame:
     listed = planned.filter(pl.col("event") != QUEUED).sort("rank")
     # Rounded for export (LDL-C 2 decimals, probability 2); the store keeps full precision.
     decimals = {"ldl_max_mmol": 2, "ldl_untreated_estimate_mmol": 2, "probability": 2}
+    # A rounded probability never reads as certainty: 0.999 would print as 1.0, so exports
+    # stay within EXPORT_PROBABILITY_RANGE (the worklists print "< 1 %" and "> 99 %").
+    rounded = lambda c: pl.col(c).round(decimals[c]).clip(*EXPORT_PROBABILITY_RANGE) if c == "probability" \
+        else pl.col(c).round(decimals[c])  # noqa: E731
     return listed.select(
-        [(pl.col(c).round(decimals[c]) if c in decimals else pl.col(c)) if c in listed.columns
+        [(rounded(c) if c in decimals else pl.col(c)) if c in listed.columns
          else pl.lit(None, pl.Utf8).alias(c) for c in REFERRAL_CSV_COLUMNS]
     )
 
