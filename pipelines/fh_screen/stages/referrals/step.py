@@ -576,7 +576,10 @@ def referrals_step(ctx: RunContext) -> dict:
                 shutil.rmtree(stale)  # a rerun must not leave last attempt's practices or clinics behind
         files.write_csv(ctx.work_dir / "referrals.csv", referrals_table(planned))
         report.update(worklist_files.write_all(con, planned, ctx, explain_reasons))
-        report.update(clinics.write_all(ctx.work_dir, planned, all_events, ctx.settings, ctx.as_of))
+        # The waiting list in the order clinics give places (one definition: backlog.serving_order).
+        waiting = backlog.serving_order(planned.filter(pl.col("event") == QUEUED)).drop("_flow_order")
+        report.update(clinics.write_all(ctx.work_dir, waiting, all_events, ctx.settings, ctx.as_of,
+                                        report["selection_by_clinic"]))
     finally:
         con.close()
     log.info("referrals: %d listed, %d queued", report["events"].get(LISTED, 0), report["events"].get(QUEUED, 0))
