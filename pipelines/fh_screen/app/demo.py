@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
+from fh_screen.app.run import run
 from fh_screen.config import load_settings
 from fh_screen.synth.simulate import simulate
 
@@ -24,7 +25,7 @@ DEMO_MONTHS = 3
 
 def demo(out: Path, n_patients: int, seed: int, progress: Callable[[str], None] | None = None,
          months: float = DEMO_MONTHS) -> dict:
-    result = simulate(out=out, months=months, n_patients=n_patients, seed=seed, start=DEMO_AS_OF,
+    result = simulate(out=out, months=months, n_patients=n_patients, seed=seed, start=DEMO_AS_OF, runner=run,
                       settings=load_settings(), progress=progress)
     latest = Path(result["latest_run"])
     print(f"demo region: {n_patients:,} synthetic people, {result['runs']} runs over {months:g} months "
