@@ -89,6 +89,7 @@ def make_region_db(path: Path, prefix: str = "A", n: int = 600, seed: int = 1,
         "simon_broome": rng.choice(["definite", "possible", "not_met"], n, p=[0.05, 0.15, 0.8]),
         "medped": rng.choice(["met", "not_met", "not_calculable"], n, p=[0.1, 0.8, 0.1]),
         "lab_flag": flagged & (rng.random(n) < 0.8),
+        "paediatric": ["not_met"] * n,
         "route": ["refer_lipid_clinic" if f else "none" for f in flagged],
         "excluded_reason": [("already_diagnosed" if rng.random() < 0.01 else None) for _ in ids],
     })

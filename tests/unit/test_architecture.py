@@ -79,8 +79,28 @@ def test_import_contracts_hold():
     result = subprocess.run([str(LINT), "--no-cache", "--config", str(ROOT / "pyproject.toml")],
                             cwd=ROOT / "pipelines", capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 kept, 0 broken" in result.stdout
+    assert "8 kept, 0 broken" in result.stdout
 
 
 def test_imports_inside_functions_are_the_reviewed_lazy_ones():
     assert _function_imports() == set(LAZY_IMPORTS)
+
+
+# A connection is recognised by its use: SQL run or frames registered on it.
+CONNECTION_CALLS = {"connect", "execute", "sql", "register", "unregister", "fetchall", "fetchone", "cursor"}
+
+
+def test_outputs_never_take_a_connection():
+    """Outputs render frames and view models; the steps read the store (an output given a
+    connection could read what no step declared, and could not be tested without a store)."""
+    found = []
+    for path in sorted((PACKAGE / "outputs").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = [a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)]
+                found += [f"{path.name}:{node.lineno} {node.name}({a})" for a in args if a in ("con", "conn", "connection")]
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in CONNECTION_CALLS):
+                found.append(f"{path.name}:{node.lineno} .{node.func.attr}()")
+    assert not found, "\n".join(found)

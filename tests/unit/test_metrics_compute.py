@@ -43,11 +43,11 @@ EVENTS = [  # as_of, patient, event, clinic, probability, dlcn points
     ("2026-03-01", "P2", "listed", "C2", 0.1, 3),
     ("2026-01-05", "P7", "listed", "C1", None, 8),
 ]
-RULES = [  # patient, dlcn, simon broome, medped, lab flag, route, excluded
-    ("P1", 7, "possible", "met", True, "refer_lipid_clinic", None),
-    ("P2", 3, "not_met", "not_met", False, "none", None),
-    ("P3", 2, "not_met", "not_met", True, "none", None),
-    ("P6", 9, "definite", "met", True, "none", "already_diagnosed"),
+RULES = [  # patient, age, dlcn, simon broome, medped, lab flag, paediatric, excluded
+    ("P1", 50, 7, "possible", "met", True, "not_applicable", None),
+    ("P2", 30, 3, "not_met", "not_met", False, "not_applicable", None),
+    ("P3", 70, 2, "not_met", "not_met", True, "not_applicable", None),
+    ("P6", 45, 9, "definite", "met", True, "not_applicable", "already_diagnosed"),
 ]
 CASCADE = [  # index, relative, letter sent, closed on, result
     ("P1", "R1", "2026-05-01", "2026-06-01", "likely"),     # tested after the letter, positive
@@ -74,10 +74,10 @@ def region_db(tmp_path):
                 "clinic_id VARCHAR, rank INT, probability DOUBLE, dlcn_points INT, dlcn_category VARCHAR, route VARCHAR)")
     for e in EVENTS:
         con.execute("INSERT INTO referral_events VALUES (?, ?, ?, NULL, ?, 1, ?, ?, NULL, 'refer_lipid_clinic')", list(e))
-    con.execute("CREATE TABLE rule_results (patient_id VARCHAR, dlcn_points INT, simon_broome VARCHAR, medped VARCHAR, "
-                "lab_flag BOOLEAN, route VARCHAR, excluded_reason VARCHAR)")
+    con.execute("CREATE TABLE rule_results (patient_id VARCHAR, age_years INT, dlcn_points INT, simon_broome VARCHAR, "
+                "medped VARCHAR, lab_flag BOOLEAN, paediatric VARCHAR, excluded_reason VARCHAR)")
     for r in RULES:
-        con.execute("INSERT INTO rule_results VALUES (?, ?, ?, ?, ?, ?, ?)", list(r))
+        con.execute("INSERT INTO rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(r))
     con.execute("CREATE TABLE cascade_ledger (index_patient_id VARCHAR, relative_id VARCHAR, relationship VARCHAR, "
                 "degree INT, status VARCHAR, letter_sent_on DATE, reminder_due DATE, closed_on DATE, result VARCHAR, "
                 "updated_on DATE)")
@@ -209,3 +209,37 @@ def test_missing_derived_tables_give_zero_counts(tmp_path):
     con.close()
     assert value(table, "population") == 1
     assert value(table, "referred") == 0
+
+
+def _flagged(path, **selection) -> float:
+    settings = load_settings()
+    con = db.connect(path, read_only=True)
+    try:
+        table = compute.compute_aggregates(con, AS_OF, "hand", settings.selection.model_copy(update=selection),
+                                           settings.metrics)
+    finally:
+        con.close()
+    return value(table, "flagged")
+
+
+def test_flagged_counts_the_lab_flag_only_when_the_region_selects_on_it(region_db):
+    """The metrics select with the worklists' rule: P3 is flagged by the lab flag alone, so
+    with ``use_lab_flag: false`` only P1 (DLCN 7) and the referred P2 and P7 remain."""
+    assert _flagged(region_db, use_lab_flag=True) == 4
+    assert _flagged(region_db, use_lab_flag=False) == 3
+
+
+def test_the_model_alone_never_flags(region_db):
+    """P3 without the lab flag and DLCN 2 meets no clinical criterion: a probability of 0.9
+    does not flag them (decision no_model_only_referral); with DLCN 3 it does."""
+    con = db.connect(region_db)
+    con.execute("UPDATE rule_results SET lab_flag = FALSE WHERE patient_id = 'P3'")
+    con.execute("CREATE TABLE model_scores (patient_id VARCHAR, probability DOUBLE, model_name VARCHAR, "
+                "model_version VARCHAR)")
+    con.execute("INSERT INTO model_scores VALUES ('P3', 0.9, 'fh_baseline', '1')")
+    con.close()
+    assert _flagged(region_db) == 3
+    con = db.connect(region_db)
+    con.execute("UPDATE rule_results SET dlcn_points = 3 WHERE patient_id = 'P3'")
+    con.close()
+    assert _flagged(region_db) == 4

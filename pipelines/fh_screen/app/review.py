@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fh_screen.config import Settings
 from fh_screen.outputs import worklists
-from fh_screen.stages.features.build import ldl_series
+from fh_screen.stages.referrals.details import read_details
 from fh_screen.stages.rules.explain import render
 
 # patient_features / rule_results columns shown as the inputs the rules used, with their unit.
@@ -81,7 +81,7 @@ def patient_page(con, patient_id: str, settings: Settings, lang: str = "en") -> 
     as_of = rule["as_of"]
     row = {**features, **rule, "rank": None, "event": "listed",
            "probability": score[0] if score and (rule.get("age_years") or 0) >= settings.selection.adult_age else None}
-    detail = worklists.load_details(con, [patient_id], as_of, ldl_series)[patient_id]
+    detail = read_details(con, [patient_id], as_of)[patient_id]
     view = worklists.patient_view(row, detail, lang, render,
                                   {c.clinic_id: c.name for c in settings.clinics})
     lines = [f"Clinician's review page: patient {patient_id}, run date {as_of}",

@@ -76,7 +76,8 @@ def _counts() -> list[Metric]:
     m = [
         Metric("population", "count", "People in the population (alive and resident, or ever referred)"),
         Metric("tested", "count", "People with any lipid result"),
-        Metric("flagged", "count", "People flagged by a rule, the lab flag or the model (or ever referred)"),
+        Metric("flagged", "count",
+               "People the worklists select (a rule, or the model with a clinical criterion), or ever referred"),
         Metric("referred", "count", "People listed on a GP worklist for lipid-clinic referral"),
         Metric("attended", "count", "Referred people seen in a lipid clinic"),
         Metric("confirmed", "count", "Referred people with FH confirmed (genetic or clinical)"),

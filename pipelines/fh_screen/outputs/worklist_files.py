@@ -12,18 +12,22 @@ from fh_screen.outputs import fhir as referral_fhir, worklist_pdf, worklists
 from fh_screen.store import files
 
 
-def write_all(con, planned: pl.DataFrame, ctx: RunContext, explain=None, ldl_series=None) -> dict:
+def listed(planned: pl.DataFrame) -> pl.DataFrame:
+    """The planned rows that appear on a worklist tonight (everyone not queued for capacity)."""
+    return planned.filter(pl.col("event") != "queued")
+
+
+def write_all(planned: pl.DataFrame, details: dict[str, dict], ctx: RunContext, explain=None) -> dict:
     """Write every practice's HTML/PDF/CSV and every clinic's FHIR bundle; return counts and
     the seconds spent rendering HTML and PDF (reported apart: the nightly data work and the
-    document rendering scale differently). ``explain``: see ``worklists.practice_lists``;
-    ``ldl_series``: see ``worklists.load_details``."""
-    listed = planned.filter(pl.col("event") != "queued")
-    details = worklists.load_details(con, listed["patient_id"].to_list(), ctx.as_of, ldl_series)
+    document rendering scale differently). ``details``: per listed patient, see
+    ``worklists.details_from``; ``explain``: see ``worklists.practice_lists``."""
+    listed_rows = listed(planned)
     practices = worklists.practice_lists(planned, details, ctx, explain)
     folder = files.ensure_dir(ctx.work_dir / "worklists")
     stems = worklists.file_stems([p.practice_id for p in practices])
     rows_by_practice = {
-        pid: group.to_dicts() for (pid,), group in listed.group_by(["practice_id"], maintain_order=True)
+        pid: group.to_dicts() for (pid,), group in listed_rows.group_by(["practice_id"], maintain_order=True)
     }
     pages, rendering = 0, 0.0
     for practice in practices:
@@ -36,7 +40,7 @@ def write_all(con, planned: pl.DataFrame, ctx: RunContext, explain=None, ldl_ser
         files.write_text(files.child_path(folder, f"{stem}.html"), page)
         files.write_bytes(files.child_path(folder, f"{stem}.pdf"), pdf_bytes)
         files.write_text(files.child_path(folder, f"{stem}.csv"), worklists.csv_text(practice, rows_by_practice[practice.practice_id]))
-    bundles = referral_fhir.write_bundles(listed, planned.height, practices, ctx, folder)
+    bundles = referral_fhir.write_bundles(listed_rows, planned.height, practices, ctx, folder)
     return {"practices": len(practices), "pdf_pages": pages, "fhir_bundles": bundles,
             "render_seconds": round(rendering, 3)}
 

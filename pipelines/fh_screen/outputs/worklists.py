@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 
 import polars as pl
@@ -176,46 +176,16 @@ def rounded(value, kind: str):
     return min(max(number, EXPORT_PROBABILITY_RANGE[0]), EXPORT_PROBABILITY_RANGE[1]) if kind == "probability" else number
 
 
-def load_details(con, patient_ids: list[str], as_of: date, ldl_series=None) -> dict[str, dict]:
-    """Labs (LDL series; latest TC, HDL, TG), lipid-lowering drugs and names per patient.
+def details_from(patient_ids: list[str], labs: pl.DataFrame, drugs: pl.DataFrame, names: pl.DataFrame,
+                 ldl_series: dict[str, list[tuple[date, float]]] | None = None) -> dict[str, dict]:
+    """Per listed patient: labs (per analyte, (day, value, censored) in sample order), current
+    lipid-lowering drugs, name and the LDL-C trend, from frames the referrals step reads
+    (``stages.referrals.details``): outputs render what they are given and never read the store.
 
-    ``ldl_series(con, patient_ids, as_of)`` gives each patient's LDL-C per sample day as the
-    features see it (``features.build.ldl_series``, passed in by the stage: outputs do not
-    import stages); the trend is drawn from it so its "highest" equals the table's."""
+    ``ldl_series`` gives each patient's LDL-C per sample day as the features see it, so the
+    trend's "highest" equals the table's."""
     details: dict[str, dict] = {pid: {"labs": {}, "drugs": [], "name": None, "ldl_series": []}
                                 for pid in patient_ids}
-    if not patient_ids:
-        return details
-    con.register("_listed", pl.DataFrame({"patient_id": patient_ids}, schema={"patient_id": pl.Utf8}))
-    try:
-        labs = con.execute(
-            """
-            SELECT patient_id, analyte, CAST(sampled_at AS DATE) AS day, value, censored
-            FROM lab_results
-            WHERE patient_id IN (SELECT patient_id FROM _listed)
-              AND status <> 'cancelled' AND analyte IN ('ldl', 'tc', 'hdl', 'tg')
-              AND value IS NOT NULL AND CAST(sampled_at AS DATE) <= ?
-            ORDER BY patient_id, analyte, sampled_at
-            """,
-            [as_of],
-        ).pl()
-        drugs = con.execute(
-            """
-            SELECT patient_id, atc_code, max(dispensed_on) AS last_on,
-                   arg_max(strength_mg, dispensed_on) AS strength_mg
-            FROM medications
-            WHERE patient_id IN (SELECT patient_id FROM _listed) AND atc_code LIKE 'C10%'
-              AND dispensed_on > ? AND dispensed_on <= ?
-            GROUP BY patient_id, atc_code
-            ORDER BY patient_id, last_on DESC, atc_code
-            """,
-            [as_of - timedelta(days=TREATMENT_LOOKBACK_DAYS), as_of],
-        ).pl()
-        names = con.execute(
-            "SELECT patient_id, full_name FROM contacts WHERE patient_id IN (SELECT patient_id FROM _listed)"
-        ).pl()
-    finally:
-        con.unregister("_listed")
     series = labs.group_by(["patient_id", "analyte"], maintain_order=True).agg("day", "value", "censored")
     for row in series.iter_rows(named=True):
         details[row["patient_id"]]["labs"][row["analyte"]] = list(zip(row["day"], row["value"], row["censored"]))
@@ -223,9 +193,8 @@ def load_details(con, patient_ids: list[str], as_of: date, ldl_series=None) -> d
         details[row["patient_id"]]["drugs"].append(row)
     for row in names.iter_rows(named=True):
         details[row["patient_id"]]["name"] = row["full_name"]
-    if ldl_series is not None:
-        for pid, points in ldl_series(con, patient_ids, as_of).items():
-            details[pid]["ldl_series"] = points
+    for pid, points in (ldl_series or {}).items():
+        details[pid]["ldl_series"] = points
     return details
 
 

@@ -43,6 +43,7 @@ def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConn
     con.execute("SET enable_progress_bar = false")  # quiet under Airflow, CI and cron
     if not read_only:
         con.execute(sql("schema"))
+        con.execute(sql("usable_lab_results"))
         if Path(db_path).is_file():
             os.chmod(db_path, 0o600)
     return con

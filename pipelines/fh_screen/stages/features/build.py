@@ -839,9 +839,8 @@ def ldl_series(con, patient_ids: list[str], as_of: date) -> dict[str, list[tuple
     con.register("_listed", pl.DataFrame({"patient_id": patient_ids}, schema={"patient_id": pl.Utf8}))
     try:
         labs = con.execute(
-            """SELECT patient_id, result_id, sampled_at, analyte, method, value FROM lab_results
-               WHERE patient_id IN (SELECT patient_id FROM _listed) AND status <> 'cancelled'
-                 AND analyte IN ('ldl', 'tc', 'hdl', 'tg') AND value IS NOT NULL AND CAST(sampled_at AS DATE) <= ?""",
+            """SELECT patient_id, result_id, sampled_at, sample_date, analyte, method, value
+               FROM usable_lipid_results(?) WHERE patient_id IN (SELECT patient_id FROM _listed)""",
             [as_of]).pl()
         people = con.execute("SELECT patient_id, birth_date, sex FROM patients "
                              "WHERE patient_id IN (SELECT patient_id FROM _listed)").pl()

@@ -16,9 +16,9 @@ Definitions (what an evaluator needs to read the numbers):
     population: alive and resident at the run date, plus anyone ever referred (so that
         the funnel nests: population >= tested >= flagged >= referred).
     tested: any non-cancelled LDL, total cholesterol, HDL or triglyceride result, or flagged.
-    flagged: now flagged (route other than ``none``, the lab flag, DLCN >= the selection
-        cut-off or model probability >= the selection threshold) and not excluded, or ever
-        referred.
+    flagged: now selected by the worklists' own rule (``referrals.step.triggered``: the
+        rules' triggers under this region's settings, incl. ``use_lab_flag``, or probability
+        >= the threshold with a clinical criterion met) and not excluded, or ever referred.
     referred: ever listed on a GP worklist (``referral_events.event = 'listed'``).
     outcome: the latest clinic outcome on or after the first listing; attended =
         fh_genetic, fh_clinical or not_fh; confirmed = fh_genetic or fh_clinical.
@@ -47,6 +47,7 @@ import polars as pl
 from fh_screen.store import db
 from fh_screen.config import MetricsSettings, SelectionSettings
 from fh_screen.outputs import metrics_schema as S
+from fh_screen.stages.referrals.step import triggered, with_probability
 
 # Cascade ledger results that count as a relative found to have FH: a clinic confirmation,
 # a recorded FH diagnosis, or LDL-C in the "likely" band of the relatives' cut-offs
@@ -62,10 +63,10 @@ _EMPTY_REFERRALS = {
     "treated_after": pl.Boolean, "ldl_change_mmol": pl.Float64,
 }
 _EMPTY_RULES = {
-    "patient_id": pl.Utf8, "dlcn_points": pl.Int64, "simon_broome": pl.Utf8, "medped": pl.Utf8,
-    "lab_flag": pl.Boolean, "route": pl.Utf8, "excluded_reason": pl.Utf8,
+    "patient_id": pl.Utf8, "age_years": pl.Int64, "dlcn_points": pl.Int64, "simon_broome": pl.Utf8,
+    "medped": pl.Utf8, "lab_flag": pl.Boolean, "paediatric": pl.Utf8, "excluded_reason": pl.Utf8,
 }
-_EMPTY_MODEL = {"patient_id": pl.Utf8, "probability": pl.Float64}
+_EMPTY_MODEL = {"patient_id": pl.Utf8, "probability": pl.Float64, "model_version": pl.Utf8}
 _EMPTY_CASCADE = {"index_patient_id": pl.Utf8, "contacted": pl.Boolean, "closed": pl.Boolean, "result": pl.Utf8}
 
 
@@ -93,13 +94,11 @@ def read_inputs(con: db.Connection, as_of: date) -> dict[str, pl.DataFrame]:
         if table_exists(con, "referral_events") else pl.DataFrame(schema=_EMPTY_REFERRALS)
     )
     out["rules"] = (
-        _frame(con, "SELECT patient_id, dlcn_points, simon_broome, medped, lab_flag, route, excluded_reason "
-               "FROM rule_results", {}, _EMPTY_RULES)
+        _frame(con, f"SELECT {', '.join(_EMPTY_RULES)} FROM rule_results", {}, _EMPTY_RULES)
         if table_exists(con, "rule_results") else pl.DataFrame(schema=_EMPTY_RULES)
     )
     out["model"] = (
-        _frame(con, "SELECT patient_id, max(probability) AS probability FROM model_scores GROUP BY patient_id",
-               {}, _EMPTY_MODEL)
+        _frame(con, f"SELECT {', '.join(_EMPTY_MODEL)} FROM model_scores", {}, _EMPTY_MODEL)
         if table_exists(con, "model_scores") else pl.DataFrame(schema=_EMPTY_MODEL)
     )
     out["cascade"] = (
@@ -139,11 +138,12 @@ def person_frame(
 ) -> pl.DataFrame:
     """One row per person in the population: dimension levels and 0/1 metric indicators."""
     ref = inputs["referrals"].with_columns(pl.lit(1).alias("_referred"))
+    # The worklists' selection rule and probability (the adult model does not score children).
+    rules = triggered(with_probability(inputs["rules"], inputs["model"], selection.adult_age), selection)
     frame = (
         inputs["population"]
         .join(ref, on="patient_id", how="left")
-        .join(inputs["rules"], on="patient_id", how="left")
-        .join(inputs["model"], on="patient_id", how="left")
+        .join(rules.drop("age_years", "model_version"), on="patient_id", how="left")
         .join(_cascade_per_index(inputs["cascade"]), on="patient_id", how="left")
     )
     referred = pl.col("_referred").is_not_null()
@@ -151,12 +151,7 @@ def person_frame(
 
     dlcn = pl.coalesce(pl.col("listed_dlcn_points"), pl.col("dlcn_points"))
     probability = pl.coalesce(pl.col("listed_probability"), pl.col("probability"))
-    flagged_now = pl.col("excluded_reason").is_null() & (
-        (pl.col("route").fill_null("none") != "none")
-        | pl.col("lab_flag").fill_null(False)
-        | (dlcn >= selection.dlcn_min_points).fill_null(False)
-        | (probability >= selection.min_probability).fill_null(False)
-    )
+    flagged_now = pl.col("excluded_reason").is_null() & pl.col("triggered").fill_null(False)
     outcome = pl.col("outcome")
     attended = referred & outcome.is_in(S.ATTENDED_OUTCOMES).fill_null(False)
     confirmed = referred & outcome.is_in(S.CONFIRMED_OUTCOMES).fill_null(False)

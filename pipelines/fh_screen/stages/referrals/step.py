@@ -72,7 +72,7 @@ from fh_screen.outputs.worklists import EXPORT_PROBABILITY_RANGE
 from fh_screen.stages.referrals import backlog, prospective
 from fh_screen.stages.rules.explain import render as explain_reasons
 from fh_screen.store import db, files
-from fh_screen.stages.features.build import ldl_series
+from fh_screen.stages.referrals.details import read_details
 from fh_screen.stages.rules.results import Policy, selection as rule_selection
 
 ROUTE_CLINIC = "refer_lipid_clinic"
@@ -128,6 +128,24 @@ def with_probability(rule_results: pl.DataFrame, model_scores: pl.DataFrame | No
         pl.when(adult).then(pl.col("model_version")).alias("model_version"))
 
 
+def triggered(frame: pl.DataFrame, sel: SelectionSettings) -> pl.DataFrame:
+    """THE selection rule (decisions routing_is_selection and no_model_only_referral), applied
+    to ``rule_results`` rows with ``probability`` (``with_probability``). Adds
+    ``selected_by_rules`` and ``clinical_criterion`` (the rules' one definition under this
+    region's policy), ``triggered`` (selected by the rules, or probability >= the threshold
+    with a clinical criterion met) and ``selected_by`` (e.g. "dlcn+probability"). Exclusions
+    are not applied here. The worklists and the pilot metrics both select with it."""
+    out = frame.with_columns(
+        rule_selection(Policy(dlcn_min_points=sel.dlcn_min_points, use_lab_flag=sel.use_lab_flag)))
+    by_rules = pl.col("selected_by_rules").is_not_null()
+    by_prob = (pl.col("probability") >= sel.min_probability).fill_null(False) & pl.col("clinical_criterion").fill_null(False)
+    return out.with_columns(
+        (by_rules | by_prob).alias("triggered"),
+        pl.concat_str([pl.col("selected_by_rules"), pl.when(by_prob).then(pl.lit("probability"))],
+                      separator="+", ignore_nulls=True).alias("selected_by"),
+    )
+
+
 def screen(frame: pl.DataFrame, patients: pl.DataFrame, sel: SelectionSettings, as_of: date) -> pl.DataFrame:
     """Mark who is triggered, who is excluded and why, and their route and list.
 
@@ -142,10 +160,7 @@ def screen(frame: pl.DataFrame, patients: pl.DataFrame, sel: SelectionSettings, 
         "deceased_date",
         "moved_out_date",
     )
-    out = frame.join(people, on="patient_id", how="left").with_columns(
-        rule_selection(Policy(dlcn_min_points=sel.dlcn_min_points, use_lab_flag=sel.use_lab_flag)))
-    by_rules = pl.col("selected_by_rules").is_not_null()
-    by_prob = (pl.col("probability") >= sel.min_probability).fill_null(False) & pl.col("clinical_criterion").fill_null(False)
+    out = triggered(frame.join(people, on="patient_id", how="left"), sel)
     practice = pl.coalesce(
         pl.when(pl.col("practice_id").str.strip_chars() != "").then(pl.col("practice_id")),
         pl.when(pl.col("_practice_registered").str.strip_chars() != "").then(pl.col("_practice_registered")),
@@ -158,15 +173,6 @@ def screen(frame: pl.DataFrame, patients: pl.DataFrame, sel: SelectionSettings, 
         .otherwise(pl.lit(ROUTE_CLINIC))
     )
     return out.with_columns(
-        (by_rules | by_prob).alias("triggered"),
-        pl.concat_str(
-            [
-                pl.col("selected_by_rules"),
-                pl.when(by_prob).then(pl.lit("probability")),
-            ],
-            separator="+",
-            ignore_nulls=True,
-        ).alias("selected_by"),
         pl.coalesce(
             pl.col("excluded_reason"),
             pl.when(pl.col("deceased_date") <= as_of).then(pl.lit("deceased")),
@@ -599,7 +605,8 @@ def referrals_step(ctx: RunContext) -> dict:
         if out.exists():
             shutil.rmtree(out)  # a rerun must not leave last attempt's practices behind
         files.write_csv(ctx.work_dir / "referrals.csv", referrals_table(planned))
-        report.update(worklist_files.write_all(con, planned, ctx, explain_reasons, ldl_series))
+        details = read_details(con, worklist_files.listed(planned)["patient_id"].to_list(), ctx.as_of)
+        report.update(worklist_files.write_all(planned, details, ctx, explain_reasons))
     finally:
         con.close()
     log.info("referrals: %d listed, %d queued", report["events"].get(LISTED, 0), report["events"].get(QUEUED, 0))

@@ -1,5 +1,5 @@
 -- Pilot metrics: everyone in the register with whether they were resident at the run date
--- and whether they ever had a (non-cancelled) lipid result. Bound: $as_of.
+-- and whether they ever had a usable lipid result (usable_lab_results.sql). Bound: $as_of.
 SELECT
   p.patient_id,
   p.sex,
@@ -11,8 +11,5 @@ SELECT
   t.patient_id IS NOT NULL AS tested
 FROM patients p
 LEFT JOIN (              -- one pass over the results, not a lookup per person
-  SELECT DISTINCT l.patient_id FROM lab_results l
-  WHERE l.analyte IN ('ldl', 'tc', 'hdl', 'tg')
-    AND l.status <> 'cancelled'
-    AND CAST(l.sampled_at AS DATE) <= $as_of::DATE
+  SELECT DISTINCT patient_id FROM usable_lipid_results($as_of)
 ) t USING (patient_id)

@@ -57,10 +57,9 @@ treatment AS (           -- after referral: an agent not taken before, or a high
   GROUP BY a.patient_id
 ),
 ldl AS (
-  SELECT l.patient_id, CAST(l.sampled_at AS DATE) AS sampled_on, l.sampled_at, l.result_id, l.value, f.listed_on
-  FROM lab_results l JOIN first_listed f USING (patient_id)
-  WHERE l.analyte = 'ldl' AND l.status <> 'cancelled' AND l.censored IS NULL
-    AND CAST(l.sampled_at AS DATE) <= $as_of::DATE
+  SELECT l.patient_id, l.sample_date AS sampled_on, l.sampled_at, l.result_id, l.value, f.listed_on
+  FROM usable_lab_results($as_of) l JOIN first_listed f USING (patient_id)
+  WHERE l.analyte = 'ldl' AND l.censored IS NULL     -- a change needs exact numbers
 ),
 ldl_before AS (
   SELECT patient_id, value FROM ldl WHERE sampled_on <= listed_on

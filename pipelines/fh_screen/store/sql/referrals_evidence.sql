@@ -7,10 +7,9 @@ WITH arrival AS (
 own AS (
   -- a high result: each patient's highest LDL-C and highest total cholesterol (latest of
   -- equal values). A lower retest, e.g. on treatment, is not new evidence of FH.
-  SELECT patient_id, CAST(sampled_at AS DATE) AS dated, delivery_id
-  FROM lab_results
-  WHERE status <> 'cancelled' AND analyte IN ('ldl', 'tc') AND value IS NOT NULL
-    AND CAST(sampled_at AS DATE) <= $as_of
+  SELECT patient_id, sample_date AS dated, delivery_id
+  FROM usable_lab_results($as_of)
+  WHERE analyte IN ('ldl', 'tc')
   QUALIFY row_number() OVER (PARTITION BY patient_id, analyte ORDER BY value DESC, sampled_at DESC, result_id DESC) = 1
   UNION ALL
   SELECT patient_id, outcome_date, delivery_id FROM clinic_outcomes WHERE outcome_date <= $as_of
