@@ -84,14 +84,14 @@ def quarantine(ctx: RunContext, table: str | None = None) -> list[tuple]:
 
 def empty_relations(tmp_path: Path) -> dict[str, list[str]]:
     """Columns of each gx_<table> check relation, built over empty staged tables."""
-    from fh_screen.stages.validate.step import _prepare
+    from fh_screen.stages.validate.step import prepare_checks
 
     ctx = make_context(tmp_path)
     for table in db.CONTRACT_TABLES:
         stage(ctx, table, [])
     con = ctx.connect()
     try:
-        _prepare(con, ctx)
+        prepare_checks(con, ctx)
         con.execute(db.sql("validate/known_patients"))
         out = {}
         for table in db.CONTRACT_TABLES:

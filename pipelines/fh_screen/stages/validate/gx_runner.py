@@ -2,7 +2,7 @@
 against the DuckDB file, and Data Docs.
 
 Why SQL on DuckDB and not pandas data frames: measured with
-``scripts/bench_validation.py`` (figures in ``expectations/README.md``), the SQL path is
+``benchmarks/bench_validation.py`` (figures in ``expectations/README.md``), the SQL path is
 several times faster and needs no copy of the table in memory. It needs the connection
 patch in ``gx_duckdb``.
 

@@ -54,7 +54,7 @@ def validate_step(ctx: RunContext) -> dict:
     quality = files.ensure_dir(ctx.work_dir / QUALITY_DIR)
     try:
         with closing(ctx.connect()) as con:
-            _prepare(con, ctx)
+            prepare_checks(con, ctx)
         summary, warnings = _validate_tables(ctx, tables, quality)
         with closing(ctx.connect()) as con:
             received = {t: int(ctx.manifest["tables"].get(t, {}).get("received", 0)) for t in tables}
@@ -140,8 +140,9 @@ def _phases(tables: list[str]) -> list[tuple[str, ...]]:
     return [p for p in (first, rest) if p]
 
 
-def _prepare(con: db.Connection, ctx: RunContext) -> None:
-    """Run parameters and reference tables the check relations join to."""
+def prepare_checks(con: db.Connection, ctx: RunContext) -> None:
+    """Run parameters and reference tables the check relations (``validate/<table>.sql``) join
+    to; public so that tests and the validation benchmark build the same relations."""
     settings = ctx.settings.validation
     con.execute(
         db.sql("validate/setup"),
