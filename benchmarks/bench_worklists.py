@@ -28,6 +28,7 @@ from fh_screen.store import db
 from fh_screen.outputs import worklist_pdf, worklists
 from fh_screen.config import Clinic, SelectionSettings, Settings
 from fh_screen.context import RunContext
+from fh_screen.stages.referrals.details import read_details
 from fh_screen.stages.referrals.step import plan_referrals, empty_events, referrals_step
 from fh_screen.stages.rules.results import score
 
@@ -139,7 +140,7 @@ def main() -> None:
         # PDF alone and HTML alone, on the same view models
         con = db.connect(tmp / "bench.duckdb")
         listed = planned.filter(pl.col("event") != "queued")
-        details = worklists.load_details(con, listed["patient_id"].to_list(), AS_OF)
+        details = read_details(con, listed["patient_id"].to_list(), AS_OF)
         con.close()
         practices = worklists.practice_lists(planned, details, ctx)
         t, cpu = time.perf_counter(), time.process_time()
