@@ -67,7 +67,7 @@ import polars as pl
 
 from fh_screen.config import Clinic, SelectionSettings, Settings
 from fh_screen.context import RunContext, log
-from fh_screen.outputs import worklist_files
+from fh_screen.outputs import clinics, worklist_files
 from fh_screen.outputs.worklists import EXPORT_PROBABILITY_RANGE
 from fh_screen.stages.referrals import backlog, prospective
 from fh_screen.stages.rules.explain import render as explain_reasons
@@ -505,9 +505,9 @@ def referrals_table(planned: pl.DataFrame) -> pl.DataFrame:
 
 
 # rule_results columns the plan reads for every patient (selection, ranking, clinic, events).
-# The wide rest (reasons, missing information, LDL details ...) only reaches the worklists,
-# so it is read for the listed patients alone: converting it for a whole region costs more
-# than the plan itself.
+# The wide rest (reasons, missing information, LDL details ...) only reaches the worklists
+# and waiting lists, so it is read for tonight's candidates alone: converting it for a whole
+# region costs more than the plan itself.
 PLAN_RULE_COLUMNS = (
     "patient_id", "age_years", "practice_id", "is_child", "ldl_max_mmol", "ldl_untreated_estimate_mmol",
     "dlcn_points", "dlcn_category", "lab_flag", "secondary_cause", "route", "excluded_reason", "postcode",
@@ -536,23 +536,24 @@ def _table(con, name: str, wanted: tuple[str, ...]) -> pl.DataFrame | None:
     return con.sql(f"SELECT {', '.join(columns)} FROM {name}").pl() if columns else None
 
 
-def with_listed_details(con, planned: pl.DataFrame, rule_columns: list[str]) -> pl.DataFrame:
-    """``planned`` with every rule_results column, filled for the listed patients only.
+def with_candidate_details(con, planned: pl.DataFrame, rule_columns: list[str]) -> pl.DataFrame:
+    """``planned`` with every rule_results column, filled for tonight's candidates.
 
-    Queued patients are on no list tonight, so their texts would never be shown; the
-    columns come back in rule_results order, as if the whole table had been planned on.
+    Listed patients' details reach the worklists, queued patients' the waiting lists
+    (``queue.csv`` and the clinic pages); the columns come back in rule_results order, as
+    if the whole table had been planned on.
     """
     rest = [c for c in rule_columns if c not in planned.columns]
     if not rest:
         return planned
-    con.register("_listed", planned.filter(pl.col("event") != QUEUED).select("patient_id"))
+    con.register("_candidates", planned.select("patient_id"))
     try:
         details = con.sql(
             f"SELECT patient_id, {', '.join(rest)} FROM rule_results "
-            "WHERE patient_id IN (SELECT patient_id FROM _listed)"
+            "WHERE patient_id IN (SELECT patient_id FROM _candidates)"
         ).pl()
     finally:
-        con.unregister("_listed")
+        con.unregister("_candidates")
     joined = planned.join(details, on="patient_id", how="left")
     return joined.select(*rule_columns, *[c for c in planned.columns if c not in rule_columns])
 
@@ -580,7 +581,7 @@ def referrals_step(ctx: RunContext) -> dict:
         planned, report = plan_referrals(
             rule_results, model_scores, patients, outcomes, prior, ctx.settings, ctx.as_of, evidence, since
         )
-        planned = with_listed_details(con, planned, _columns(con, "rule_results"))
+        planned = with_candidate_details(con, planned, _columns(con, "rule_results"))
         tonight = events_frame(planned, ctx.as_of)
         with db.transaction(con):
             con.execute("DELETE FROM referral_events WHERE as_of = ?", [ctx.as_of])
@@ -602,11 +603,13 @@ def referrals_step(ctx: RunContext) -> dict:
             con.unregister("_figures")
 
         out = ctx.work_dir / "worklists"
-        if out.exists():
-            shutil.rmtree(out)  # a rerun must not leave last attempt's practices behind
+        for stale in (out, ctx.work_dir / "clinics"):
+            if stale.exists():
+                shutil.rmtree(stale)  # a rerun must not leave last attempt's practices or clinics behind
         files.write_csv(ctx.work_dir / "referrals.csv", referrals_table(planned))
         details = read_details(con, worklist_files.listed(planned)["patient_id"].to_list(), ctx.as_of)
         report.update(worklist_files.write_all(planned, details, ctx, explain_reasons))
+        report.update(clinics.write_all(ctx.work_dir, planned, all_events, ctx.settings, ctx.as_of))
     finally:
         con.close()
     log.info("referrals: %d listed, %d queued", report["events"].get(LISTED, 0), report["events"].get(QUEUED, 0))
