@@ -88,7 +88,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from fh_screen.app.demo import demo
 
-    demo(out=args.out, n_patients=args.patients, seed=args.seed, progress=_progress(args.quiet), layout=args.layout)
+    demo(out=args.out, n_patients=args.patients, seed=args.seed, progress=_progress(args.quiet), layout=args.layout,
+         months=args.months)
     return 0
 
 
@@ -103,6 +104,24 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     for name in manifest["not_from_registers"]:
         print(f"note: no {name} delivered (no register holds it; add {name}.csv in the contract's format)")
     print(f"delivery: {Path(args.out).resolve()}  (manifest: convert_manifest.json, set-aside rows: set_aside.csv)")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from fh_screen.config import load_settings
+    from fh_screen.synth.simulate import simulate
+
+    result = simulate(out=args.out, months=args.months, n_patients=args.patients, seed=args.seed, start=args.start,
+                      every_nights=args.every_nights, params_file=args.params, settings=load_settings(args.config),
+                      progress=_progress(args.quiet), region_params=args.synth_params)
+    truth = result["truth"]
+    print(f"simulated {args.months:g} months ({result['region']['start']} to {result['region']['end']}) of "
+          f"{args.patients:,} synthetic people: {result['runs']} runs in {result['seconds']:,.0f} s")
+    print(f"in the synthetic world: {truth['referred']:,} referred, {truth['attended']:,} seen in clinic, "
+          f"{truth['confirmed']:,} confirmed, {truth['relatives_tested']:,} relatives tested")
+    print(f"evaluator report: {result['report']}")
+    print(f"what happened (truth, never read by the pipeline): {Path(args.out).resolve() / 'simulation.json'}")
+    print("These outputs are decision support for clinicians, not diagnoses.")
     return 0
 
 
@@ -228,10 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="make a synthetic region and run the whole job on it",
                        description="Generate a synthetic region, run the nightly job on an embedded "
-                       "DuckDB file, and write every output under --out.")
+                       "DuckDB file, play a few months of the pilot forward a week at a time, and write "
+                       "every output of the last run under --out/runs/<date>/.")
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output)")
     p.add_argument("--patients", type=int, default=30_000, help="people in the synthetic region (default 30000)")
     p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    p.add_argument("--months", type=float, default=3, help="months of pilot to simulate after the history (default 1; not with --layout)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--layout", choices=["dst", "sds"], help="start from register extracts in this layout: "
                    "synthesise them, convert them, then run (one night)")
@@ -264,6 +285,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=["dst", "sds"], help="also write the region as register extracts in this "
                    "layout (registers/<as-of>/), for `fhscreen convert`")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("simulate", help="play a synthetic region's pilot forward, night by night",
+                       description="Generate a synthetic region, run the nightly job on its history, then "
+                       "play it forward: new lab results, GPs acting on worklists or not, clinic visits and "
+                       "genetic results, relatives tested after family letters, deaths and moves. Feedback "
+                       "reaches the pipeline only through ordinary deliveries; the evaluator report of the "
+                       "last run is under --out/runs/<date>/metrics/.")
+    p.add_argument("--out", type=Path, required=True, help="output folder (replaced)")
+    p.add_argument("--months", type=float, default=12, help="months to simulate (default 12)")
+    p.add_argument("--patients", type=int, default=30_000, help="people in the synthetic region (default 30000)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    p.add_argument("--start", type=_iso_date, default=date(2025, 12, 1), help="first run date (default 2025-12-01)")
+    p.add_argument("--every-nights", type=int, default=7, help="nights between deliveries; the job runs on "
+                   "each (default 7; 1 = every night)")
+    p.add_argument("--params", type=Path, help="YAML overriding the behaviour settings (synth/behaviour.yaml)")
+    p.add_argument("--synth-params", type=Path, help="YAML overriding the region generator's parameters")
+    p.add_argument("--config", type=Path, help="region settings YAML (clinics, capacity, cascade policy)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("run", help="the nightly job on one delivery (what the Airflow DAG runs)",
                        description="Load one delivery into the DuckDB file, validate it, score, and write "

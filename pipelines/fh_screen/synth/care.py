@@ -51,6 +51,13 @@ def diagnose_existing(rng, pop: Population, p: dict) -> None:
     pop["diag_via_referral"] = np.zeros(n, bool)
 
 
+def test_rate_per_year(age: np.ndarray, p: dict) -> np.ndarray:
+    """Routine lipid profiles per person-year at ``age``, from the 5-year test probabilities."""
+    xs, vals = band_table(p["measurement"]["test_probability_per_5y"])
+    p5 = np.asarray(vals)[np.searchsorted(xs, age, side="right") - 1]
+    return -np.log1p(-p5) / 5.0
+
+
 def base_tests(rng, pop: Population, p: dict) -> tuple[np.ndarray, np.ndarray]:
     """Routine lipid profiles over the history window: (person index, day) per panel."""
     m = p["measurement"]
@@ -58,10 +65,7 @@ def base_tests(rng, pop: Population, p: dict) -> tuple[np.ndarray, np.ndarray]:
     start = np.maximum(as_of - int(p["window"]["history_years"] * YEAR), pop["birth"])
     end = observed_end(pop)
     years = np.where(pop["in_region"], np.maximum(end - start, 0) / YEAR, 0.0)
-    mid_age = pop.age_at(np.arange(pop.n), (start + end) // 2)
-    xs, vals = band_table(m["test_probability_per_5y"])
-    p5 = np.asarray(vals)[np.searchsorted(xs, mid_age, side="right") - 1]
-    rate = -np.log1p(-p5) / 5.0
+    rate = test_rate_per_year(pop.age_at(np.arange(pop.n), (start + end) // 2), p)
     shape = m["test_frailty_shape"]
     frailty = rng.gamma(shape, 1.0 / shape, pop.n)
     counts = rng.poisson(rate * frailty * years)

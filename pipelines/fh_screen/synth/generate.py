@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -67,7 +68,28 @@ def _check(n_patients: int, fmt: str, dialect: str, nights: int, layout: str | N
 
 def generate(out: Path, n_patients: int, seed: int, as_of: date, fmt: str = "csv", dialect: str = "plain",
              nights: int = 1, params_file: Path | None = None, layout: str | None = None) -> dict:
-    """Write a synthetic region under ``out`` and return a summary.
+    """Write a synthetic region under ``out`` and return a summary (see ``generate_region``)."""
+    return generate_region(out, n_patients, seed, as_of, fmt, dialect, nights, params_file, layout)[0]
+
+
+@dataclass
+class Region:
+    """The generated region in memory, for the pilot simulator to play forward
+    (``fh_screen.synth.simulate``): the people with their true state, the parameters, the
+    practice codes, the delivered lab rows (for result numbering) and the family links."""
+
+    pop: Population
+    params: dict
+    codes: list[str]
+    lab_frame: pl.DataFrame
+    links: pl.DataFrame
+    death: np.ndarray
+
+
+def generate_region(out: Path, n_patients: int, seed: int, as_of: date, fmt: str = "csv", dialect: str = "plain",
+                    nights: int = 1, params_file: Path | None = None,
+                    layout: str | None = None) -> tuple[dict, Region]:
+    """Write a synthetic region under ``out``; return its summary and the region in memory.
 
     Args:
         out: folder to create (extracts/, ground_truth/, synth_summary.json).
@@ -83,7 +105,7 @@ def generate(out: Path, n_patients: int, seed: int, as_of: date, fmt: str = "csv
             (``registers/<as_of>/``, see ``synth/registers.py``); None = contract only.
 
     Returns:
-        ``extract_dirs`` (first = full history), ``ground_truth`` (folder), ``summary_file``,
+        The summary: ``extract_dirs`` (first = full history), ``ground_truth`` (folder), ``summary_file``,
         ``seconds`` and the sanity figures of ``synth_summary.json``.
     """
     _check(n_patients, fmt, dialect, nights, layout)
@@ -142,7 +164,7 @@ def generate(out: Path, n_patients: int, seed: int, as_of: date, fmt: str = "csv
         "register_dir": str(register_dir) if register_dir else None,
         "seconds": round(time.perf_counter() - started, 2),
     })
-    return summary
+    return summary, Region(pop, p, codes, lab_frame, links, death)
 
 
 def _parquet_bytes(df: pl.DataFrame) -> bytes:

@@ -45,13 +45,15 @@ def _merge(base: dict, override: dict, where: str) -> dict:
     return merged
 
 
-def load_params(params_file: Path | None = None) -> tuple[dict, dict]:
+def load_params(params_file: Path | None = None, defaults: Path = DEFAULTS) -> tuple[dict, dict]:
     """Return ``(values, cited)``: plain values for the generator and the cited tree.
 
     Args:
         params_file: optional YAML whose keys override the packaged defaults.
+        defaults: the cited defaults (the generator's ``params.yaml``, or the pilot
+            simulator's ``behaviour.yaml``).
     """
-    cited = yaml.safe_load(DEFAULTS.read_text(encoding="utf-8"))
+    cited = yaml.safe_load(defaults.read_text(encoding="utf-8"))
     if params_file is not None:
         try:
             override = yaml.safe_load(Path(params_file).read_text(encoding="utf-8")) or {}
