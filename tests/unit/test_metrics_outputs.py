@@ -16,7 +16,8 @@ from metrics_fake import AS_OF, make_region_db  # noqa: E402
 from fh_screen.stages.metrics import metrics_step# noqa: E402
 from fh_screen.app.run import STEPS, prepare# noqa: E402
 
-SECTIONS = ("funnel", "trends", "calibration", "equity", "cascade", "treatment", "ppv", "cost", "benchmarks", "method")
+SECTIONS = ("funnel", "trends", "calibration", "equity", "cascade", "treatment", "ppv", "cost", "benchmarks", "yardsticks",
+            "method")
 
 
 @pytest.fixture(scope="module")

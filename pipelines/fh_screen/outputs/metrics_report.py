@@ -12,6 +12,7 @@ import math
 from fh_screen.outputs import render
 
 from fh_screen.outputs import metrics_schema as S
+from fh_screen.outputs import yardsticks
 
 FUNNEL_LABELS = {
     "population": "Population", "tested": "Lipid tested", "flagged": "Flagged", "referred": "Referred",
@@ -201,6 +202,8 @@ def build_report(pilot: dict) -> str:
         treatment=view.row("all", "all", ("treatment_changed", "treatment_started", "treatment_intensified",
                                           "treatment_changed_share", "ldl_change_n", "ldl_change_mean_mmol",
                                           "median_days_flag_to_listed", "median_days_listed_to_visit")),
+        yardsticks=yardsticks.rows(pilot),
+        yardstick_conventions=yardsticks.conventions(),
         cost=view.row("all", "all", ("referred", "attended", "cascade_tested", "cascade_contacted", "cost_dkk",
                                      "new_cases", "cost_per_confirmed_case_dkk", "cost_per_new_case_dkk", "expected_cases",
                                      "share_of_expected_found", "already_diagnosed", "confirmed")),
