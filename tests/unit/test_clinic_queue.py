@@ -17,7 +17,7 @@ import referrals_factory as f  # noqa: E402
 
 from fh_screen.config import Clinic  # noqa: E402
 from fh_screen.outputs import clinics  # noqa: E402
-from fh_screen.outputs.worklists import strings  # noqa: E402
+from fh_screen.outputs import worklists  # noqa: E402
 from fh_screen.stages.referrals.step import referrals_step  # noqa: E402
 
 AS_OF = f.AS_OF
@@ -69,17 +69,22 @@ def test_queue_worklists_and_ledger_agree(two_nights):
     assert queued_ids, "the test region must have a waiting list"
     assert queued_ids == set(ledger.filter(pl.col("status") == "queued")["patient_id"])
     assert queued_ids == set(tonight.filter(pl.col("event") == "queued")["patient_id"])
-    assert len(queue) == len(queued_ids) == report["queued"]
+    assert len(queue) == len(queued_ids) == report["queue_csv_rows"]
     listed = {r["patient_id"] for r in read_csv(ctx.work_dir / "referrals.csv")}
     on_worklists = {r["patient_id"] for p in (ctx.work_dir / "worklists").glob("*.csv") for r in read_csv(p)}
     assert listed == on_worklists and not queued_ids & on_worklists
-    # each worklist tells its GP how many of the practice's patients wait: the queue's count
-    note = strings()["da"]["queued_note"]
+    # each worklist counts the practice's waiting patients against the week of their place
     for page in (ctx.work_dir / "worklists").glob("*.html"):
         practice = page.stem
-        waiting = sum(r["practice_id"] == practice for r in queue)
-        expected = note.format(n=waiting) if waiting else None
-        assert (expected in page.read_text()) if expected else ("venter på plads" not in page.read_text())
+        weeks = {}
+        for r in queue:
+            if r["practice_id"] == practice:
+                weeks[r["expected_week"]] = weeks.get(r["expected_week"], 0) + 1
+        text = page.read_text()
+        for week, n in weeks.items():
+            label = worklists.week_label(date.fromisoformat(week), "da") if week else None
+            assert label is None or label in text, (practice, week)
+        assert sum(weeks.values()) == sum(r["practice_id"] == practice for r in queue)
     # each clinic page lists exactly its queue rows, in order
     for clinic_id in ("LK", "LS"):
         mine = [r for r in queue if r["clinic_id"] == clinic_id]
@@ -98,6 +103,8 @@ def test_queue_rows_carry_what_a_clinic_needs(two_nights):
         assert date.fromisoformat(r["first_selected_on"]) <= ctx.as_of
         assert int(r["days_waiting"]) == (ctx.as_of - date.fromisoformat(r["first_selected_on"])).days
         assert r["route"] == "refer_lipid_clinic" and r["reasons"]
+        assert r["flow"] in ("prospective", "backlog")
+        assert r["expected_week"] == "" or date.fromisoformat(r["expected_week"]) >= ctx.as_of - timedelta(days=7)
         assert r["probability_band"] in {"0-20%", "20-40%", "40-60%", "60-80%", "80-100%", "not scored"}
     waited = [r for r in queue if r["days_waiting"] == "1"]
     assert waited, "patients queued on the first night have waited a day"
@@ -113,11 +120,15 @@ def test_files_are_owner_only(two_nights):
 
 
 def test_clinic_page_shows_this_weeks_referrals_and_the_forecast(two_nights):
-    ctx, _, _ = two_nights
+    ctx, _, report = two_nights
     html = (ctx.work_dir / "clinics" / "LK.html").read_text()
     assert "3 of 3 places" in html                     # the week's places went on night 1
     assert "Decision support for clinicians, not a diagnosis" in html
-    assert re.search(r"<td class=\"n\">3 \(configured\)</td>\s*<td class=\"n\">\d+</td>", html)
+    figures = next(f for f in report["selection_by_clinic"] if f["clinic_id"] == "LK")
+    waiting = sum(r["clinic_id"] == "LK" for r in read_csv(ctx.work_dir / "queue.csv"))
+    weeks = clinics.weeks_to_clear(waiting, 3, figures["expected_prospective_weekly"])
+    shown = "never" if weeks is None else str(weeks)
+    assert re.search(rf'<td class="n">3 \(configured\)</td>\s*<td class="n">{shown}</td>', html)
 
 
 @pytest.mark.parametrize("waiting, capacity, inflow, weeks", [
@@ -127,12 +138,15 @@ def test_weeks_to_clear(waiting, capacity, inflow, weeks):
     assert clinics.weeks_to_clear(waiting, capacity, inflow) == weeks
 
 
-def test_forecast_sums_probabilities_of_those_seen_each_week():
-    rows = clinics.forecast_weeks([0.9, 0.5, 0.4, None, 0.2], 2, 1, AS_OF)
-    assert [r["seen"] for r in rows] == [2, 2, 1]
-    assert [r["expected_fh"] for r in rows] == [1.4, 0.4, 0.2]
-    assert [r["still_waiting"] for r in rows] == [4, 3, 3]
-    assert rows[1]["starting"] == AS_OF + timedelta(days=7)
+def test_expected_cases_by_week_sum_the_probabilities():
+    w1, w2 = AS_OF, AS_OF + timedelta(days=7)
+    rows = clinics.expected_by_week([
+        {"expected_week": w2, "probability": 0.4}, {"expected_week": w1, "probability": 0.9},
+        {"expected_week": w1, "probability": 0.5}, {"expected_week": None, "probability": None},
+        {"expected_week": w2, "probability": None},
+    ])
+    assert rows == [{"week": w1, "patients": 2, "expected_fh": 1.4}, {"week": w2, "patients": 2, "expected_fh": 0.4},
+                    {"week": None, "patients": 1, "expected_fh": None}]
 
 
 @pytest.mark.parametrize("p, band", [(None, "not scored"), (0.0, "0-20%"), (0.199, "0-20%"), (0.2, "20-40%"),

@@ -28,7 +28,8 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"svg.hashsalt": "fh-screen", "font.size": 9, "figure.dpi": 100})
+    # Text stays text in the SVG (selectable, read by screen readers, smaller files).
+    plt.rcParams.update({"svg.hashsalt": "fh-screen", "font.size": 9, "figure.dpi": 100, "svg.fonttype": "none"})
     return plt
 
 
@@ -50,29 +51,61 @@ def _any_value(series: dict[str, list[float]]) -> bool:
     return any(not math.isnan(v) for values in series.values() for v in values)
 
 
+WITHHELD_COLOUR = "#8a5a00"
+SERIES_COLOURS = ("#3b6ea5", "#d98c1f", "#4f9a55", "#9b59b6")   # the report's blue first
+
+
+def _count_axis(axis, values: list[float]) -> float:
+    """Whole-number ticks on a count axis; returns its top: room above the largest value,
+    whatever the data: one point, many, all zero or all withheld (never -0.04 to 0.04)."""
+    from matplotlib.ticker import MaxNLocator
+
+    shown = [v for v in values if not math.isnan(v)]
+    top = max(shown, default=0)
+    axis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+    return top * 1.15 if top > 0 else 5
+
+
 def _funnel_plot(headline: dict) -> str:
+    """Horizontal bars of the funnel steps on a log scale (population and confirmed differ by
+    thousands), each labelled with its published (rounded) count or "withheld"."""
     plt = _plt()
     labels = [FUNNEL_LABELS[m] for m in FUNNEL_LABELS]
     values = [_num(headline.get(m)) for m in FUNNEL_LABELS]
     fig, ax = plt.subplots(figsize=(6.5, 2.8))
     bars = ax.barh(labels[::-1], [0 if math.isnan(v) else v for v in values[::-1]], color="#3b6ea5")
     ax.set_xscale("symlog", linthresh=10)
+    top = max([v for v in values if not math.isnan(v)], default=0)
+    ax.set_xlim(0, max(top * 4, 100))   # room for the labels at the bar ends
     for bar, v in zip(bars, values[::-1]):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, " withheld" if math.isnan(v) else f" {v:,.0f}",
-                va="center")
+                va="center", color=WITHHELD_COLOUR if math.isnan(v) else "#222222")
     ax.set_xlabel("people (log scale)")
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)
 
 
-def _line_plot(x: list[str], series: dict[str, list[float]], ylabel: str) -> str:
+def _month_bars(months: list[str], series: dict[str, list[float]], ylabel: str) -> str:
+    """Grouped bars per month: readable with one month or many; a withheld value is marked
+    "w" at the foot of its bar's place instead of being drawn as 0."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 2.8))
-    for name, ys in series.items():
-        ax.plot(range(len(x)), ys, marker="o", label=name)
-    ax.set_xticks(range(len(x)), x, rotation=45, ha="right")
+    width = 0.8 / max(len(series), 1)
+    everything = [v for ys in series.values() for v in ys]
+    top = _count_axis(ax.yaxis, everything)
+    for i, (name, ys) in enumerate(series.items()):
+        xs = [m + (i - (len(series) - 1) / 2) * width for m in range(len(months))]
+        ax.bar(xs, [0 if math.isnan(y) else y for y in ys], width, label=name,
+               color=SERIES_COLOURS[i % len(SERIES_COLOURS)])
+        for x, y in zip(xs, ys):
+            if math.isnan(y):
+                ax.text(x, top * 0.01, "w", ha="center", va="bottom", fontsize=7, color=WITHHELD_COLOUR)
+    ax.set_xlim(-0.6, max(len(months), 3) - 0.4)   # a single month is a group of bars, not a wall
+    ax.set_ylim(0, top)
+    ax.set_xticks(range(len(months)), months, rotation=45 if len(months) > 6 else 0,
+                  ha="right" if len(months) > 6 else "center")
     ax.set_ylabel(ylabel)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, ncols=len(series), loc="upper left")
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)
 
@@ -147,7 +180,7 @@ def build_report(pilot: dict) -> str:
     month_rows = [{"level": m, **view.row("month", m, ("referred", "attended", "confirmed", "attended_share",
                                                         "median_days_listed_to_visit"))} for m in months]
     trends = {name: [_num(r[name]) for r in month_rows] for name in ("referred", "attended", "confirmed")}
-    trend_plot = _line_plot(months, trends, "people (by month first listed)") if _any_value(trends) else None
+    trend_plot = _month_bars(months, trends, "people (by month first listed)") if _any_value(trends) else None
 
     calibration = [{"bin": b, "range": f"{lo:.1f}-{hi:.1f}", "n": view.get("all", "all", f"calib_n_{b}"),
                     "predicted": view.get("all", "all", f"calib_predicted_{b}"),

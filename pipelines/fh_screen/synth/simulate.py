@@ -71,8 +71,10 @@ class Truth:
     visited: set = field(default_factory=set)
     results: dict = field(default_factory=dict)        # person -> outcome name (attended outcomes)
     statin_started: set = field(default_factory=set)
-    relatives_reached: set = field(default_factory=set)
-    relatives_tested: set = field(default_factory=set)
+    letters: set = field(default_factory=set)          # (index, relative) pairs written to
+    relatives_reached: dict = field(default_factory=dict)   # person -> day of their first letter
+    relatives_tested: set = field(default_factory=set)      # tested because of the letter
+    relatives_tested_any: set = field(default_factory=set)  # any result after the letter
     relatives_positive: set = field(default_factory=set)
     deaths: int = 0
     moves: int = 0
@@ -92,8 +94,10 @@ class Truth:
             "attended": len(self.results),
             "confirmed": len(confirmed),
             "statin_started": len(self.statin_started),
+            "family_letters": len(self.letters),
             "relatives_reached": len(self.relatives_reached),
             "relatives_tested": len(self.relatives_tested),
+            "relatives_tested_any_reason": len(self.relatives_tested_any),
             "relatives_positive": len(self.relatives_positive),
             "deaths": self.deaths,
             "moves": self.moves,
@@ -152,8 +156,8 @@ class World:
         rate = care.test_rate_per_year(pop.age_at(np.arange(n), day), self.p) / 365.25
         tested = np.flatnonzero(alive & (self.rng.random(n) < rate))
         self.truth.routine_panels += len(tested)
-        self.lab_idx += tested.tolist()
-        self.lab_day += [day] * len(tested)
+        for person in tested.tolist():
+            self._on_panel(day, person)
         for event in self.scheduled.pop(day, []):
             if self.alive(event[1], day):
                 getattr(self, f"_on_{event[0]}")(day, *event[1:])
@@ -164,6 +168,16 @@ class World:
     def _on_panel(self, day: int, person: int) -> None:
         self.lab_idx.append(person)
         self.lab_day.append(day)
+        self._result_for_relative(day, person)
+
+    def _result_for_relative(self, day: int, person: int) -> None:
+        """A result of a relative after their family letter, whatever its reason: what closes
+        the cascade loop in the pipeline."""
+        letter = self.truth.relatives_reached.get(person)
+        if letter is not None and day > letter:
+            self.truth.relatives_tested_any.add(person)
+            if self.pop["alleles"][person] > 0:
+                self.truth.relatives_positive.add(person)
 
     def _on_visit(self, day: int, person: int) -> None:
         self.outcomes.append((person, day, PENDING, 0))
@@ -189,6 +203,7 @@ class World:
         outcome = int(care.choose_outcome(self.rng, seen, 1)[0])
         gene = int(pop["gene"][person]) if outcome == GENETIC else 0
         self.outcomes.append((person, day, outcome, gene))
+        self._result_for_relative(day, person)
         self.truth.results[person] = care.OUTCOMES[outcome]
         if outcome in (GENETIC, CLINICAL):
             self.diagnoses.append((person, day))
@@ -217,14 +232,13 @@ class World:
     def _on_relative_test(self, day: int, person: int, genetic: bool) -> None:
         self._on_panel(day, person)
         self.truth.relatives_tested.add(person)
-        if self.pop["alleles"][person] > 0:
-            self.truth.relatives_positive.add(person)
         if genetic:
             self._schedule(day + self._days("genetic_result_days_after_test", "cascade"), "relative_result", person)
 
     def _on_relative_result(self, day: int, person: int) -> None:
         carrier = self.pop["alleles"][person] > 0
         self.outcomes.append((person, day, GENETIC if carrier else NOT_FH, int(self.pop["gene"][person]) if carrier else 0))
+        self._result_for_relative(day, person)
         if carrier:
             self.diagnoses.append((person, day))
 
@@ -263,12 +277,16 @@ class World:
         uptake = self.b["cascade"]["tested_within_6_months"][self.mode]
         as_of = (EPOCH + timedelta(days=as_of_day)).isoformat()
         for row in _read_csv(run_dir / "cascade.csv"):
-            if row.get("letter_sent_on") != as_of or not row.get("relative_id") or row.get("status") != "untested":
+            if row.get("letter_sent_on") != as_of:
+                continue
+            self.truth.letters.add((row["index_patient_id"], row.get("relative_id", "")))
+            if not row.get("relative_id"):
                 continue
             person = self.index.get(int(row["relative_id"][1:]))
             if person is None or person in self.truth.relatives_reached:
                 continue
-            self.truth.relatives_reached.add(person)
+            self.truth.relatives_reached[person] = as_of_day
+            # A relative outside the region may be tested elsewhere: nothing comes back here.
             if self.rng.random() < uptake:
                 genetic = self.truth.results.get(self.index.get(int(row["index_patient_id"][1:]), -1)) == "fh_genetic"
                 self._schedule(as_of_day + self._days("test_days_after_letter", "cascade"), "relative_test", person,

@@ -609,7 +609,10 @@ def referrals_step(ctx: RunContext) -> dict:
         files.write_csv(ctx.work_dir / "referrals.csv", referrals_table(planned))
         details = read_details(con, worklist_files.listed(planned)["patient_id"].to_list(), ctx.as_of)
         report.update(worklist_files.write_all(planned, details, ctx, explain_reasons))
-        report.update(clinics.write_all(ctx.work_dir, planned, all_events, ctx.settings, ctx.as_of))
+        # The waiting list in the order clinics give places (one definition: backlog.serving_order).
+        waiting = backlog.serving_order(planned.filter(pl.col("event") == QUEUED)).drop("_flow_order")
+        report.update(clinics.write_all(ctx.work_dir, waiting, all_events, ctx.settings, ctx.as_of,
+                                        report["selection_by_clinic"]))
     finally:
         con.close()
     log.info("referrals: %d listed, %d queued", report["events"].get(LISTED, 0), report["events"].get(QUEUED, 0))
