@@ -92,7 +92,7 @@ STEPS: list[Step] = [
                 "contacts", "deliveries", "diagnoses", "relations", "family_history"),
          writes=("referral_events", "referral_ledger", "selection_runs"),
          history=("referral_events", "selection_runs"),
-         files=("referrals.csv", "worklists")),
+         files=("referrals.csv", "worklists", "queue.csv", "clinics")),
     Step("cascade", cascade.cascade_step,
          reads=("patients", "relations", "contacts", "clinic_outcomes", "diagnoses", "lab_results",
                 "medications", "deliveries"),
