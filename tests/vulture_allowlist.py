@@ -35,3 +35,22 @@ model_intercept
 model_slope
 known_cases
 assessed_confirmed
+
+# Fields of outputs.clinics.ClinicPage read by templates/clinics/clinic.html.j2.
+this_week
+expected_this_week
+expected_waiting
+prospective_per_week
+below_line
+below_line_expected
+notice
+unscored
+
+# synth.simulate.World handles a scheduled event by name: getattr(self, f"_on_{kind}").
+_on_visit
+_on_no_show
+_on_result
+_on_dispense
+_on_relative_test
+_on_relative_result
+

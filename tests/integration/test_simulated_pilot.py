@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fh_screen.app.run import run
 from fh_screen.config import load_settings
 from fh_screen.synth.simulate import simulate
 
@@ -44,7 +45,7 @@ def pilot(tmp_path_factory):
     params.write_text(yaml.safe_dump(FAST))
     region = folder / "region.yaml"
     region.write_text(yaml.safe_dump({"genotype": {"founder_fh_prevalence": 0.08}}))
-    result = simulate(folder / "sim", months=3, n_patients=2500, seed=7, start=date(2026, 1, 5),
+    result = simulate(folder / "sim", months=3, n_patients=2500, seed=7, start=date(2026, 1, 5), runner=run,
                       every_nights=31, params_file=params, settings=load_settings(), region_params=region)
     document = json.loads((Path(result["latest_run"]) / "metrics" / "pilot_metrics.json").read_text())
     return result, document, folder / "sim"

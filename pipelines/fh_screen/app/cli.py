@@ -109,9 +109,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from fh_screen.config import load_settings
+    from fh_screen.app.run import run
     from fh_screen.synth.simulate import simulate
 
     result = simulate(out=args.out, months=args.months, n_patients=args.patients, seed=args.seed, start=args.start,
+                      runner=run,
                       every_nights=args.every_nights, params_file=args.params, settings=load_settings(args.config),
                       progress=_progress(args.quiet), region_params=args.synth_params)
     truth = result["truth"]

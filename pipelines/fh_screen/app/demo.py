@@ -35,7 +35,7 @@ def demo(out: Path, n_patients: int, seed: int, progress: Callable[[str], None] 
          layout: str | None = None, months: float = DEMO_MONTHS) -> dict:
     if layout:
         return _demo_from_registers(Path(out).resolve(), n_patients, seed, progress, layout)
-    result = simulate(out=out, months=months, n_patients=n_patients, seed=seed, start=DEMO_AS_OF,
+    result = simulate(out=out, months=months, n_patients=n_patients, seed=seed, start=DEMO_AS_OF, runner=run,
                       settings=load_settings(), progress=progress)
     latest = Path(result["latest_run"])
     print(f"demo region: {n_patients:,} synthetic people, {result['runs']} runs over {months:g} months "

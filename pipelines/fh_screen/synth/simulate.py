@@ -10,7 +10,8 @@ Each simulated night, in the synthetic world:
 
 Every ``every_nights`` nights the accumulated changes are written as one ordinary delivery
 (``patients`` in full, the new ``lab_results``, ``clinic_outcomes``, ``diagnoses`` and
-``medications``) and the ordinary nightly job (``fh_screen.app.run.run``) runs on it. The
+``medications``) and the ordinary nightly job (``fh_screen.app.run.run``, handed in by
+``fhscreen simulate`` and the demo) runs on it. The
 simulator then plays the people who receive that run's outputs: each practice's GP acts
 on the worklist or not; a referred patient comes to the clinic or not; each relative named
 in a family letter gets tested within six months or not. Whether a patient has FH, and so
@@ -338,12 +339,14 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def simulate(out: Path, months: float, n_patients: int, seed: int, start: date,
+def simulate(out: Path, months: float, n_patients: int, seed: int, start: date, runner: Callable[..., dict],
              every_nights: int = 7, params_file: Path | None = None, settings: Settings | None = None,
              progress: Callable[[str], None] | None = None, region_params: Path | None = None) -> dict:
     """Generate a region, run the nightly job on its history, then play ``months`` forward.
 
     Args:
+        runner: the nightly job, called as ``runner(extract_dir=, db_path=, out_dir=, as_of=,
+            settings=)``: ``fh_screen.app.run.run`` (the entry layer passes it in).
         out: folder to create: ``region/`` (deliveries and ground truth), ``fh_screen.duckdb``,
             ``runs/<last date>/`` (the last run's outputs, with the evaluator report under
             ``metrics/``) and ``simulation.json``.
@@ -355,8 +358,6 @@ def simulate(out: Path, months: float, n_patients: int, seed: int, start: date,
         settings: the region's settings (clinics, capacity, cascade policy).
         region_params: YAML overriding the generator's ``params.yaml`` (as ``fhscreen synth --params``).
     """
-    from fh_screen.app.run import run
-
     if months <= 0 or every_nights < 1:
         raise UserError("--months must be above 0 and --every-nights at least 1")
     started, cpu = time.perf_counter(), time.process_time()
@@ -377,7 +378,7 @@ def simulate(out: Path, months: float, n_patients: int, seed: int, start: date,
     def run_on(extract: Path, as_of: date) -> Path:
         say(f"nightly run for {as_of}")
         folder = runs / as_of.isoformat()
-        run(extract_dir=extract, db_path=db_path, out_dir=folder, as_of=as_of, settings=settings)
+        runner(extract_dir=extract, db_path=db_path, out_dir=folder, as_of=as_of, settings=settings)
         return folder
 
     latest = run_on(Path(summary["extract_dirs"][0]), start)
