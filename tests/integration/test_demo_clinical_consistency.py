@@ -24,7 +24,7 @@ DECIMALS = {"ldl_max_mmol": 2, "ldl_untreated_estimate_mmol": 2, "probability": 
 @pytest.fixture(scope="module")
 def region(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "region"
-    demo(out, n_patients=6000, seed=2026)
+    demo(out, n_patients=6000, seed=2026, months=0.2)   # the history and one week
     nights = sorted(p for p in (out / "runs").iterdir() if p.is_dir() and not p.name.startswith("."))
     return out, nights
 

@@ -10,9 +10,12 @@ Tolerances (stated here, checked below):
 * referred: the report's rounded count is within 2 of the truth (rounding to the nearest 5);
 * attended and confirmed: within 2 + 10% (rounding, and the rare person whose latest clinic
   outcome comes from another pathway, e.g. a listed patient who is also a tested relative);
-* family letters, relatives tested (any result after the letter, as the pipeline counts a
-  closed loop) and relatives found to have FH (carriers among them; the pipeline counts a
-  genetic result or an LDL-C "likely" by the relatives' cut-offs): within 2 + 20%;
+* family letters, relatives tested and relatives found to have FH, all per (index case,
+  relative) pair as the report counts them: tested = any result after the letter of a
+  relative not yet diagnosed when it went out (as the pipeline counts a closed loop);
+  found = the carriers among them (the pipeline counts a genetic result or an LDL-C
+  "likely" by the relatives' cut-offs, so a carrier with a low LDL-C is missed and a
+  non-carrier with a high one counted): within 2 + 20%;
 * cost per new case: within 25% of the cost computed from the truth's units.
 """
 

@@ -45,7 +45,7 @@ def test_a_wheel_installs_and_runs_the_demo(tmp_path):
 
     work = tmp_path / "elsewhere"
     work.mkdir()
-    _run([venv / "bin" / "fhscreen", "demo", "--out", work / "demo", "--patients", "1500", "--quiet"], cwd=work,
+    _run([venv / "bin" / "fhscreen", "demo", "--out", work / "demo", "--patients", "1500", "--months", "0.2", "--quiet"], cwd=work,
          env={"GX_ANALYTICS_ENABLED": "false"})
     night = sorted((work / "demo" / "runs").iterdir())[-1]
     manifest = json.loads((night / "run_manifest.json").read_text(encoding="utf-8"))

@@ -88,8 +88,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from fh_screen.app.demo import demo
 
+    if args.layout and args.months is not None:
+        raise UserError("--months plays a simulated pilot; with --layout the demo runs the converted extracts once")
+    more = {} if args.months is None else {"months": args.months}
     demo(out=args.out, n_patients=args.patients, seed=args.seed, progress=_progress(args.quiet), layout=args.layout,
-         months=args.months)
+         **more)
     return 0
 
 
@@ -249,12 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="make a synthetic region and run the whole job on it",
                        description="Generate a synthetic region, run the nightly job on an embedded "
-                       "DuckDB file, play a few months of the pilot forward a week at a time, and write "
+                       "DuckDB file, play a few weeks of the pilot forward a week at a time, and write "
                        "every output of the last run under --out/runs/<date>/.")
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output)")
     p.add_argument("--patients", type=int, default=30_000, help="people in the synthetic region (default 30000)")
     p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
-    p.add_argument("--months", type=float, default=3, help="months of pilot to simulate after the history (default 1; not with --layout)")
+    p.add_argument("--months", type=float, default=None, help="months of pilot to simulate after the history, "
+                   "a week at a time (default: a few weeks, so the quick start stays quick); not with --layout")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--layout", choices=["dst", "sds"], help="start from register extracts in this layout: "
                    "synthesise them, convert them, then run (one night)")

@@ -65,6 +65,15 @@ def _value(v, unit: str = "") -> str:
     return f"{v} {unit}".strip()
 
 
+def _clinic(con, patient_id: str, as_of) -> str | None:
+    """The clinic the patient's latest referral named (the worklist's action names it too)."""
+    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'referral_events'").fetchone()[0]:
+        return None
+    found = con.execute("SELECT clinic_id FROM referral_events WHERE patient_id = ? AND as_of <= ? "
+                        "AND clinic_id IS NOT NULL ORDER BY as_of DESC LIMIT 1", [patient_id, as_of]).fetchone()
+    return found[0] if found else None
+
+
 def patient_page(con, patient_id: str, settings: Settings, lang: str = "en") -> str:
     """The review page text for ``patient_id``; raises ``KeyError`` when the store has no such patient."""
     cur = con.execute("SELECT * FROM rule_results WHERE patient_id = ?", [patient_id])
@@ -79,7 +88,7 @@ def patient_page(con, patient_id: str, settings: Settings, lang: str = "en") -> 
         if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'model_scores'").fetchone()[0] \
         else None
     as_of = rule["as_of"]
-    row = {**features, **rule, "rank": None, "event": "listed",
+    row = {**features, **rule, "rank": None, "event": "listed", "clinic_id": _clinic(con, patient_id, as_of),
            "probability": score[0] if score and (rule.get("age_years") or 0) >= settings.selection.adult_age else None}
     detail = read_details(con, [patient_id], as_of)[patient_id]
     view = worklists.patient_view(row, detail, lang, render,

@@ -74,8 +74,13 @@ class Truth:
     statin_started: set = field(default_factory=set)
     letters: set = field(default_factory=set)          # (index, relative) pairs written to
     relatives_reached: dict = field(default_factory=dict)   # person -> day of their first letter
+    # (index, relative) pairs whose letter reached a relative not yet diagnosed with FH: the
+    # only ones that can yield a new case (a letter to a known case closes nothing) -> letter day.
+    open_pairs: dict = field(default_factory=lambda: defaultdict(dict))   # person -> {index: day}
     relatives_tested: set = field(default_factory=set)      # tested because of the letter
-    relatives_tested_any: set = field(default_factory=set)  # any result after the letter
+    # Counted per (index, relative) pair, as the report counts a family's loop closing: any
+    # result after that letter, and the carriers among them.
+    relatives_tested_any: set = field(default_factory=set)
     relatives_positive: set = field(default_factory=set)
     deaths: int = 0
     moves: int = 0
@@ -122,6 +127,7 @@ class World:
         self.index = {int(pid): i for i, pid in enumerate(self.pop["pid"])}
         self.scheduled: dict[int, list[tuple]] = defaultdict(list)
         self.truth = Truth()
+        self.diagnosed_on: dict[int, int] = {}     # person -> day the pilot's clinic diagnosed FH
         self.mode = "direct" if settings.cascade.direct_contact else behaviour["cascade"]["mode"]
         self._reset_delivery()
 
@@ -172,13 +178,22 @@ class World:
         self._result_for_relative(day, person)
 
     def _result_for_relative(self, day: int, person: int) -> None:
-        """A result of a relative after their family letter, whatever its reason: what closes
-        the cascade loop in the pipeline."""
-        letter = self.truth.relatives_reached.get(person)
-        if letter is not None and day > letter:
-            self.truth.relatives_tested_any.add(person)
-            if self.pop["alleles"][person] > 0:
-                self.truth.relatives_positive.add(person)
+        """A result of a relative after a family letter, whatever its reason: what closes the
+        cascade loop in the pipeline, for each index case whose letter came before it."""
+        for index, letter in self.truth.open_pairs.get(person, {}).items():
+            if day > letter:
+                self.truth.relatives_tested_any.add((index, person))
+                if self.pop["alleles"][person] > 0:
+                    self.truth.relatives_positive.add((index, person))
+
+    def _diagnose(self, person: int, day: int) -> None:
+        self.diagnoses.append((person, day))
+        self.diagnosed_on.setdefault(person, day)
+
+    def _known_case(self, person: int, day: int) -> bool:
+        """FH diagnosed on or before ``day``: before the pilot, or by the pilot's clinics."""
+        before = bool(self.pop["diagnosed"][person]) and int(self.pop["diag_day"][person]) <= day
+        return before or self.diagnosed_on.get(person, NEVER) <= day
 
     def _on_visit(self, day: int, person: int) -> None:
         self.outcomes.append((person, day, PENDING, 0))
@@ -207,7 +222,7 @@ class World:
         self._result_for_relative(day, person)
         self.truth.results[person] = care.OUTCOMES[outcome]
         if outcome in (GENETIC, CLINICAL):
-            self.diagnoses.append((person, day))
+            self._diagnose(person, day)
             if not pop["statin"][person] and self.rng.random() < self.b["clinic"]["statin_after_diagnosis"]:
                 self._start_statin(person, day + int(self.rng.integers(0, 15)))
 
@@ -241,7 +256,7 @@ class World:
         self.outcomes.append((person, day, GENETIC if carrier else NOT_FH, int(self.pop["gene"][person]) if carrier else 0))
         self._result_for_relative(day, person)
         if carrier:
-            self.diagnoses.append((person, day))
+            self._diagnose(person, day)
 
     # --- reading a run's outputs as their recipients would -------------------------------
 
@@ -284,7 +299,11 @@ class World:
             if not row.get("relative_id"):
                 continue
             person = self.index.get(int(row["relative_id"][1:]))
-            if person is None or person in self.truth.relatives_reached:
+            if person is None:
+                continue
+            if not self._known_case(person, as_of_day):
+                self.truth.open_pairs[person].setdefault(int(row["index_patient_id"][1:]), as_of_day)
+            if person in self.truth.relatives_reached:
                 continue
             self.truth.relatives_reached[person] = as_of_day
             # A relative outside the region may be tested elsewhere: nothing comes back here.
