@@ -154,3 +154,20 @@ def test_expected_cases_by_week_sum_the_probabilities():
 def test_probability_bands_follow_the_calibration_bins(p, band):
     frame = pl.DataFrame({"p": [p]}, schema={"p": pl.Float64})
     assert frame.select(clinics.probability_band(pl.col("p"))).to_series()[0] == band
+
+
+def test_no_probability_reads_as_certainty(tmp_path):
+    """queue.csv rounds as the worklist CSVs do and stays within 0.01-0.99; the clinic page
+    says "> 99 %" and "< 1 %" rather than 100% and 0%."""
+    rows, people, scores = region()
+    scores = scores.with_columns(pl.Series("probability", [0.999, 0.996, 0.004, 0.0004, 0.5, 0.123456]))
+    db_path = f.build_db(tmp_path / "r.duckdb", rows, patients=people, scores=scores)
+    ctx = f.context(tmp_path, db_path, cfg=settings())
+    referrals_step(ctx)
+    queue = read_csv(ctx.work_dir / "queue.csv")
+    shown = [r["probability"] for r in queue if r["probability"]]
+    assert shown, "the queue must hold scored patients"
+    for text in shown:
+        assert 0.01 <= float(text) <= 0.99 and len(text.split(".")[-1]) <= 2, text
+    pages = "".join(p.read_text() for p in (ctx.work_dir / "clinics").glob("*.html"))
+    assert not re.search(r">\s*(0|100) ?%\s*<", pages)

@@ -36,6 +36,7 @@ import polars as pl
 from fh_screen.config import Clinic, Settings
 from fh_screen.outputs import render
 from fh_screen.outputs.metrics_schema import CALIBRATION_EDGES
+from fh_screen.outputs.worklists import CSV_DECIMALS, EXPORT_PROBABILITY_RANGE, percent
 from fh_screen.store import files
 
 QUEUED, LISTED, REMINDER = "queued", "listed", "reminder"
@@ -146,7 +147,7 @@ def clinic_pages(queue: pl.DataFrame, events: pl.DataFrame, settings: Settings, 
 
 def _row(r: dict) -> dict:
     p = r.get("probability")
-    return {**r, "probability_text": "not scored" if p is None else f"{p * 100:.0f}%"}
+    return {**r, "probability_text": "not scored" if p is None else percent(p, "en")}
 
 
 def _expected(rows: list[dict]) -> float | None:
@@ -196,7 +197,9 @@ def write_all(work_dir, waiting: pl.DataFrame, events: pl.DataFrame, settings: S
     night's selection figures per clinic (``backlog.nightly_figures``).
     """
     queue = queue_table(waiting, events, as_of)
-    files.write_csv(work_dir / "queue.csv", queue)
+    # As in the worklist CSVs: rounded, and never 0 or 1 (a probability is not a certainty).
+    files.write_csv(work_dir / "queue.csv", queue.with_columns(
+        pl.col("probability").round(CSV_DECIMALS["probability"]).clip(*EXPORT_PROBABILITY_RANGE)))
     folder = files.ensure_dir(work_dir / "clinics")
     pages = clinic_pages(queue, events, settings, as_of, figures)
     for page in pages:
