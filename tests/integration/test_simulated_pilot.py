@@ -16,6 +16,7 @@ Tolerances (stated here, checked below):
   found = the carriers among them (the pipeline counts a genetic result or an LDL-C
   "likely" by the relatives' cut-offs, so a carrier with a low LDL-C is missed and a
   non-carrier with a high one counted): within 2 + 20%;
+* new cases (confirmed + relatives found): within 2 + 20%;
 * cost per new case: within 25% of the cost computed from the truth's units.
 """
 
@@ -72,7 +73,7 @@ def test_every_headline_is_filled_and_rounded(pilot):
     _, document, _ = pilot
     head = document["headline"]
     for metric in ("population", "tested", "flagged", "referred", "attended", "confirmed",
-                   "cascade_contacted", "cascade_tested", "cascade_positive"):
+                   "cascade_contacted", "cascade_tested", "cascade_positive", "new_cases"):
         assert head[metric]["status"] == "ok" and head[metric]["value"] > 0, metric
         assert head[metric]["value"] % 5 == 0, metric
     for metric in ("cost_per_new_case_dkk", "attended_share", "cascade_positive_share", "median_days_listed_to_visit"):
@@ -88,6 +89,7 @@ def test_report_agrees_with_the_synthetic_world(pilot):
     assert near(head["cascade_contacted"]["value"], truth["family_letters"], 2, 0.20)
     assert near(head["cascade_tested"]["value"], truth["relatives_tested_any_reason"], 2, 0.20)
     assert near(head["cascade_positive"]["value"], truth["relatives_positive"], 2, 0.20)
+    assert near(head["new_cases"]["value"], truth["confirmed"] + truth["relatives_positive"], 2, 0.20)
     costs = document["regions"][0]["unit_costs_dkk"]
     units = {"referred": truth["referred"], "attended": truth["attended"],
              "cascade_tested": truth["relatives_tested_any_reason"], "cascade_contacted": truth["family_letters"]}

@@ -172,8 +172,12 @@ def test_cost_per_case_derived_when_cells_are_published():
         rows[f"rule_pos_{r}"], rows[f"rule_pos_confirmed_{r}"] = 150, 60
     frame = pl.DataFrame({"dimension": "all", "level": "all", "metric": list(rows),
                           "value": [float(v) for v in rows.values()]})
-    derived = derive.lookup(derive.evaluator_tables(frame, 4)["derived"])
-    assert derived["new_cases"] == {"value": 125, "status": "ok"}
+    rows["new_cases"] = rows["confirmed"] + rows["cascade_positive"]
+    frame = pl.DataFrame({"dimension": "all", "level": "all", "metric": list(rows),
+                          "value": [float(v) for v in rows.values()]})
+    tables = derive.evaluator_tables(frame, 4)
+    derived = derive.lookup(tables["derived"])
+    assert derive.lookup(tables["counts"])["new_cases"] == {"value": 125, "status": "ok"}
     assert derived["cost_per_new_case_dkk"]["value"] == pytest.approx(3_000_000 / 125)
     assert derived["cost_per_confirmed_case_dkk"]["value"] == pytest.approx(3_000_000 / 80)
     assert derived["share_of_expected_found"]["value"] == pytest.approx((80 + 150) / 400)

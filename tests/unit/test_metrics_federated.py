@@ -95,7 +95,7 @@ def test_merge_refuses_incompatible_inputs(exports):
     with pytest.raises(UserError, match="more than once"):
         federated.merge([docs["A"], docs["A"]])
     newer = copy.deepcopy(docs["B"])
-    newer["schema_version"] = "2.0"
+    newer["schema_version"] = f"{int(S.SCHEMA_VERSION.split('.')[0]) + 1}.0"
     with pytest.raises(UserError, match="schema version"):
         federated.merge([docs["A"], newer])
     odd = copy.deepcopy(docs["B"])

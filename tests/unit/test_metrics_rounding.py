@@ -153,3 +153,34 @@ def test_a_real_pilot_table_is_safe_over_the_rounded_figures(region):
     sensitive = sorted([c for c in withheld if values[c] >= 1] + [c for c in hidden if 1 <= values[c] <= K], key=repr)
     assert len(sensitive) > 50
     assert_protected(values, lines, hidden, withheld, cells=set(random.Random(19).sample(sensitive, 25)))
+
+
+def test_cost_per_case_found_shows_when_few_relatives_are_found():
+    """A pilot year at the cited cascade rates finds few relatives (2 here): that count is
+    withheld, but the cost per case found counts every new case (confirmed index cases plus
+    relatives found, as Marks et al. 2002) and is published from the rounded new-case count,
+    while the 2 stays protected over the rounded figures (linear programming, as above)."""
+    import polars as pl
+
+    rows = {"population": 30_000, "tested": 15_000, "flagged": 900, "referred": 805, "attended": 170,
+            "confirmed": 40, "outcome_fh_genetic": 25, "outcome_fh_clinical": 15, "outcome_not_fh": 130,
+            "outcome_did_not_attend": 60, "outcome_declined": 30, "outcome_pending": 20, "outcome_none": 525,
+            "treatment_changed": 100, "treatment_started": 60, "treatment_intensified": 40, "ldl_change_n": 90,
+            "already_diagnosed": 150, "cascade_identified": 400, "cascade_contacted": 300, "cascade_tested": 20,
+            "cascade_positive": 2, "new_cases": 42, "cost_dkk": 3_000_000.0, "expected_cases": 120.0}
+    for r in ("dlcn", "simon_broome", "medped", "lab_flag", "model"):
+        rows[f"rule_pos_{r}"], rows[f"rule_pos_confirmed_{r}"] = 150, 30
+    frame = pl.DataFrame({"dimension": "all", "level": "all", "metric": list(rows),
+                          "value": [float(v) for v in rows.values()]})
+    costs = {"gp_review": 300.0, "lab_test": 100.0, "clinic_visit": 2000.0, "genetic_test": 4000.0, "letter": 20.0}
+    tables = derive.evaluator_tables(frame, K, BASE, costs, 1 / 250)
+    counts, derived = derive.lookup(tables["counts"]), derive.lookup(tables["derived"])
+    assert counts["cascade_positive"]["status"] == "suppressed"
+    assert counts["new_cases"] == {"value": 40, "status": "ok"}
+    # the rounded units: referred 805 -> 805, attended 170, relatives tested 20, letters 300
+    cost = 300 * 805 + 100 * (805 + 20) + 2000 * (170 + 20) + 4000 * (170 + 20) + 20 * 300
+    assert derived["cost_per_new_case_dkk"] == {"value": round(cost / 40, 2), "status": "ok"}
+    values, lines, hidden = derive.cell_system(frame)
+    _, withheld = derive.suppressed_counts(frame, K, BASE)
+    assert ("all", "all", "cascade_positive") in withheld
+    assert_protected(values, lines, hidden, withheld)

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = "1.0"
+# 2.0: new_cases is a count with its own identity (new_cases = confirmed + cascade_positive).
+SCHEMA_VERSION = "2.0"
 AGGREGATES_SCHEMA = "fh-screen.metrics.aggregates"
 PILOT_SCHEMA = "fh-screen.metrics.pilot"
 
@@ -98,6 +99,11 @@ def _counts() -> list[Metric]:
     for rule in RULES:
         m.append(Metric(f"rule_pos_{rule}", "count", f"Attended people positive on {rule} at referral"))
         m.append(Metric(f"rule_pos_confirmed_{rule}", "count", f"Attended people positive on {rule} and confirmed FH"))
+    # The cases a programme is judged by (Marks et al., BMJ 2002: cost per case found),
+    # published as one rounded count so that it shows even when the relatives' part is a
+    # withheld small count; region totals only, as the cost per case found is.
+    m.append(Metric("new_cases", "count", "New FH cases found: referred people confirmed plus tested relatives "
+                    "found to have FH", COARSE_DIMENSIONS))
     m.append(Metric("calib_n", "count", "Attended people with a model probability", COARSE_DIMENSIONS))
     m.append(Metric("calib_confirmed", "count", "Attended people with a model probability and confirmed FH", COARSE_DIMENSIONS))
     for b in CALIBRATION_BINS:
@@ -188,5 +194,9 @@ CALIBRATION_LINES = [
 ] + [(f"calib_n_{b}", (f"calib_confirmed_{b}", f"_calib_not_confirmed_{b}")) for b in CALIBRATION_BINS]
 
 
+# Lines of the region-total-only counts.
+COARSE_LINES = CALIBRATION_LINES + [("new_cases", ("confirmed", "cascade_positive"))]
+
+
 def lines_for(dimension: str) -> list[tuple[str, tuple[str, ...]]]:
-    return LINES + (CALIBRATION_LINES if dimension in COARSE_DIMENSIONS else [])
+    return LINES + (COARSE_LINES if dimension in COARSE_DIMENSIONS else [])

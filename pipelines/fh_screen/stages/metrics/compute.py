@@ -194,6 +194,7 @@ def person_frame(
         _flag(pl.col("excluded_reason") == "already_diagnosed").alias("already_diagnosed"),
         *[pl.col(c).fill_null(0).alias(c) for c in
           ("cascade_identified", "cascade_contacted", "cascade_tested", "cascade_positive")],
+        (_flag(confirmed) + pl.col("cascade_positive").fill_null(0)).alias("new_cases"),
         *[_flag(attended & positive[r]).alias(f"rule_pos_{r}") for r in S.RULES],
         *[_flag(confirmed & positive[r]).alias(f"rule_pos_confirmed_{r}") for r in S.RULES],
         _flag(attended & has_prob).alias("calib_n"),

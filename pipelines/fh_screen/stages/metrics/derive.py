@@ -197,10 +197,7 @@ def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int, rounding_bas
                                                     blocked(dim, lv, "confirmed", "already_diagnosed", "population"))
             cost_blocked = blocked(dim, lv, *COST_UNITS)
             out["cost_dkk"] = _result(None, "suppressed") if cost_blocked else _result(round(cost, 2), "ok")
-            out["new_cases"] = (_result(None, "suppressed") if blocked(dim, lv, "confirmed", "cascade_positive")
-                                else _result(int(c("confirmed") + c("cascade_positive")), "ok"))
-            out["cost_per_new_case_dkk"] = _ratio(cost, c("confirmed") + c("cascade_positive"),
-                                                  cost_blocked or blocked(dim, lv, "confirmed", "cascade_positive"), 2)
+            out["cost_per_new_case_dkk"] = _ratio(cost, c("new_cases"), cost_blocked or blocked(dim, lv, "new_cases"), 2)
             out["cost_per_confirmed_case_dkk"] = _ratio(cost, c("confirmed"),
                                                         cost_blocked or blocked(dim, lv, "confirmed"), 2)
             if dim in S.COARSE_DIMENSIONS:

@@ -20,12 +20,12 @@ BENCHMARKS = REFERENCE_DIR / "metrics_benchmarks.yaml"
 FUNNEL = S.FUNNEL
 HEADLINE = FUNNEL + (
     "outcome_fh_genetic", "outcome_fh_clinical", "already_diagnosed", "treatment_changed",
-    "cascade_identified", "cascade_contacted", "cascade_tested", "cascade_positive",
+    "cascade_identified", "cascade_contacted", "cascade_tested", "cascade_positive", "new_cases",
 )
 HEADLINE_DERIVED = (
     "attended_share", "confirmed_share_of_referred", "confirmed_share_of_attended", "treatment_changed_share",
     "ldl_change_mean_mmol", "median_days_flag_to_listed", "median_days_listed_to_visit",
-    "expected_cases", "share_of_expected_found", "new_cases", "cost_dkk", "cost_per_confirmed_case_dkk", "cost_per_new_case_dkk",
+    "expected_cases", "share_of_expected_found", "cost_dkk", "cost_per_confirmed_case_dkk", "cost_per_new_case_dkk",
     "cascade_positive_share",
 ) + tuple(f"ppv_{r}" for r in S.RULES)
 
