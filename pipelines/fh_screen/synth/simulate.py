@@ -274,9 +274,10 @@ class World:
             self.truth.lists_acted_on += int(acts)
             for row in by_practice[practice]:
                 person = self.index[int(row["patient_id"][1:])]
-                self.truth.listed.add(person)
-                if self.pop["alleles"][person] > 0:
-                    self.truth.carriers_listed.add(person)
+                if row["event"] == "listed":       # referred, as the report counts it (a reminder is not)
+                    self.truth.listed.add(person)
+                    if self.pop["alleles"][person] > 0:
+                        self.truth.carriers_listed.add(person)
                 if not acts:
                     continue
                 if row["route"] == ROUTE_CHECK:
@@ -295,9 +296,9 @@ class World:
         for row in _read_csv(run_dir / "cascade.csv"):
             if row.get("letter_sent_on") != as_of:
                 continue
-            self.truth.letters.add((row["index_patient_id"], row.get("relative_id", "")))
             if not row.get("relative_id"):
-                continue
+                continue                           # an index case with no relative on record
+            self.truth.letters.add((row["index_patient_id"], row["relative_id"]))
             person = self.index.get(int(row["relative_id"][1:]))
             if person is None:
                 continue
