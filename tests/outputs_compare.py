@@ -7,7 +7,9 @@ outputs as the CLI"): byte for byte, after these normalisations only:
 * ``quality/**.html`` (Data Docs): Great Expectations' times and random element ids masked.
 * ``audit.json``: without ``recorded_at`` and the hashes of the files and Data Docs folders above.
 
-Every other file is compared byte for byte.
+Every other file is compared byte for byte. Database tables are compared row by row, the
+per-patient tables in patient order (an incremental night rewrites only the rows it changed,
+so their stored order is not part of their content).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import polars as pl
 # the same way.
 GX_VOLATILE = re.compile(rb"\d{8}T\d{6}\.\d+Z|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 STEP_MODE_KEYS = ("mode", "full_reason", "recomputed", "partitions")
+# One row per patient, rewritten only where a night changed something: their row order is
+# not part of their content (readers order them by patient_id).
+PER_PATIENT_TABLES = ("patient_features", "rule_results", "model_scores")
 COMPARED_TABLES = ("patient_features", "rule_results", "model_scores", "referral_ledger", "referral_events",
                    "cascade_ledger", "cascade_letters")
 
@@ -81,9 +86,10 @@ def table(db_path: Path, name: str) -> pl.DataFrame:
     with duckdb.connect(str(db_path), read_only=True) as con:
         if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0]:
             return pl.DataFrame()
-        return con.execute(f"SELECT * FROM {name}").pl()
+        order = " ORDER BY patient_id" if name in PER_PATIENT_TABLES else ""
+        return con.execute(f"SELECT * FROM {name}{order}").pl()
 
 
 def table_differences(left: Path, right: Path, names=COMPARED_TABLES) -> list[str]:
-    """Tables whose rows (in order), columns or types differ between two databases."""
+    """Tables whose rows (in order; per-patient tables by patient), columns or types differ."""
     return [name for name in names if not table(left, name).equals(table(right, name))]

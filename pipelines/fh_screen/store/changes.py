@@ -282,28 +282,31 @@ def save_follower(con: duckdb.DuckDBPyConnection, step: str, plan: Plan, as_of: 
 def merge(con: duckdb.DuckDBPyConnection, table: str, fresh: pl.DataFrame, recompute: pl.DataFrame,
           as_of: date, overlay: pl.DataFrame | None = None) -> None:
     """Replace ``table``'s rows of the ``recompute`` patients by ``fresh``; keep the others with
-    ``as_of`` and the ``overlay`` columns (patient_id + daily values) refreshed; rows ordered by
-    patient_id as a full pass writes them. Column types stay the table's."""
+    ``as_of`` and the ``overlay`` columns (patient_id + daily values) refreshed.
+
+    Only what changed is written: the recomputed patients' rows are deleted and inserted, and
+    the daily columns of the others updated in place, so a night's cost follows what arrived
+    rather than the region (rewriting every column of every row was most of an incremental
+    night's features and rules steps). The table's row order is therefore not the patients'
+    order: readers that need an order ask for it (``ORDER BY patient_id``). Column types stay
+    the table's (the insert casts by name)."""
     if not table.isidentifier():
         raise ValueError(f"bad table name {table!r}")
     columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
-    replace = ["CAST($as_of AS DATE) AS as_of"] if "as_of" in columns else []
-    join = ""
-    if overlay is not None:
-        con.register("_incr_overlay", overlay)
-        replace += [f"o.{c} AS {c}" for c in overlay.columns if c != "patient_id"]
-        join = "LEFT JOIN _incr_overlay o ON o.patient_id = t.patient_id"
+    daily = [c for c in (overlay.columns if overlay is not None else ()) if c != "patient_id"]
+    assign = (["as_of = CAST($as_of AS DATE)"] if "as_of" in columns else []) + \
+        [f"{c} = (SELECT o.{c} FROM _incr_overlay o WHERE o.patient_id = t.patient_id)" for c in daily]
     con.register("_incr_fresh", fresh)
     con.register("_incr_done", recompute)
-    registered = ["_incr_fresh", "_incr_done"] + (["_incr_overlay"] if overlay is not None else [])
+    registered = ["_incr_fresh", "_incr_done"]
+    if overlay is not None:
+        con.register("_incr_overlay", overlay)
+        registered.append("_incr_overlay")
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _incr_typed AS SELECT * FROM {table} LIMIT 0")
-        con.execute("INSERT INTO _incr_typed BY NAME SELECT * FROM _incr_fresh")
-        kept = (f"SELECT t.* {'REPLACE (' + ', '.join(replace) + ')' if replace else ''} FROM {table} t {join} "
-                "WHERE t.patient_id NOT IN (SELECT patient_id FROM _incr_done)")
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM ({kept} UNION ALL BY NAME "
-                    "SELECT * FROM _incr_typed) ORDER BY patient_id", {"as_of": as_of} if replace else {})
-        con.execute("DROP TABLE _incr_typed")
+        con.execute(f"DELETE FROM {table} WHERE patient_id IN (SELECT patient_id FROM _incr_done)")
+        if assign:
+            con.execute(f"UPDATE {table} t SET {', '.join(assign)}", {"as_of": as_of} if "as_of" in columns else {})
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incr_fresh")
     finally:
         for name in registered:
             con.unregister(name)

@@ -94,11 +94,11 @@ def read_inputs(con: db.Connection, as_of: date) -> dict[str, pl.DataFrame]:
         if table_exists(con, "referral_events") else pl.DataFrame(schema=_EMPTY_REFERRALS)
     )
     out["rules"] = (
-        _frame(con, f"SELECT {', '.join(_EMPTY_RULES)} FROM rule_results", {}, _EMPTY_RULES)
+        _frame(con, f"SELECT {', '.join(_EMPTY_RULES)} FROM rule_results ORDER BY patient_id", {}, _EMPTY_RULES)
         if table_exists(con, "rule_results") else pl.DataFrame(schema=_EMPTY_RULES)
     )
     out["model"] = (
-        _frame(con, f"SELECT {', '.join(_EMPTY_MODEL)} FROM model_scores", {}, _EMPTY_MODEL)
+        _frame(con, f"SELECT {', '.join(_EMPTY_MODEL)} FROM model_scores ORDER BY patient_id", {}, _EMPTY_MODEL)
         if table_exists(con, "model_scores") else pl.DataFrame(schema=_EMPTY_MODEL)
     )
     out["cascade"] = (

@@ -51,7 +51,7 @@ def model_monitoring(ctx: RunContext) -> dict | None:
         columns = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
                                              "WHERE table_name = 'model_scores'").fetchall()}
         known = "known_case" if "known_case" in columns else "FALSE AS known_case"  # scores from before 2026-12
-        scores = con.sql(f"SELECT patient_id, probability, {known} FROM model_scores").pl()
+        scores = con.sql(f"SELECT patient_id, probability, {known} FROM model_scores ORDER BY patient_id").pl()
         assessed = assessed_outcomes(con)
     finally:
         con.close()

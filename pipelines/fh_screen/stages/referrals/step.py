@@ -531,9 +531,11 @@ def _table(con, name: str, wanted: tuple[str, ...]) -> pl.DataFrame | None:
 
     Tolerant of absent columns (a rule_results without ``postcode`` takes it from
     ``patients``), so every store plans exactly as it did when the whole table was read.
+    Rows in patient order (an incremental night leaves the table in no particular order).
     """
     columns = [c for c in _columns(con, name) if c in wanted]
-    return con.sql(f"SELECT {', '.join(columns)} FROM {name}").pl() if columns else None
+    order = " ORDER BY patient_id" if "patient_id" in columns else ""
+    return con.sql(f"SELECT {', '.join(columns)} FROM {name}{order}").pl() if columns else None
 
 
 def with_candidate_details(con, planned: pl.DataFrame, rule_columns: list[str]) -> pl.DataFrame:
