@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from fh_screen.store import files
@@ -12,12 +13,19 @@ from fh_screen.stages.score.outcomes import assessed_outcomes
 from fh_screen.outputs import metrics_report as report
 
 
-def write_outputs(folder: Path, aggregates: dict) -> dict:
-    """Write ``aggregates.json``, ``pilot_metrics.json`` and ``report.html`` (all 0600) to ``folder``."""
+def write_outputs(folder: Path, aggregates: dict, rendering: dict | None = None) -> dict:
+    """Write ``aggregates.json``, ``pilot_metrics.json`` and ``report.html`` (all 0600) to ``folder``.
+    ``rendering``, when given, receives the wall and CPU seconds of drawing the report's charts
+    and page (reported apart from the data work, as the worklists' and letters' rendering is)."""
     document = pilot.pilot_document(aggregates)
     files.write_text(folder / "aggregates.json", json.dumps(aggregates, indent=1, sort_keys=True))
     files.write_text(folder / "pilot_metrics.json", json.dumps(document, indent=1, sort_keys=True))
-    files.write_text(folder / "report.html", report.build_report(document))
+    started, cpu = time.perf_counter(), time.process_time()
+    page = report.build_report(document)
+    if rendering is not None:
+        rendering.update(render_seconds=round(time.perf_counter() - started, 3),
+                         render_cpu_seconds=round(time.process_time() - cpu, 3))
+    files.write_text(folder / "report.html", page)
     return document
 
 
@@ -76,8 +84,9 @@ def metrics_step(ctx: RunContext) -> dict:
             con.close()
         if not present:
             ctx.feature_off(f"metrics.{table}", f"{table} not built by this run: its metrics count as 0")
-    document = write_outputs(ctx.work_dir / "metrics", region_aggregates(ctx))
+    rendering: dict = {}
+    document = write_outputs(ctx.work_dir / "metrics", region_aggregates(ctx), rendering)
     funnel = {m: document["headline"][m]["value"] for m in pilot.FUNNEL}
     watched = model_monitoring(ctx)
     return {"funnel": funnel, "model_calibration_alerts": len(watched["alerts"]) if watched else None, "counts_withheld": document["disclosure"]["counts_withheld"],
-            "schema_version": document["schema_version"]}
+            "schema_version": document["schema_version"], **rendering}

@@ -1,0 +1,159 @@
+"""Per-patient aggregation: DuckDB SQL against polars on the same data (time, CPU, peak memory).
+
+    .venv/bin/python benchmarks/bench_aggregation.py --labs /tmp/fh-bench/1000000/synthetic/extracts/2026-11-23/lab_results.csv
+
+The features step's heaviest pattern is "per patient, summarise that patient's LDL-C results":
+count, highest, lowest, mean, median, the latest value, first and last sample date and the
+trend (least-squares slope per year). This script computes exactly that three ways, each in
+its own process under ``/usr/bin/time -v`` (wall and CPU seconds, peak resident memory), on
+one typed Parquet copy of the delivered lab file (made once, not timed):
+
+* ``duckdb-sql``: one SQL statement, DuckDB reads the Parquet and aggregates;
+* ``polars``: ``scan_parquet`` + ``group_by`` (lazy, streaming where polars can);
+* ``duckdb-to-polars``: DuckDB reads the rows and hands them to polars, which aggregates: what
+  the features step does today (``load_inputs`` then polars).
+
+Each variant writes its result to Parquet; the script checks that the three results agree
+(same patients, same values within 1e-9) and prints the table. It is a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LDL_CODES = ("NPU01568", "DNK35308", "13457-7", "18262-6")
+MG_DL_PER_MMOL = 38.67
+
+PREPARE = f"""
+import duckdb, sys
+src, dst = (a.replace("'", "''") for a in sys.argv[1:3])
+duckdb.connect().execute(f'''
+  COPY (SELECT result_id, patient_id, CAST(sampled_at AS TIMESTAMP) AS sampled_at, analyte,
+               CASE WHEN lower(unit) = 'mg/dl' THEN TRY_CAST(replace(value, ',', '.') AS DOUBLE) / {MG_DL_PER_MMOL}
+                    ELSE TRY_CAST(replace(value, ',', '.') AS DOUBLE) END AS value_mmol, status
+        FROM read_csv('{{src}}', all_varchar = true))
+  TO '{{dst}}' (FORMAT parquet)''')
+"""
+
+DUCKDB_SQL = f"""
+import duckdb, sys
+src, dst = (a.replace("'", "''") for a in sys.argv[1:3])
+duckdb.connect().execute(f'''
+  COPY (
+    SELECT patient_id, count(*) AS n, max(value_mmol) AS ldl_max, min(value_mmol) AS ldl_min,
+           avg(value_mmol) AS ldl_mean, median(value_mmol) AS ldl_median,
+           arg_max(value_mmol, (sampled_at, result_id)) AS ldl_last,
+           min(sampled_at) AS first_at, max(sampled_at) AS last_at,
+           regr_slope(value_mmol, epoch(sampled_at) / (365.25 * 86400)) AS slope_per_year
+    FROM read_parquet('{{src}}')
+    WHERE analyte IN {LDL_CODES!r} AND status <> 'cancelled' AND value_mmol IS NOT NULL
+    GROUP BY patient_id)
+  TO '{{dst}}' (FORMAT parquet)''')
+"""
+
+_POLARS_AGG = """
+years = pl.col("sampled_at").dt.epoch("s") / (365.25 * 86400)
+v = pl.col("value_mmol")
+out = (rows.group_by("patient_id").agg(
+    pl.len().alias("n"), v.max().alias("ldl_max"), v.min().alias("ldl_min"), v.mean().alias("ldl_mean"),
+    v.median().alias("ldl_median"),
+    v.sort_by(["sampled_at", "result_id"]).last().alias("ldl_last"),
+    pl.col("sampled_at").min().alias("first_at"), pl.col("sampled_at").max().alias("last_at"),
+    (((years - years.mean()) * (v - v.mean())).sum() / ((years - years.mean()) ** 2).sum()).alias("slope_per_year"),
+))
+"""
+
+POLARS = f"""
+import sys
+import polars as pl
+rows = pl.scan_parquet(sys.argv[1]).filter(
+    pl.col("analyte").is_in({list(LDL_CODES)!r}) & (pl.col("status") != "cancelled") & pl.col("value_mmol").is_not_null())
+{_POLARS_AGG}
+out.collect().write_parquet(sys.argv[2])
+"""
+
+DUCKDB_TO_POLARS = f"""
+import sys
+import duckdb
+import polars as pl
+rows = duckdb.connect().execute('''
+  SELECT result_id, patient_id, sampled_at, value_mmol FROM read_parquet(?)
+  WHERE analyte IN {LDL_CODES!r} AND status <> 'cancelled' AND value_mmol IS NOT NULL''', [sys.argv[1]]).pl()
+{_POLARS_AGG}
+out.write_parquet(sys.argv[2])
+"""
+
+VARIANTS = {"duckdb-sql": DUCKDB_SQL, "polars": POLARS, "duckdb-to-polars": DUCKDB_TO_POLARS}
+
+
+def timed(argv: list[str]) -> dict:
+    """Wall, CPU (user + system) seconds and peak RSS of one process."""
+    started = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-v", *argv], capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"bench_aggregation: {argv[1][:40]!r} failed:\n{proc.stderr[-2000:]}")
+
+    def field(name: str) -> float:
+        return float(re.search(rf"{re.escape(name)}: ([0-9.]+)", proc.stderr).group(1))
+
+    return {"seconds": round(wall, 2),
+            "cpu_seconds": round(field("User time (seconds)") + field("System time (seconds)"), 2),
+            "peak_rss_mib": round(field("Maximum resident set size (kbytes)") / 1024)}
+
+
+def agree(paths: dict[str, Path]) -> str:
+    """'' when every variant found the same patients and values (floats within 1e-9)."""
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    frames = {k: pl.read_parquet(p).sort("patient_id") for k, p in paths.items()}
+    first_name, first = next(iter(frames.items()))
+    for name, frame in frames.items():
+        try:
+            assert_frame_equal(first, frame.select(first.columns), check_dtypes=False, abs_tol=1e-9, rel_tol=1e-9)
+        except AssertionError as exc:
+            return f"{name} differs from {first_name}: {str(exc)[:300]}"
+    return ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--labs", type=Path, required=True, help="a delivered lab_results.csv")
+    parser.add_argument("--work", type=Path, default=None, help="folder for the Parquet files (default: beside --labs)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per variant; the fastest counts (default 1)")
+    args = parser.parse_args()
+    work = args.work or args.labs.parent.parent.parent / "aggregation"
+    work.mkdir(parents=True, exist_ok=True)
+    typed = work / "lab_results.parquet"
+    if not typed.exists():
+        timed([sys.executable, "-c", PREPARE, str(args.labs), str(typed)])
+    results, outputs = {}, {}
+    for name, code in VARIANTS.items():
+        outputs[name] = work / f"{name}.parquet"
+        runs = [timed([sys.executable, "-c", code, str(typed), str(outputs[name])]) for _ in range(args.repeat)]
+        results[name] = min(runs, key=lambda r: r["cpu_seconds"])
+    import polars as pl
+
+    patients = pl.scan_parquet(outputs["duckdb-sql"]).select(pl.len()).collect().item()
+    rows = pl.scan_parquet(typed).select(pl.len()).collect().item()
+    disagreement = agree(outputs)
+    floor = results["duckdb-sql"]
+    print(f"per-patient LDL-C aggregates: {rows:,} lab rows, {patients:,} patients")
+    print(f"{'':20s} {'wall s':>8s} {'CPU s':>8s} {'peak MiB':>9s} {'CPU vs SQL':>11s}")
+    for name, r in results.items():
+        print(f"{name:20s} {r['seconds']:8.2f} {r['cpu_seconds']:8.2f} {r['peak_rss_mib']:9,} "
+              f"{r['cpu_seconds'] / floor['cpu_seconds']:10.2f}x")
+    print("results agree" if not disagreement else f"RESULTS DIFFER: {disagreement}")
+    (work / "aggregation.json").write_text(json.dumps(
+        {"lab_rows": rows, "patients": patients, "variants": results, "agree": not disagreement}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
