@@ -1,6 +1,7 @@
 """Per-patient aggregation: DuckDB SQL against polars on the same data (time, CPU, peak memory).
 
     .venv/bin/python benchmarks/bench_aggregation.py --labs /tmp/fh-bench/1000000/synthetic/extracts/2026-11-23/lab_results.csv
+    .venv/bin/python benchmarks/bench_aggregation.py --rows 3000 --work /tmp/agg     # random rows (smoke test)
 
 The features step's heaviest pattern is "per patient, summarise that patient's LDL-C results":
 count, highest, lowest, mean, median, the latest value, first and last sample date and the
@@ -15,7 +16,8 @@ one typed Parquet copy of the delivered lab file (made once, not timed):
 
 Each variant writes its result to Parquet; the script checks that the three results agree
 (same patients; values within 1e-9, the slope within 1e-6: the engines
-sum in different orders) and prints the table. It is a benchmark, not a test.
+sum in different orders) and prints the table, then each variant's CPU seconds as a ratio to
+the floor, DuckDB SQL (``floor.ratio_line``). It is a benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from floor import ratio_line
 
 LDL_CODES = ("NPU01568", "DNK35308", "13457-7", "18262-6")
 MG_DL_PER_MMOL = 38.67
@@ -93,6 +97,23 @@ rows = duckdb.connect().execute('''
 out.write_parquet(sys.argv[2])
 """
 
+RANDOM_ROWS = f"""
+import sys
+import numpy as np
+import polars as pl
+n = int(sys.argv[1])
+rng = np.random.default_rng(7)
+codes = np.array({list(LDL_CODES) + ['NPU01566']!r})
+pl.DataFrame({{
+    "result_id": [f"R{{i:09d}}" for i in range(n)],
+    "patient_id": [f"P{{i:07d}}" for i in rng.integers(0, max(1, n // 25), n)],
+    "sampled_at": pl.Series(rng.integers(1_300_000_000, 1_750_000_000, n) * 1_000_000).cast(pl.Datetime("us")),
+    "analyte": codes[rng.integers(0, len(codes), n)],
+    "value_mmol": rng.normal(3.2, 1.0, n).round(2),
+    "status": np.where(rng.random(n) < 0.02, "cancelled", "final"),
+}}).write_parquet(sys.argv[2])
+"""
+
 VARIANTS = {"duckdb-sql": DUCKDB_SQL, "polars": POLARS, "duckdb-to-polars": DUCKDB_TO_POLARS}
 
 
@@ -133,14 +154,18 @@ def agree(paths: dict[str, Path]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--labs", type=Path, required=True, help="a delivered lab_results.csv")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--labs", type=Path, help="a delivered lab_results.csv")
+    source.add_argument("--rows", type=int, help="instead: this many random lab rows (a smoke test)")
     parser.add_argument("--work", type=Path, default=None, help="folder for the Parquet files (default: beside --labs)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per variant; the fastest counts (default 1)")
     args = parser.parse_args()
-    work = args.work or args.labs.parent.parent.parent / "aggregation"
+    work = args.work or (args.labs.parent.parent.parent / "aggregation" if args.labs else Path("aggregation"))
     work.mkdir(parents=True, exist_ok=True)
     typed = work / "lab_results.parquet"
-    if not typed.exists():
+    if args.rows is not None:
+        timed([sys.executable, "-c", RANDOM_ROWS, str(args.rows), str(typed)])
+    elif not typed.exists():
         timed([sys.executable, "-c", PREPARE, str(args.labs), str(typed)])
     results, outputs = {}, {}
     for name, code in VARIANTS.items():
@@ -159,6 +184,8 @@ def main() -> None:
         print(f"{name:20s} {r['seconds']:8.2f} {r['cpu_seconds']:8.2f} {r['peak_rss_mib']:9,} "
               f"{r['cpu_seconds'] / floor['cpu_seconds']:10.2f}x")
     print("results agree" if not disagreement else f"RESULTS DIFFER: {disagreement}")
+    for name, r in results.items():
+        print(ratio_line(f"{name} (CPU seconds)", r["cpu_seconds"], floor["cpu_seconds"]))
     (work / "aggregation.json").write_text(json.dumps(
         {"lab_rows": rows, "patients": patients, "variants": results, "agree": not disagreement}, indent=2))
 

@@ -31,6 +31,8 @@ BENCHMARKS = {
     "bench_features.py": (["--people", "300"], {"build_features"}),
     "bench_rules.py": (["--people", "300"], {"evaluate (scores + route)", "score (full rule_results)"}),
     "bench_worklists.py": (["--people", "400"], {"worklist PDFs"}),
+    "bench_aggregation.py": (["--rows", "3000", "--work", "{tmp}"],
+                             {"duckdb-sql (CPU seconds)", "polars (CPU seconds)", "duckdb-to-polars (CPU seconds)"}),
     "bench_validation.py": (["--lab-rows", "3000", "--dir", "{tmp}"],
                             {"stage step", "validate step", "load step", "lab_results suite on DuckDB SQL",
                              "lab_results suite on pandas (load + validate)"}),
