@@ -57,3 +57,22 @@ def test_evaluate_revalidates_the_saved_artefacts_on_the_same_worlds(trained):
         assert r["found"] == before[key(r)]["found"] and r["auc"] == before[key(r)]["auc"]
     assert json.loads((tmp / "w" / "evaluation.json").read_text(encoding="utf-8"))["production"] == \
         result["selection"]["production"]
+
+
+def test_outcome_recalibration_is_used_once_enough_listed_patients_are_assessed(trained, monkeypatch):
+    # A small world holds a handful of carriers, so the minimum counts are lowered here;
+    # ``fhscreen evaluate`` runs the same check on a 200,000-person world with the real ones.
+    from fh_screen.stages.score import calibration
+
+    tmp, result = trained
+    monkeypatch.setattr(calibration, "MIN_EVENTS", 1)
+    monkeypatch.setattr(calibration, "MIN_NON_EVENTS", 20)
+    out = evaluate.evaluate(tmp / "w", load_settings(), tmp / "models", TINY["external"], log=lambda _: None,
+                            outcome_patients=4000)
+    check = out["outcome_recalibration"]
+    assert check["world"] == "outcomes-5000" and check["triggered"], check
+    assert check["method"] == calibration.OUTCOME_METHOD and check["outcome_fit"]["used"] is True
+    assert check["assessed_confirmed"] >= 1 and check["assessed"] - check["assessed_confirmed"] >= 20
+    assert check["not_assessed"]["measurable"] and {"before", "after"} <= set(check["not_assessed"])
+    assert check["mapping_after"] != check["mapping_before"]
+    assert "Outcome recalibration (outcomes-5000" in (tmp / "w" / "evaluation.md").read_text(encoding="utf-8")

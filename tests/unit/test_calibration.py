@@ -76,21 +76,28 @@ def test_outcome_recalibration_is_used_only_from_the_minimum_count(events, non_e
     rng = np.random.default_rng(4)
     assessed_score = cal.expit(rng.normal(-1, 1, size=events + non_events))
     y = np.r_[np.ones(events), np.zeros(non_events)]
-    record = cal.calibrate_region(g, np.zeros(g.size, bool), y, assessed_score, cal.Mapping(0.0, 1.0), 1 / 250)
+    record = cal.calibrate_region(g, np.zeros(g.size, bool), y, cal.logit(assessed_score), cal.Mapping(0.0, 1.0),
+                                  1 / 250)
     assert record.outcome_fit["used"] is used
-    assert record.method == ("outcome_logistic" if used else "prior_shift_intercept")
+    assert record.method == (cal.OUTCOME_METHOD if used else "prior_shift_intercept")
     assert record.assessed == events + non_events and record.assessed_confirmed == events
 
 
-def test_outcome_recalibration_corrects_a_miscalibrated_region():
-    # assessed referrals whose true risk is expit(1 + 0.5 * z) under tonight's mapping
+def test_outcome_recalibration_takes_the_slope_from_outcomes_and_keeps_the_prevalence_anchor():
+    # assessed referrals whose true risk is expit(1 + 0.5 * z) under tonight's mapping: the
+    # slope halves; the intercept fitted among the assessed (the top of the order) would
+    # have added 1 to everybody's log-odds, so it is set again from the prevalence
     rng = np.random.default_rng(5)
     g = scores(5_000, seed=6)
     assessed_score = cal.expit(rng.normal(-2, 1.5, size=3_000))
     base = cal.calibrate_region(g, np.zeros(g.size, bool), np.zeros(0), np.zeros(0), cal.Mapping(0, 1), 1 / 250)
     z = base.intercept + base.slope * cal.logit(assessed_score)
     y = (rng.random(z.size) < cal.expit(1 + 0.5 * z)).astype(float)
-    record = cal.calibrate_region(g, np.zeros(g.size, bool), y, assessed_score, cal.Mapping(0, 1), 1 / 250)
-    p = record.mapping().apply(assessed_score)
-    assert y.sum() / p.sum() == pytest.approx(1.0, abs=0.03)
+    record = cal.calibrate_region(g, np.zeros(g.size, bool), y, cal.logit(assessed_score), cal.Mapping(0, 1), 1 / 250)
+    assert record.method == cal.OUTCOME_METHOD
+    assert record.outcome_fit["intercept"] == pytest.approx(1.0, abs=0.15)
     assert record.slope == pytest.approx(0.5 * base.slope, abs=0.06)
+    assert record.expected_carriers_after == pytest.approx(5_000 / 250, rel=1e-3)
+    full_fit = cal.Mapping(record.outcome_fit["intercept"] + record.outcome_fit["slope"] * base.intercept,
+                           record.outcome_fit["slope"] * base.slope)
+    assert full_fit.apply(g).sum() > 1.5 * record.mapping().apply(g).sum()   # what the fitted intercept would do

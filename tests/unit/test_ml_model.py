@@ -166,3 +166,20 @@ def test_score_frame_explains_only_the_most_probable_in_plain_language(monkeypat
     # reasons name the inputs in words, not column names
     assert not any("_" in text for text in explained["reasons"])
     assert all(json.loads(items) for items in explained["reason_items"])
+
+
+def test_clinic_order_takes_only_candidates_a_clinic_would_receive():
+    # the validation's clinic order is the referrals step's selection: no model-only referral, no child
+    pool = pl.DataFrame({
+        "patient_id": ["rules", "model_and_criterion", "model_only", "child", "nothing", "rules_low_p"],
+        "selected_by_rules": ["dlcn", None, None, "paediatric", None, "lab_flag"],
+        "clinical_criterion": [True, True, False, True, False, True],
+        "probability": [0.30, 0.90, 0.95, 0.99, 0.10, 0.01],
+        "age_years": [50, 60, 45, 12, 40, 70],
+        "dlcn_points": [6, 3, 2, 0, 1, 5],
+        "ldl_untreated_estimate_mmol": [6.0, 5.0, 4.0, 5.5, 3.0, 5.5],
+        "ldl_max_mmol": [6.0, 5.0, 4.0, 5.5, 3.0, 5.5],
+    })
+    assert validation.clinic_order(pool, threshold=0.2).to_list() == ["model_and_criterion", "rules", "rules_low_p"]
+    # below the clinics' threshold the model adds nobody; the rules' candidates stay
+    assert validation.clinic_order(pool, threshold=0.95).to_list() == ["rules", "rules_low_p"]

@@ -27,15 +27,20 @@ def test_expected_carriers_are_set_against_the_prevalence_expectation():
     assert "assessed" not in out
 
 
-@pytest.mark.parametrize("confirmed,alert", [(6, True), (7, False), (15, False), (16, True), (4, True)])
-def test_alert_fires_when_oe_among_assessed_leaves_the_range(confirmed, alert):
-    # 20 assessed people at p = 0.5: 10 expected; the range is 0.67-1.5
-    s = scores([0.5] * 20 + [0.004] * 980, [False] * 1000)
-    assessed = pl.DataFrame({"patient_id": [f"P{i}" for i in range(20)],
-                             "confirmed": [1] * confirmed + [0] * (20 - confirmed)}, schema_overrides={"confirmed": pl.Int8})
+@pytest.mark.parametrize("assessed_n,confirmed,alert", [
+    # 200 assessed at p = 0.5: 100 expected; outside 0.67-1.5 with an interval excluding 1 alerts
+    (200, 66, True), (200, 67, False), (200, 150, False), (200, 151, True), (200, 40, True),
+    # 20 assessed: 10 expected; 0.6 or 1.6 is within chance (interval spans 1), so no alarm
+    (20, 6, False), (20, 16, False), (20, 2, True),
+])
+def test_alert_fires_when_oe_among_assessed_is_out_of_range_beyond_chance(assessed_n, confirmed, alert):
+    s = scores([0.5] * assessed_n + [0.004] * 980, [False] * (assessed_n + 980))
+    assessed = pl.DataFrame({"patient_id": [f"P{i}" for i in range(assessed_n)],
+                             "confirmed": [1] * confirmed + [0] * (assessed_n - confirmed),
+                             "probability": [0.5] * assessed_n}, schema_overrides={"confirmed": pl.Int8})
     out = monitoring.monitor(s, assessed, 1 / 50)
     oe = out["assessed"]["oe"]
-    assert oe == pytest.approx(confirmed / 10)
+    assert oe == pytest.approx(confirmed / (assessed_n / 2))
     assert any("assessed" in a for a in out["alerts"]) is alert
     lo, hi = out["assessed"]["oe_95ci"]
     assert lo < oe < hi

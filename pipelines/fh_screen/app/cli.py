@@ -149,8 +149,8 @@ def _print_calibration(name: str, report: dict | None) -> None:
     if not report:
         return
     if not report.get("measurable"):
-        print(f"{name}: calibration not measurable against {report['against']} ({report['people']} people, "
-              "need both outcomes)")
+        why = report.get("why", "need both outcomes")
+        print(f"{name}: calibration not measurable against {report['against']} ({report['people']} people: {why})")
         return
     b, a = report["before"], report["after"]
     print(f"{name}: calibration against {report['against']} ({report['people']:,} people, {report['events']} with FH): "
@@ -189,7 +189,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     external = None
     if args.worlds or args.patients:
         external = (args.worlds or PLAN["external"][0], args.patients or PLAN["external"][1])
-    result = evaluate(args.out, load_settings(args.config), args.models, external)
+    result = evaluate(args.out, load_settings(args.config), args.models, external,
+                      outcome_patients=args.outcome_patients)
     print(markdown(result))
     return 0
 
@@ -359,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", type=Path, default=Path("models"), help="folder with the artefacts (default models/)")
     p.add_argument("--worlds", type=int, help="number of external worlds (default: as in training, 5)")
     p.add_argument("--patients", type=int, help="people per external world (default: as in training)")
+    p.add_argument("--outcome-patients", type=int, default=200_000,
+                   help="people in the world where clinics assess enough listed patients for the outcome "
+                   "recalibration to be used, measured before and after (default 200000; 0 = skip)")
     p.add_argument("--config", type=Path, help="region settings YAML (clinics' probability threshold)")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -22,9 +22,9 @@ from fh_screen.stages.score import artefact
 from fh_screen.store import files
 from fh_screen.synth import generate
 from fh_screen.training import multiworld, train, worlds
-from fh_screen.training.multiworld import PLAN, markdown
+from fh_screen.training.multiworld import OUTCOME_PLAN, PLAN, markdown
 
-__all__ = ["PLAN", "build", "evaluate", "markdown", "train_on_worlds"]
+__all__ = ["OUTCOME_PLAN", "PLAN", "build", "evaluate", "markdown", "train_on_worlds"]
 
 
 def build(w: worlds.World) -> worlds.World:
@@ -62,9 +62,12 @@ def train_on_worlds(out: Path, models_dir: Path, settings: Settings, plan: dict 
 
 
 def evaluate(out: Path, settings: Settings, models_dir: Path = Path("models"),
-             external: tuple[int, int] | None = None, log=print) -> dict:
-    """Build the external worlds (cached in ``out``) and validate the committed artefacts."""
+             external: tuple[int, int] | None = None, log=print, outcome_patients: int = 0) -> dict:
+    """Build the external worlds (cached in ``out``) and validate the committed artefacts; with
+    ``outcome_patients``, also exercise the outcome recalibration on a world of that size."""
     plan = {"external": external or PLAN["external"]}
+    if outcome_patients:
+        plan["outcomes"] = (OUTCOME_PLAN["outcomes"][0], outcome_patients)
     groups = multiworld.plan_worlds(Path(out), plan)
     _build_all(groups, log)
     names = [n for n in multiworld.SCORERS if (artefact.resolve(Path(models_dir) / n) / artefact.METADATA_FILE).exists()]
@@ -72,8 +75,11 @@ def evaluate(out: Path, settings: Settings, models_dir: Path = Path("models"),
     production = next((n for n in names if "bands" in scorers[n][1] and n != train.COMPARISON), names[0])
     rows, pooled = multiworld.validate(groups["external"], scorers, settings.selection.min_probability)
     result = {"external_table": rows, "bands": bands.observed_rates(*pooled[production]), "production": production,
-              "threshold": settings.selection.min_probability, "plan": {"external": list(plan["external"])},
+              "threshold": settings.selection.min_probability, "plan": {r: list(v) for r, v in plan.items()},
               "models": {n: scorers[n][1].get("version") for n in names}}
+    if outcome_patients:
+        result["outcome_recalibration"] = multiworld.outcome_recalibration(
+            groups["outcomes"][0], scorers[production], settings.selection.min_probability)
     files.write_text(Path(out) / "evaluation.json", json.dumps(result, indent=1, default=str))
     files.write_text(Path(out) / "evaluation.md", markdown(result))
     return result

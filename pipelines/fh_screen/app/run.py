@@ -86,7 +86,9 @@ STEPS: list[Step] = [
          history=("patient_features", *INCREMENTAL_STATE)),
     Step("rules", rules.rules_step, reads=("patient_features", "incr_steps", "incr_recompute"),
          writes=("rule_results", "incr_steps"), history=("rule_results",)),
-    Step("score", score.score_step, reads=("patient_features",), writes=("model_scores",)),
+    # Outcome recalibration pairs clinic outcomes with the forecast at listing (stages.score.outcomes).
+    Step("score", score.score_step, reads=("patient_features", "clinic_outcomes"), writes=("model_scores",),
+         history=("referral_events",)),
     Step("referrals", referrals.referrals_step,
          reads=("rule_results", "model_scores", "patients", "clinic_outcomes", "lab_results", "medications",
                 "contacts", "deliveries", "diagnoses", "relations", "family_history"),

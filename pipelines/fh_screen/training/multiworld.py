@@ -9,7 +9,10 @@ Three disjoint sets of worlds (``training.worlds``), each generated from its own
   world is best (carriers found at K = 100 against the best rule), because a region is not
   the average world;
 * **external worlds**: never used for a decision; every figure of the validation table, and
-  the observed rate of each probability band shown on the worklists.
+  the observed rate of each probability band shown on the worklists;
+* **outcome world** (``fhscreen evaluate`` only): one larger world where the lipid clinics
+  assess enough listed patients for the outcome recalibration to be used
+  (``outcome_recalibration``), so that its effect on calibration is measured.
 
 On every selection and external world the probability is computed exactly as the nightly
 score step computes it (``stages.score.step.region_scorer``): from the world's own data, its
@@ -28,13 +31,16 @@ from sklearn.linear_model import LogisticRegression
 from fh_screen.config import Settings
 from fh_screen.reference import bands
 from fh_screen.stages.score import artefact, spec, step
-from fh_screen.stages.score.outcomes import assessed_outcomes
+from fh_screen.stages.score.outcomes import assessed_referrals
+from fh_screen.stages.score import calibration
 from fh_screen.stages.score.calibration import logit
 from fh_screen.store import db, files
 from fh_screen.training import famcat, labels, train, validation, worlds
 
 PLAN = {"train": (10, 15_000), "select": (3, 25_000), "external": (5, 70_000)}
-SEED_BASE = {"train": 1000, "select": 2000, "external": 4000}
+# One world large enough that the clinic order holds MIN_EVENTS carriers and MIN_NON_EVENTS others.
+OUTCOME_PLAN = {"outcomes": (1, 200_000)}
+SEED_BASE = {"train": 1000, "select": 2000, "external": 4000, "outcomes": 5000}
 SCORERS = ("fh_gbm", "fh_baseline", train.COMPARISON)
 LABELS = {"fh_gbm": "fh_gbm (boosted)", "fh_baseline": "fh_baseline (logistic)", train.COMPARISON: famcat.NAME}
 SELECTION_K = 100
@@ -85,7 +91,7 @@ def world_pool(w: worlds.World, scorers: dict) -> tuple[pl.DataFrame, dict]:
     con = db.connect(w.db, read_only=True)
     try:
         features = con.execute("SELECT * FROM patient_features").pl()
-        outcomes = assessed_outcomes(con)
+        outcomes = assessed_referrals(con)
         rules = con.execute("SELECT * FROM rule_results WHERE excluded_reason IS NULL").pl()
     finally:
         con.close()
@@ -93,7 +99,7 @@ def world_pool(w: worlds.World, scorers: dict) -> tuple[pl.DataFrame, dict]:
     pool = rules.join(people.select("patient_id"), on="patient_id", how="semi")
     records = {}
     for name, (estimator, meta) in scorers.items():
-        _, record, p = step.region_scorer(estimator, features, outcomes, meta, w.prevalence)
+        _, record, p, _ = step.region_scorer(estimator, features, outcomes, meta, w.prevalence)
         pool = pool.join(pl.DataFrame({"patient_id": people["patient_id"], f"p_{name}": p}), on="patient_id",
                          how="left")
         records[name] = record.record()
@@ -103,9 +109,11 @@ def world_pool(w: worlds.World, scorers: dict) -> tuple[pl.DataFrame, dict]:
 
 
 def figures_for(pool: pl.DataFrame, name: str, threshold: float) -> dict:
-    orders = validation.rankings(pool.with_columns(pl.col(f"p_{name}").alias("probability")))
+    scored = pool.with_columns(pl.col(f"p_{name}").alias("probability"))
+    orders = validation.rankings(scored)
     rule_orders = {label: orders[key] for label, key in RULE_ORDERS.items()}
-    return validation.world_figures(pool, f"p_{name}", rule_orders, orders["worklist ranking"], threshold)
+    return validation.world_figures(pool, f"p_{name}", rule_orders, validation.clinic_order(scored, threshold),
+                                    threshold)
 
 
 def validate(ws: list[worlds.World], scorers: dict, threshold: float) -> tuple[list[dict], dict]:
@@ -186,6 +194,68 @@ def fit_and_validate(out: Path, groups: dict[str, list[worlds.World]], plan: dic
     return result
 
 
+def outcome_recalibration(w: worlds.World, scorer: tuple, threshold: float) -> dict:
+    """Outcome recalibration exercised on world ``w``: the lipid clinics assess the clinic
+    order's patients, first to last, until ``MIN_EVENTS`` confirmed and ``MIN_NON_EVENTS``
+    ruled out (each assessed by a genetic test, so the outcome is the world's truth), each
+    with the forecast the worklist showed (tonight's prior-shift probability and its model
+    score). The score step's region calibration then refits intercept and slope on them.
+    Calibration before (prior shift) and after (outcome logistic) is measured against truth
+    among the eligible people nobody has assessed and who are not known cases (the people the
+    probability is for), and among the assessed themselves (the fit's own data)."""
+    estimator, meta = scorer
+    con = db.connect(w.db, read_only=True)
+    try:
+        features = step.model_inputs(con, meta["feature_schema"])
+        rules = con.execute("SELECT * FROM rule_results WHERE excluded_reason IS NULL").pl()
+    finally:
+        con.close()
+    people = spec.eligible(features)
+    score = estimator.labelled_score(spec.matrix(people, meta["feature_schema"]))
+    known = spec.known_case(people).to_numpy()
+    nothing = np.zeros(0)
+    prior = calibration.calibrate_region(score, known, nothing, nothing, estimator.mapping(), w.prevalence)
+    scored = pl.DataFrame({"patient_id": people["patient_id"], "probability": prior.mapping().apply(score),
+                           "model_logit": logit(score), "row": np.arange(people.height)})
+    pool = rules.join(scored, on="patient_id").join(labels.truth_labels(w.truth), on="patient_id", how="left")
+    pool = pool.with_columns(pl.col("fh_carrier").fill_null(0))
+    order = validation.clinic_order(pool, threshold)
+    ordered = pl.DataFrame({"patient_id": order}).join(pool, on="patient_id", how="left", maintain_order="left")
+    y_order = ordered["fh_carrier"].to_numpy()
+    enough = (np.cumsum(y_order) >= calibration.MIN_EVENTS) & (np.cumsum(1 - y_order) >= calibration.MIN_NON_EVENTS)
+    out = {"world": w.name, "people": w.patients, "prevalence": round(w.prevalence, 6), "candidates": order.len(),
+           "carriers_among_candidates": int(y_order.sum()), "triggered": bool(enough.any())}
+    if not enough.any():
+        return out
+    assessed = ordered.head(int(np.argmax(enough)) + 1)
+    record = calibration.calibrate_region(score, known, assessed["fh_carrier"].to_numpy().astype(float),
+                                          assessed["model_logit"].to_numpy(), estimator.mapping(), w.prevalence)
+    after = record.mapping().apply(score)
+    y = np.zeros(people.height)
+    truth = pool.select("row", "fh_carrier")
+    y[truth["row"].to_numpy()] = truth["fh_carrier"].to_numpy()
+    in_pool = np.zeros(people.height, bool)
+    in_pool[truth["row"].to_numpy()] = True
+    was_assessed = np.zeros(people.height, bool)
+    was_assessed[assessed["row"].to_numpy()] = True
+    before = prior.mapping().apply(score)
+    rest = in_pool & ~known & ~was_assessed
+
+    def high(p, mask):
+        sel = mask & (p >= validation.HIGH)
+        return {"people": int(sel.sum()), "oe": validation.observed_expected(p[sel], y[sel])}
+
+    out.update(
+        assessed=assessed.height, assessed_confirmed=int(assessed["fh_carrier"].sum()), method=record.method,
+        outcome_fit=record.outcome_fit, mapping_before={"intercept": prior.intercept, "slope": prior.slope},
+        mapping_after={"intercept": record.intercept, "slope": record.slope},
+        not_assessed=train.calibration_report(before[rest], after[rest], y[rest], "truth, eligible not assessed"),
+        not_assessed_high={"before": high(before, rest), "after": high(after, rest)},
+        assessed_fit=train.calibration_report(before[was_assessed], after[was_assessed], y[was_assessed],
+                                              "truth, the assessed (the fit's own data)"))
+    return out
+
+
 def markdown(result: dict) -> str:
     """The external validation table, one row per world and scorer."""
     ks = validation.KS
@@ -200,6 +270,23 @@ def markdown(result: dict) -> str:
             + f" | {r['oe']} | {r['oe_high']} ({r['high_n']}) | {r['citl']} | {r['slope']} | {r['ece_equal_mass']} | "
             f"{r['net_benefit']['model']:.5f} / {r['net_benefit']['refer_everyone']:.5f} | "
             f"{sum(met.values())}/{len(met)} |")
+    check = result.get("outcome_recalibration")
+    if check:
+        lines += ["", f"Outcome recalibration ({check['world']}, {check['people']:,} people, production scorer):", ""]
+        if not check["triggered"]:
+            lines.append(f"not triggered: {check['carriers_among_candidates']} carriers among {check['candidates']} "
+                         "candidates")
+        else:
+            lines += [f"{check['assessed']} assessed in the clinic order ({check['assessed_confirmed']} confirmed); "
+                      f"method {check['method']}", "",
+                      "| people | when | CITL | slope | O/E | O/E p>=0.5 (n) |", "|---|---|---|---|---|---|"]
+            for part, key in (("eligible, not assessed", "not_assessed"), ("assessed (fit data)", "assessed_fit")):
+                r = check[key]
+                for when in ("before", "after"):
+                    hi = check["not_assessed_high"][when] if key == "not_assessed" else None
+                    high = f"{hi['oe']} ({hi['people']})" if hi else ""
+                    lines.append(f"| {part} ({r['people']:,}, {r.get('events', 0)} carriers) | {when} | "
+                                 f"{r[when]['citl']} | {r[when]['slope']} | {r[when]['oe']} | {high} |")
     lines += ["", "Probability bands (production scorer, pooled external worlds):", "",
               "| band | people | carriers | mean p | observed |", "|---|---|---|---|---|"]
     for b in result["bands"]:

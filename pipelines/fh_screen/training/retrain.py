@@ -48,9 +48,11 @@ def retrain_and_maybe_promote(db_path: Path, models_dir: Path, as_of: date, name
     except Exception as exc:  # no usable current model: a first model is promoted
         current_meta, current_ap = {"version": None, "load_error": type(exc).__name__}, None
 
-    calibration = {"candidate": train.region_calibration_report(Path(db_path), candidate, meta, prevalence)}
+    calibration = {"candidate": train.region_calibration_report(Path(db_path), candidate, meta, prevalence,
+                                                             listed_by_it=False)}
     if current_ap is not None:
-        calibration["current"] = train.region_calibration_report(Path(db_path), current, current_meta, prevalence)
+        calibration["current"] = train.region_calibration_report(Path(db_path), current, current_meta, prevalence,
+                                                                listed_by_it=True)
     promote = current_ap is None or candidate_ap > current_ap
     meta["trained_as_of"] = as_of.isoformat()
     meta["version"] = f"{as_of.isoformat()}.{artefact.model_hash(candidate)[:8]}"

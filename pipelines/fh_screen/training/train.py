@@ -22,8 +22,8 @@ import numpy as np
 import polars as pl
 
 from fh_screen.stages.score import artefact, model, spec, step
-from fh_screen.stages.score.outcomes import assessed_outcomes
-from fh_screen.stages.score.calibration import logit, outcome_fit
+from fh_screen.stages.score.outcomes import assessed_referrals
+from fh_screen.stages.score.calibration import expit, logit, outcome_fit
 from fh_screen.store import db
 from fh_screen.training import famcat, labels, validation
 
@@ -87,21 +87,29 @@ def calibration_report(p_before: np.ndarray, p_after: np.ndarray, y: np.ndarray,
             "before": figures(p_before), "after": figures(p_after)}
 
 
-def region_calibration_report(db_path: Path, estimator, meta: dict, prevalence: float) -> dict:
-    """Before/after figures on the region's assessed referrals (its only outcome data)."""
+def region_calibration_report(db_path: Path, estimator, meta: dict, prevalence: float, listed_by_it: bool) -> dict:
+    """Before/after figures on the region's assessed referrals (its only outcome data): the
+    probability each patient was shown when listed, against tonight's region calibration of
+    ``estimator`` applied to the model score at that listing. Only for the model that made the
+    listings (``listed_by_it``): what another model would have forecast then is unknown, and
+    its score from tonight's inputs is no forecast (``stages.score.outcomes``)."""
     con = db.connect(db_path, read_only=True)
     try:
         features = step.model_inputs(con, meta["feature_schema"])
-        outcomes = assessed_outcomes(con)
+        outcomes = assessed_referrals(con)
     finally:
         con.close()
-    scorer, record, _ = step.region_scorer(estimator, features, outcomes, meta, prevalence)
-    assessed = spec.eligible(features).join(outcomes, on="patient_id", how="inner")
-    X = spec.matrix(assessed, meta["feature_schema"])
-    y = assessed["confirmed"].to_numpy().astype(float)
-    before = estimator.predict_proba(X)[:, 1] if X.shape[0] else np.zeros(0)
-    after = scorer.predict_proba(X)[:, 1] if X.shape[0] else np.zeros(0)
-    return {"method": record.method, **calibration_report(before, after, y, "assessed referrals (clinic outcome)")}
+    _, record, _, _ = step.region_scorer(estimator, features, outcomes, meta, prevalence)
+    against = "assessed referrals (clinic outcome after listing)"
+    if not listed_by_it or not outcomes.height:
+        why = ("the assessed patients were listed on another model's forecasts; measured once its own are"
+               if outcomes.height else "no clinic assessment has yet followed a listing by this product")
+        return {"method": record.method, "against": against, "people": outcomes.height, "measurable": False,
+                "why": why}
+    before = outcomes["probability"].to_numpy()
+    after = record.mapping().apply(expit(outcomes["model_logit"].to_numpy()))
+    return {"method": record.method,
+            **calibration_report(before, after, outcomes["confirmed"].to_numpy().astype(float), against)}
 
 
 def train(db_path: Path, as_of: date, models_dir: Path, seed: int = 7, prevalence: float = 1 / 250) -> dict[str, dict]:
@@ -112,6 +120,6 @@ def train(db_path: Path, as_of: date, models_dir: Path, seed: int = 7, prevalenc
         estimator, meta = fit(table, name, seed)
         meta["trained_as_of"] = as_of.isoformat()
         meta["version"] = f"{as_of.isoformat()}.{artefact.model_hash(estimator)[:8]}"
-        meta["calibration_report"] = region_calibration_report(db_path, estimator, meta, prevalence)
+        meta["calibration_report"] = region_calibration_report(db_path, estimator, meta, prevalence, listed_by_it=False)
         saved[name] = artefact.save(Path(models_dir) / name, estimator, meta)
     return saved

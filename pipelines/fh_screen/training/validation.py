@@ -102,6 +102,20 @@ def meets_targets(fig: dict) -> dict:
             **{f"ratio@{k}": fig["ratio"][k] is not None and fig["ratio"][k] >= CARRIER_RATIO for k in KS}}
 
 
+def clinic_order(pool: pl.DataFrame, threshold: float, adult_age: int = 18) -> pl.Series:
+    """Patient ids in the order the lipid clinics would take them: the candidates the referrals
+    step selects (the rules' one selection rule, or probability >= ``threshold`` together with
+    a clinical criterion: the model never refers alone), adults only (the adult model does not
+    score children), in the worklist ranking; tonight's list and then the waiting queue follow
+    this order. Nobody outside the candidates is ever referred, so at a K above their number
+    the order finds no more carriers."""
+    candidates = pool.filter(
+        (pl.col("selected_by_rules").is_not_null()
+         | ((pl.col("probability") >= threshold).fill_null(False) & pl.col("clinical_criterion").fill_null(False)))
+        & (pl.col("age_years") >= adult_age).fill_null(True))
+    return rank_candidates(candidates)["patient_id"]
+
+
 def rankings(pool: pl.DataFrame) -> dict[str, pl.Series]:
     """Patient ids in ranked order for each strategy (best first). Rule-based rankings get
     their best case: each orders the whole pool by its own key (e.g. DLCN points, then
@@ -115,5 +129,4 @@ def rankings(pool: pl.DataFrame) -> dict[str, pl.Series]:
         "lab flag (then LDL-C)": pool.with_columns(pl.col("lab_flag").fill_null(False).cast(pl.Int8))
         .sort(["lab_flag", "ldl_max_mmol"], descending=True, nulls_last=True)["patient_id"],
         "DLCN points (>= 6 first)": by("dlcn_points", "ldl_untreated_estimate_mmol"),
-        "worklist ranking": rank_candidates(pool)["patient_id"],
     }

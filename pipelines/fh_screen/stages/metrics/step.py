@@ -9,7 +9,7 @@ from pathlib import Path
 from fh_screen.store import files
 from fh_screen.context import RunContext, log
 from fh_screen.stages.metrics import compute, federated, monitoring, pilot
-from fh_screen.stages.score.outcomes import assessed_outcomes
+from fh_screen.stages.score.outcomes import assessed_referrals
 from fh_screen.outputs import metrics_report as report
 
 
@@ -60,7 +60,7 @@ def model_monitoring(ctx: RunContext) -> dict | None:
                                              "WHERE table_name = 'model_scores'").fetchall()}
         known = "known_case" if "known_case" in columns else "FALSE AS known_case"  # scores from before 2026-12
         scores = con.sql(f"SELECT patient_id, probability, {known} FROM model_scores ORDER BY patient_id").pl()
-        assessed = assessed_outcomes(con)
+        assessed = assessed_referrals(con)
     finally:
         con.close()
     if not scores.height:

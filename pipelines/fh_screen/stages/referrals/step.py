@@ -85,13 +85,13 @@ CAPACITY_WINDOW_DAYS = 7
 
 EVENT_COLUMNS = [
     "as_of", "patient_id", "event", "practice_id", "clinic_id", "rank",
-    "probability", "dlcn_points", "dlcn_category", "route", "flow", "slot_week",
+    "probability", "dlcn_points", "dlcn_category", "route", "flow", "slot_week", "model_logit",
 ]
 EVENT_SCHEMA = {
     "as_of": pl.Date, "patient_id": pl.Utf8, "event": pl.Utf8, "practice_id": pl.Utf8,
     "clinic_id": pl.Utf8, "rank": pl.Int32, "probability": pl.Float64,
     "dlcn_points": pl.Int32, "dlcn_category": pl.Utf8, "route": pl.Utf8,
-    "flow": pl.Utf8, "slot_week": pl.Date,
+    "flow": pl.Utf8, "slot_week": pl.Date, "model_logit": pl.Float64,
 }
 REFERRAL_CSV_COLUMNS = [
     "patient_id", "practice_id", "clinic_id", "rank", "probability", "dlcn_points",
@@ -109,15 +109,19 @@ def empty_events() -> pl.DataFrame:
 
 def with_probability(rule_results: pl.DataFrame, model_scores: pl.DataFrame | None,
                      adult_age: int = 18) -> pl.DataFrame:
-    """``rule_results`` plus ``probability`` and ``model_version`` (NULL without a model, and
-    for children: the adult model does not score them)."""
+    """``rule_results`` plus ``probability``, ``model_logit`` (the model score behind it, kept
+    with each listing for outcome recalibration) and ``model_version`` (NULL without a model,
+    and for children: the adult model does not score them)."""
     if model_scores is None or model_scores.height == 0:
         return rule_results.with_columns(
-            pl.lit(None, pl.Float64).alias("probability"), pl.lit(None, pl.Utf8).alias("model_version")
+            pl.lit(None, pl.Float64).alias("probability"), pl.lit(None, pl.Float64).alias("model_logit"),
+            pl.lit(None, pl.Utf8).alias("model_version")
         )
     scores = model_scores.select(
         "patient_id",
         pl.col("probability").cast(pl.Float64),
+        (pl.col("model_logit") if "model_logit" in model_scores.columns else pl.lit(None)).cast(pl.Float64)
+        .alias("model_logit"),
         (pl.col("model_name").cast(pl.Utf8) + " " + pl.col("model_version").cast(pl.Utf8)).alias("model_version")
         if "model_name" in model_scores.columns
         else pl.col("model_version").cast(pl.Utf8),
@@ -125,6 +129,7 @@ def with_probability(rule_results: pl.DataFrame, model_scores: pl.DataFrame | No
     adult = (pl.col("age_years") >= adult_age).fill_null(True)
     return rule_results.join(scores, on="patient_id", how="left").with_columns(
         pl.when(adult).then(pl.col("probability")).alias("probability"),
+        pl.when(adult).then(pl.col("model_logit")).alias("model_logit"),
         pl.when(adult).then(pl.col("model_version")).alias("model_version"))
 
 
@@ -515,7 +520,7 @@ PLAN_RULE_COLUMNS = (
     "simon_broome", "medped", "paediatric",
 )
 # model_scores columns ``with_probability`` uses; the per-patient reason texts are not shown.
-PLAN_SCORE_COLUMNS = ("patient_id", "probability", "model_name", "model_version")
+PLAN_SCORE_COLUMNS = ("patient_id", "probability", "model_name", "model_version", "model_logit")
 
 
 def _columns(con, name: str) -> list[str]:

@@ -10,21 +10,26 @@ from fh_screen.context import RunContext, log
 from fh_screen.errors import UserError
 from fh_screen.reference import bands
 from fh_screen.stages.score import artefact, calibration, explain, spec
-from fh_screen.stages.score.outcomes import assessed_outcomes
+from fh_screen.stages.score.outcomes import assessed_referrals
 from fh_screen.stages.score.model import RegionScorer
 from fh_screen.store import db
 
 EXPLAIN_ABOVE = 0.05   # probability above which a patient gets model reasons ...
 EXPLAIN_AT_MOST = 1000  # ... among the most probable (explaining costs one prediction per input)
 
+# model_logit: logit of the model's score behind the probability, kept with each listing
+# (referral_events) so that outcome recalibration fits on the forecast made at listing.
 SCHEMA = {"patient_id": pl.Utf8, "probability": pl.Float64, "probability_band": pl.Utf8, "known_case": pl.Boolean,
-          "model_name": pl.Utf8, "model_version": pl.Utf8, "reasons": pl.Utf8, "reason_items": pl.Utf8}
+          "model_name": pl.Utf8, "model_version": pl.Utf8, "reasons": pl.Utf8, "reason_items": pl.Utf8,
+          "model_logit": pl.Float64}
 
 
-def score_frame(features: pl.DataFrame, estimator, meta: dict, probability: np.ndarray | None = None) -> pl.DataFrame:
+def score_frame(features: pl.DataFrame, estimator, meta: dict, probability: np.ndarray | None = None,
+                model_logit: np.ndarray | None = None) -> pl.DataFrame:
     """patient_id, probability, probability_band, known_case, model_name, model_version,
-    reasons, reason_items for the eligible people; ``estimator`` gives the probability
-    (unless it is given, in the order of the eligible people) and the reasons."""
+    reasons, reason_items, model_logit for the eligible people; ``estimator`` gives the
+    probability (unless it is given, in the order of the eligible people, with the logit of
+    the model score behind it) and the reasons."""
     people = spec.eligible(features)
     columns = meta["feature_schema"]
     X = spec.matrix(people, columns)
@@ -50,6 +55,8 @@ def score_frame(features: pl.DataFrame, estimator, meta: dict, probability: np.n
             "model_version": meta["version"],
             "reasons": pl.Series(texts.tolist(), dtype=pl.Utf8),
             "reason_items": pl.Series(items.tolist(), dtype=pl.Utf8),
+            "model_logit": pl.Series(model_logit.tolist() if model_logit is not None else [None] * X.shape[0],
+                                     dtype=pl.Float64),
         },
         schema=SCHEMA,
     )
@@ -67,19 +74,18 @@ def model_inputs(con, columns: list[str]) -> pl.DataFrame:
 
 
 def region_scorer(estimator, features: pl.DataFrame, outcomes: pl.DataFrame, meta: dict,
-                  prevalence: float) -> tuple[RegionScorer, calibration.RegionCalibration, np.ndarray]:
+                  prevalence: float) -> tuple[RegionScorer, calibration.RegionCalibration, np.ndarray, np.ndarray]:
     """The artefact with tonight's region calibration (see ``calibration``), the record for
-    the manifest, and the probability of every eligible person (the model runs once)."""
+    the manifest, and the probability and logit of the model score of every eligible person
+    (the model runs once). ``outcomes``: ``outcomes.assessed_referrals``."""
     people = spec.eligible(features)
     score = estimator.labelled_score(spec.matrix(people, meta["feature_schema"])) if people.height else np.zeros(0)
     known = spec.known_case(people).to_numpy()
-    scored = pl.DataFrame({"patient_id": people["patient_id"], "score": score})
-    assessed = outcomes.join(scored, on="patient_id", how="inner")
     record = calibration.calibrate_region(
-        score, known, assessed["confirmed"].to_numpy().astype(np.float64), assessed["score"].to_numpy(),
+        score, known, outcomes["confirmed"].to_numpy().astype(np.float64), outcomes["model_logit"].to_numpy(),
         estimator.mapping(), prevalence,
     )
-    return RegionScorer(estimator, record.mapping()), record, record.mapping().apply(score)
+    return RegionScorer(estimator, record.mapping()), record, record.mapping().apply(score), calibration.logit(score)
 
 
 def population(con, as_of) -> dict:
@@ -110,9 +116,9 @@ def score_step(ctx: RunContext) -> dict:
     try:
         if estimator is not None:
             features = model_inputs(con, meta["feature_schema"])
-            scorer, record, probability = region_scorer(estimator, features, assessed_outcomes(con), meta,
-                                                        ctx.settings.metrics.expected_prevalence)
-            scores = score_frame(features, scorer, meta, probability)
+            scorer, record, probability, model_logit = region_scorer(
+                estimator, features, assessed_referrals(con), meta, ctx.settings.metrics.expected_prevalence)
+            scores = score_frame(features, scorer, meta, probability, model_logit)
         else:
             scores = pl.DataFrame(schema=SCHEMA)
         with db.transaction(con):

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS referral_ledger (
 -- Added with prospective flags and the bounded backlog (stores made before get the columns here).
 ALTER TABLE referral_events ADD COLUMN IF NOT EXISTS flow VARCHAR;        -- prospective / backlog
 ALTER TABLE referral_events ADD COLUMN IF NOT EXISTS slot_week DATE;      -- a day in the expected week of the clinic place; NULL = not yet scheduled
+ALTER TABLE referral_events ADD COLUMN IF NOT EXISTS model_logit DOUBLE;    -- logit of the model score behind the probability at this listing (outcome recalibration)
 
 -- Tonight's selection figures per clinic (aggregates only, no patient data), written by the
 -- referrals step and read by the metrics step; see fh_screen.stages.referrals.backlog.
