@@ -132,6 +132,8 @@ def main() -> None:
         print(f"{name:<34}{r['seconds']:>8.1f}{r['cpu_seconds']:>8.1f}{r['peak_mib']:>10,}")
     cpu_split = sum(b["cpu_seconds"] for b in split["builds"])
     print(f"all {split['partitions']} partitions: {cpu_split:.1f} CPU s (one pass {one['builds'][0]['cpu_seconds']:.1f})")
+    for what, peak in (("one-pass features task peak", peak_one), ("largest partition task peak", peak_part)):
+        print(f"{what}: {peak / floor['peak_mib']:.2f}x the floor ({peak} MiB against {floor['peak_mib']} MiB)")
     above = (peak_part - floor["peak_mib"]) / max(1, peak_one - floor["peak_mib"])
     print(f"partition peak / one-pass peak: {peak_part / peak_one:.2f} (above the floor: {above:.2f})")
     (work / "results.json").write_text(json.dumps({"floor": floor, "one_pass": one, "partitioned": split},
