@@ -50,37 +50,66 @@ def test_every_dag_follows_the_operating_policy(bag, dag_id):
         assert task.doc_md, task.task_id
 
 
+def _nightly_chain() -> list[str]:
+    """The nightly DAG's tasks in order: one region's steps up to the partitioned step and its
+    plan, the partitions of every region, then the gather and the remaining steps per region."""
+    from fh_screen.app.orchestration import split_steps
+
+    before, split, after = split_steps()
+    return ["night.wait_for_delivery", "night.convert", *(f"night.{s.name}" for s in before),
+            f"night.{split.name}_plan", "partition_work", f"{split.name}_partition",
+            f"results.{split.name}", *(f"results.{s.name}" for s in after), "results.publish"]
+
+
 def test_nightly_has_one_task_per_pipeline_step_in_order(bag):
     dag = bag.dags["fh_nightly"]
-    steps = [f"night.{name}" for name in STEP_NAMES]
-    chain = ["night.wait_for_delivery", "night.convert", *steps, "night.publish"]
+    chain = _nightly_chain()
     assert {t.task_id for t in dag.tasks} == {"list_partitions", *chain}
+    assert [c.split(".")[-1] for c in chain if c.split(".")[-1] in STEP_NAMES] == STEP_NAMES
     for before, after in zip(chain, chain[1:]):
         assert dag.get_task(after).upstream_task_ids - {"list_partitions"} == {before}
-    assert dag.get_task("night.publish").downstream_task_ids == set()
+    assert dag.get_task("results.publish").downstream_task_ids == set()
     assert dag.get_task("list_partitions").upstream_task_ids == set()
 
 
 def test_nightly_steps_write_through_the_duckdb_pool_and_explain_themselves(bag):
     dag = bag.dags["fh_nightly"]
     for name in STEP_NAMES:
-        task = dag.get_task(f"night.{name}")
+        task = dag.get_task(f"night.{name}" if f"night.{name}" in dag.task_dict else f"results.{name}")
         assert task.pool == "fh_duckdb"
         assert task.doc_md.startswith(STEP_DOCS[name] + "\n\n")
         assert task.doc_md.endswith(run_step_named(name).doc())
         assert task.execution_timeout == timedelta(minutes=60)
-    assert dag.get_task("night.publish").pool == "fh_duckdb"
+    assert dag.get_task("results.publish").pool == "fh_duckdb"
+    assert dag.get_task("night.features_plan").pool == "fh_duckdb"
     assert dag.get_task("night.wait_for_delivery").pool == "default_pool"
     assert dag.get_task("night.convert").doc_md == STEP_DOCS["convert"]   # files only: no DuckDB pool
+    # Partitions only read the store: they need no slot of the writers' pool.
+    assert dag.get_task("features_partition").pool == "default_pool"
 
 
-def test_nightly_is_mapped_over_partitions(bag):
+def test_nightly_is_mapped_over_regions_and_their_partitions(bag):
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
     from airflow.sdk.definitions.taskgroup import MappedTaskGroup
 
     dag = bag.dags["fh_nightly"]
-    assert isinstance(dag.task_group_dict["night"], MappedTaskGroup)
-    for task in dag.task_group_dict["night"].iter_tasks():
-        assert task.map_index_template == "{{ partition_name }}"
+    for group in ("night", "results"):
+        assert isinstance(dag.task_group_dict[group], MappedTaskGroup)
+        for task in dag.task_group_dict[group].iter_tasks():
+            assert task.map_index_template == "{{ partition_name }}"
+    partitions = dag.get_task("features_partition")
+    assert isinstance(partitions, MappedOperator)
+    assert partitions.map_index_template == "{{ partition_label }}"
+
+
+def test_one_failed_region_does_not_stop_the_others_partitions(bag):
+    """The list of partitions and each region's gather run once everything before them has
+    finished, failed or not: a region that failed has no plan, so its gather fails on its own
+    (``orchestration.build_partition`` and the gather check their region's files)."""
+    dag = bag.dags["fh_nightly"]
+    assert dag.get_task("partition_work").trigger_rule == "all_done"
+    assert dag.get_task("results.features").trigger_rule == "all_done"
+    assert dag.get_task("features_partition").trigger_rule == "all_success"
 
 
 def test_nightly_waits_for_the_delivery_without_holding_a_worker(bag):
@@ -132,6 +161,6 @@ def test_a_new_step_appears_in_the_nightly_dag(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(fh_nightly)
-    assert dag.get_task("night.extra_check").upstream_task_ids - {"list_partitions"} == {f"night.{STEP_NAMES[-1]}"}
-    assert dag.get_task("night.publish").upstream_task_ids - {"list_partitions"} == {"night.extra_check"}
-    assert dag.get_task("night.extra_check").doc_md == "Runs the `extra_check` step.\n\nReads: `rule_results`."
+    assert dag.get_task("results.extra_check").upstream_task_ids - {"list_partitions"} == {f"results.{STEP_NAMES[-1]}"}
+    assert dag.get_task("results.publish").upstream_task_ids - {"list_partitions"} == {"results.extra_check"}
+    assert dag.get_task("results.extra_check").doc_md == "Runs the `extra_check` step.\n\nReads: `rule_results`."

@@ -1,8 +1,10 @@
 """fh_nightly on real Celery workers: ``scripts/airflow-celery.sh`` starts PostgreSQL, Redis,
 the Airflow API server, scheduler, DAG processor and two Celery workers on loopback; the
-nightly DAG then runs two regions at once. Their tasks must be spread over both workers, and
-each region's published outputs must equal what ``fhscreen run`` writes for the same delivery,
-byte for byte after the documented normalisations (``tests/outputs_compare.py``).
+nightly DAG then runs two regions at once, each in family partitions of about
+``PARTITION_PEOPLE`` people (mapped tasks). The partitions must be spread over both workers,
+and each region's published outputs must equal what ``fhscreen run`` writes for the same
+delivery in the same partitions, byte for byte after the documented normalisations
+(``tests/outputs_compare.py``).
 
 Needs the PostgreSQL server and redis-server packages: CI installs them (``.ci/run``) and sets
 ``FH_REQUIRE_CELERY=1``, which turns a missing service into a failure instead of a skip.
@@ -30,6 +32,7 @@ SCRIPT = ROOT / "scripts" / "airflow-celery.sh"
 NIGHT = "2026-11-23"
 LOGICAL_DATE = "2026-11-23T00:30:00+00:00"     # 01:30 in Copenhagen: the run date is NIGHT
 REGIONS = {"nord": 8, "syd": 9}                # region -> synthetic seed
+PARTITION_PEOPLE = 70                          # three partitions of each region's 200 people
 DEADLINE_S = 900
 
 pytestmark = pytest.mark.slow
@@ -101,11 +104,13 @@ def test_nightly_dag_on_two_celery_workers_equals_the_cli(stack, tmp_path):
         assert main(["synth", "--out", str(base / "synthetic"), "--patients", "200", "--seed", str(seed),
                      "--as-of", NIGHT]) == 0
         delivery = shutil.copytree(base / "synthetic" / "extracts" / NIGHT, base / "extracts" / NIGHT)
+        config = base / "region.yaml"
+        config.write_text(f"incremental:\n  partition_people: {PARTITION_PEOPLE}\n", encoding="utf-8")
         cli_out[name] = base / "cli" / "out"
         assert main(["run", "--extract", str(delivery), "--db", str(base / "cli" / "fh.duckdb"),
-                     "--out", str(cli_out[name]), "--as-of", NIGHT, "--quiet"]) == 0
+                     "--out", str(cli_out[name]), "--as-of", NIGHT, "--config", str(config), "--quiet"]) == 0
         partitions.append({"name": name, "extracts": str(base / "extracts"), "db": str(base / "fh.duckdb"),
-                           "out": str(base / "runs")})
+                           "out": str(base / "runs"), "config": str(config)})
 
     _airflow(exported, env, "variables", "set", "fh_screen_partitions", json.dumps(partitions))
     _airflow(exported, env, "dags", "trigger", "fh_nightly", "--logical-date", LOGICAL_DATE)
@@ -117,15 +122,18 @@ def test_nightly_dag_on_two_celery_workers_equals_the_cli(stack, tmp_path):
         if run_state in ("success", "failed"):
             break
         time.sleep(3)
-    tasks = _metadata(env, "SELECT task_id, map_index, state, hostname FROM task_instance "
+    tasks = _metadata(env, "SELECT task_id, map_index, state, hostname, rendered_map_index FROM task_instance "
                            "WHERE dag_id = 'fh_nightly' ORDER BY task_id, map_index")
     assert run_state == "success", tasks
-    hosts = {host for task_id, _, _, host in tasks if task_id.startswith("night.")}
-    assert hosts == {"fh-worker-1", "fh-worker-2"}, tasks
+    partition_tasks = [(host, label) for task_id, _, _, host, label in tasks if task_id == "features_partition"]
+    # Every partition of both regions ran as its own mapped task, and both workers built some.
+    assert sorted(label for _, label in partition_tasks) == [f"{r} {k}/3" for r in sorted(REGIONS) for k in (1, 2, 3)]
+    assert {host for host, _ in partition_tasks} == {"fh-worker-1", "fh-worker-2"}, tasks
 
     for name in REGIONS:
-        dag_files = tree(Path(partitions[list(REGIONS).index(name)]["out"]) / NIGHT)
-        cli_files = tree(cli_out[name])
+        dag_out = Path(partitions[list(REGIONS).index(name)]["out"]) / NIGHT
+        dag_files, cli_files = tree(dag_out), tree(cli_out[name])
+        assert len(json.loads((dag_out / "run_manifest.json").read_text())["steps"]["features"]["partitions"]) == 3
         assert sorted(dag_files) == sorted(cli_files), name
         for rel in cli_files:
             assert dag_files[rel] == cli_files[rel], f"{name}: {rel}"

@@ -36,6 +36,7 @@ LAZY_IMPORTS = {
     # catch-up and retraining DAGs must not pay for importing every stage.
     ("fh_screen.app.orchestration", "fh_screen.app.run"): "DAG parsing: the runner imports every stage",
     ("fh_screen.app.orchestration", "fh_screen.app.publishing"): "DAG parsing: only tasks take the locks",
+    ("fh_screen.app.orchestration", "fh_screen.context"): "DAG parsing: only tasks open a run's context (DuckDB)",
     ("fh_screen.app.orchestration", "fh_screen.convert"): "DAG parsing: the register converter (polars)",
     ("fh_screen.app.orchestration", "fh_screen.stages.score.artefact"): "DAG parsing: scikit-learn, skops",
     ("fh_screen.app.orchestration", "fh_screen.training.retrain"): "DAG parsing: scikit-learn",

@@ -1,21 +1,44 @@
-"""What the Airflow DAGs call: partitions, delivery folders, one step of one night, catch-up.
+"""What the Airflow DAGs call: regions, delivery folders, one step of one night, the
+partitions of the per-patient work, catch-up.
 
 The DAG files only wire tasks together; every decision they need lives here, in plain
-Python with no Airflow import, so it is tested without a scheduler and is the same code
-the ``fhscreen run`` command uses (``fh_screen.app.run``).
+Python (only ``task_defaults`` imports Airflow, for the retry policy the DAGs share), so it is
+tested without a scheduler. Each function runs the
+same step functions as ``fhscreen run`` (``fh_screen.app.run``), so both write the same
+outputs.
 
-A *partition* is one region or catchment with its own delivery folder, its own DuckDB
-file and its own output folder. Partitions run in parallel; inside one partition the
-steps run one after another, and every database write holds the file lock of that
-partition's DuckDB file (``run.lock_for``), so there is only ever one writer per file -
-whether the writer is the nightly DAG, the catch-up DAG, retraining or a person running
-``fhscreen run`` by hand.
+Two kinds of partition:
 
-Layout of one partition (roots configurable, see ``partitions``)::
+* A **region** (``Partition``; the Airflow Variable ``fh_screen_partitions`` lists them)
+  has its own delivery folder, DuckDB file and output folder. Regions run in parallel.
+* A region's per-patient work (the ``features`` step, ``run.Partitioned``) is split into
+  **family partitions** of about ``incremental.partition_people`` people, whole families
+  together (``store.changes.family_partitions``). ``plan_partitions`` plans them and returns
+  one work item per partition; the nightly DAG maps ``build_partition`` over the work items
+  of every region (``partition_work``), so they spread over all workers; then one task per
+  region gathers them (``run_step`` runs the step's gather). ``fhscreen run`` calls the same
+  plan, build and gather functions in turn in one process.
+
+One writer per DuckDB file: a region's steps, its plan and its gather run one after another,
+each holding the file lock of the region's DuckDB file (``publishing.hold``), whether the
+writer is the nightly DAG, the catch-up DAG, retraining or a person running ``fhscreen run``
+by hand. A family partition opens the store read-only and writes only its own Parquet file
+in the run's work folder (``RunContext.parts_dir``), which must be on storage every worker
+sees; the gather loads the files in one transaction.
+
+Crash safety: every file is written under a temporary name and renamed; a partition's file
+is named by the run (its work folder is the night's) and partition, and a rerun replaces it;
+the gather refuses while a partition is missing; outputs are published in one rename at the
+end and the partition files are removed just before. A crash at any point leaves last
+night's outputs in place and nothing half-published; clearing the failed task reruns it.
+
+Layout of one region (roots configurable, see ``partitions``)::
 
     <extracts>/<YYYY-MM-DD>/patients.csv ...   one delivery per run date
     <db>                                        the region's DuckDB file
     <out>/<YYYY-MM-DD>/run_manifest.json ...    published outputs of that night
+    <out>/.<YYYY-MM-DD>.partial/                the night's work folder while it runs
+        .partitions/features/part-<k>-of-<n>.parquet   one family partition's features
 
 Decisions:
     * The delivery folder is named by the run date (``as_of``) that processes it: the
@@ -31,6 +54,8 @@ Decisions:
       ``<extracts>/<YYYY-MM-DD>/``. The night's first task converts them into
       ``<extracts>/converted/<YYYY-MM-DD>/`` (``convert_night``), which the steps then read;
       the delivery is "ready" when the layout's required tables are there.
+    * The catch-up DAG runs whole nights in one task (``catch_up`` calls ``run.run``), its
+      partitions one after another.
 """
 
 from __future__ import annotations
@@ -86,6 +111,14 @@ STEP_DOCS: dict[str, str] = {
     "metrics": "Computes the pilot metrics (aggregates only, small cells suppressed).",
 }
 
+# The tasks of the partitioned step (``run.Partitioned``) in the nightly DAG.
+PLAN_DOC = ("Plans the region's features work tonight (everyone or only the changed patients) and splits it "
+            "into partitions of whole families (`incremental.partition_people`); reads the store only.")
+WORK_DOC = ("Lists every region's partitions as one list of work items; runs when every region has planned "
+            "or failed, so one region's failure does not stop the others.")
+BUILD_DOC = ("Builds one partition's patient features from the region's store, opened read-only, into its own "
+             "Parquet file in the run's work folder. Mapped: the partitions of all regions spread over the "
+             "workers; memory is set by the partition size.")
 
 
 def step_doc(step) -> str:
@@ -245,6 +278,20 @@ def _settings(part: Partition):
     return load_settings(part.config)
 
 
+def _published(part: Partition, as_of: date) -> bool:
+    """The night's outputs are published and no new attempt of it is under way (the first
+    step of an attempt opens a work folder). Tasks of such a night do nothing: clearing one
+    region's failed task with its downstream tasks also clears the tasks every region shares
+    (``partition_work`` and after), and the regions already published must stay as they are."""
+    from fh_screen.app.publishing import work_dir_for
+
+    out = part.out_dir(as_of).resolve()
+    return (out / "run_manifest.json").is_file() and not os.path.lexists(work_dir_for(out))
+
+
+ALREADY_PUBLISHED = {"skipped": "the night is already published; clear its first step to run it again"}
+
+
 @contextmanager
 def _writer(part: Partition, as_of: date | None, timeout: float) -> Iterator[None]:
     """Hold the partition's DuckDB lock and, for a night (``as_of``), its output-folder lock
@@ -258,7 +305,8 @@ def _writer(part: Partition, as_of: date | None, timeout: float) -> Iterator[Non
 
 
 def run_step(partition: dict, as_of: date, step: str, lock_timeout: float = 600) -> dict:
-    """Run one named step of the night ``as_of`` for one partition, as one Airflow task.
+    """Run one named step of the night ``as_of`` for one partition, as one Airflow task; for
+    the partitioned step, its gather (its plan and partitions ran as tasks of their own).
 
     The first step starts the night afresh (a stale work folder of an earlier attempt of
     the same date is removed); later steps resume the work folder and manifest that the
@@ -274,13 +322,96 @@ def run_step(partition: dict, as_of: date, step: str, lock_timeout: float = 600)
     names = [s.name for s in STEPS]
     if step not in names:
         raise ValueError(f"unknown step {step!r}")
+    split = STEPS[names.index(step)].partitioned
     settings = _settings(part)
+    if step != names[0] and _published(part, as_of):
+        return dict(ALREADY_PUBLISHED)
     with _writer(part, as_of, lock_timeout):
         ctx = prepare(delivery_for(part, as_of, settings.ingest.layout), Path(part.db), part.out_dir(as_of), as_of,
                       settings, fresh=step == names[0])
         if step == names[0]:
             ctx.manifest["steps"] = {}
-        return execute_step(ctx, step)
+        return execute_step(ctx, step, body=split.gather if split else None)
+
+
+def split_steps() -> tuple[list, object, list]:
+    """``run.STEPS`` around its partitioned step: the steps before it, the step (a
+    ``run.Partitioned``), the steps after it. The nightly DAG runs the first as one region's
+    chain, maps the step's partitions over the workers, then runs its gather and the rest."""
+    from fh_screen.app.run import STEPS
+
+    split = [i for i, s in enumerate(STEPS) if s.partitioned is not None]
+    if len(split) != 1:
+        raise ValueError("the nightly DAG expects exactly one partitioned step")
+    return STEPS[:split[0]], STEPS[split[0]], STEPS[split[0] + 1:]
+
+
+def plan_partitions(partition: dict, as_of: date, step: str, lock_timeout: float = 600) -> int:
+    """Plan the night's partitioned ``step`` for one region (holding its locks, like a step);
+    the plan is saved in the night's work folder. Returns the number of partitions."""
+    from fh_screen.app.run import prepare, save_manifest, step_named
+
+    part = Partition.model_validate(partition)
+    settings = _settings(part)
+    if _published(part, as_of):
+        return 0
+    with _writer(part, as_of, lock_timeout):
+        ctx = prepare(delivery_for(part, as_of, settings.ingest.layout), Path(part.db), part.out_dir(as_of), as_of,
+                      settings)
+        parts = step_named(step).partitioned.plan(ctx)
+        save_manifest(ctx)   # what the plan noted (features switched off for want of data)
+    return parts
+
+
+def partition_work(partitions: list[dict], as_of: date, step: str) -> list[dict]:
+    """Every region's partitions of ``step`` tonight, one small dict each (the DAG maps one task
+    over the list), read from the plans saved in the regions' work folders. A region whose
+    night failed before its plan has none; the others go on."""
+    from fh_screen.app.run import step_named
+
+    split = step_named(step).partitioned
+    items = []
+    for partition in partitions:
+        part = Partition.model_validate(partition)
+        parts = None if _published(part, as_of) else split.planned(_reader_context(part, as_of))
+        items += [{"partition": partition, "as_of": as_of.isoformat(), "step": step, "part": k, "parts": parts}
+                  for k in range(parts or 0)]
+    return items
+
+
+def partition_label(item: dict) -> str:
+    """How a partition's task is named in the Airflow UI: region and partition, e.g. ``nord 2/4``."""
+    return f"{item['partition']['name']} {item['part'] + 1}/{item['parts']}"
+
+
+def _reader_context(part: Partition, as_of: date, writes_files: bool = False):
+    """The night's run context for a task that only reads the store (no lock, no manifest): a
+    family partition, on whichever worker runs it, or the list of partitions. One that
+    ``writes_files`` into the work folder checks it first (a real folder of this account)."""
+    from fh_screen.app.publishing import open_work_dir, work_dir_for
+    from fh_screen.context import RunContext
+
+    settings = _settings(part)
+    out = part.out_dir(as_of).resolve()
+    return RunContext(settings=settings, db_path=Path(part.db).resolve(), out_dir=out,
+                      work_dir=open_work_dir(out, fresh=False) if writes_files else work_dir_for(out), as_of=as_of,
+                      extract_dir=delivery_for(part, as_of, settings.ingest.layout).resolve())
+
+
+def build_partition(item: dict) -> dict:
+    """Build one partition (an item of ``partition_work``) on whichever worker runs it.
+
+    It reads the region's store read-only and writes only its own file in the run's work
+    folder, so partitions of one region run at the same time on several workers; it takes
+    no lock. Returns the partition's people, seconds, CPU seconds and peak memory.
+    """
+    from fh_screen.app.run import step_named
+
+    part = Partition.model_validate(item["partition"])
+    as_of = date.fromisoformat(item["as_of"])
+    if _published(part, as_of):
+        return dict(ALREADY_PUBLISHED)
+    return step_named(item["step"]).partitioned.build(_reader_context(part, as_of, writes_files=True), item["part"])
 
 
 def publish_night(partition: dict, as_of: date, lock_timeout: float = 600) -> str:
@@ -296,6 +427,8 @@ def publish_night(partition: dict, as_of: date, lock_timeout: float = 600) -> st
 
     part = Partition.model_validate(partition)
     settings = _settings(part)
+    if _published(part, as_of):
+        return str(part.out_dir(as_of).resolve())
     with _writer(part, as_of, lock_timeout):
         ctx = prepare(delivery_for(part, as_of, settings.ingest.layout), Path(part.db), part.out_dir(as_of), as_of,
                       settings)

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
-import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 from dataclasses import dataclass
@@ -24,16 +22,39 @@ from fh_screen import schemas
 from fh_screen.app import audit, publishing
 from fh_screen.app.publishing import RunLocked, lock_for, work_dir_for  # noqa: F401 (the run's API)
 from fh_screen.config import Settings, load_settings
-from fh_screen.context import RunContext, log
+from fh_screen.context import PARTS_DIR, RunContext, log, measured
 from fh_screen.stages import metrics
 from fh_screen.stages.cascade import step as cascade
-from fh_screen.stages.features import build as features
+from fh_screen.stages.features import partitions as feature_parts
 from fh_screen.stages.ingest import step as ingest
 from fh_screen.stages.referrals import step as referrals
 from fh_screen.stages.rules import step as rules
 from fh_screen.stages.score import step as score
 from fh_screen.stages.validate import step as validate
 from fh_screen.store import files
+
+@dataclass(frozen=True)
+class Partitioned:
+    """A step whose per-patient work runs in partitions of whole families: ``plan`` decides
+    the work and returns how many partitions; ``build`` makes one partition's file from the
+    store opened read-only; ``gather`` loads every partition into the store (the one writer)
+    and returns the step's report; ``planned`` tells how many partitions a saved plan has
+    (None: no plan for the night). ``fhscreen run`` calls them in turn in one process; the
+    nightly DAG maps ``build`` over Airflow workers. The same functions, the same outputs."""
+
+    plan: Callable[[RunContext], int]
+    build: Callable[[RunContext, int], dict]
+    gather: Callable[[RunContext], dict]
+    planned: Callable[[RunContext], int | None]
+
+    def run_in_process(self, ctx: RunContext) -> dict:
+        for part in range(self.plan(ctx)):
+            self.build(ctx, part)
+        return self.gather(ctx)
+
+
+FEATURE_PARTITIONS = Partitioned(feature_parts.plan, feature_parts.build, feature_parts.gather, feature_parts.planned)
+
 
 @dataclass(frozen=True)
 class Step:
@@ -55,6 +76,7 @@ class Step:
     writes: tuple[str, ...] = ()
     history: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    partitioned: Partitioned | None = None
 
     def doc(self) -> str:
         """The data flow of this step in one line of Markdown (Airflow's task documentation)."""
@@ -81,9 +103,9 @@ STEPS: list[Step] = [
          files=(validate.QUALITY_DIR, validate.QUARANTINE_CSV)),
     Step("load", ingest.load_step, reads=(*STAGED, "quarantine"), writes=(*CURATED, "deliveries")),
     # Incremental nights: each keeps yesterday's rows of the patients it does not recompute.
-    Step("features", features.features_step, reads=FEATURE_INPUTS,
+    Step("features", FEATURE_PARTITIONS.run_in_process, reads=FEATURE_INPUTS,
          writes=("patient_features", *INCREMENTAL_STATE),
-         history=("patient_features", *INCREMENTAL_STATE)),
+         history=("patient_features", *INCREMENTAL_STATE), partitioned=FEATURE_PARTITIONS),
     Step("rules", rules.rules_step, reads=("patient_features", "incr_steps", "incr_recompute"),
          writes=("rule_results", "incr_steps"), history=("rule_results",)),
     # Outcome recalibration pairs clinic outcomes with the forecast at listing (stages.score.outcomes).
@@ -192,36 +214,14 @@ def save_manifest(ctx: RunContext) -> None:
     files.write_text(ctx.work_dir / MANIFEST, json.dumps(ctx.manifest, indent=2, sort_keys=True, default=str))
 
 
-def _reset_peak_memory() -> None:
-    """Start a new high-water mark of this process's resident memory, so that each step
-    reports its own peak (Linux: writing 5 to /proc/self/clear_refs). Elsewhere nothing
-    changes and the figure is the process's peak so far."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _peak_memory_mib() -> int:
-    """Peak resident memory since the last reset (VmHWM), or of the whole process."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-
-
-def execute_step(ctx: RunContext, name: str) -> dict:
+def execute_step(ctx: RunContext, name: str, body: Callable[[RunContext], dict] | None = None) -> dict:
     """Run one step and record its report, wall and CPU seconds and peak memory in the
-    manifest: what a data team needs to see where a night's time and memory go."""
-    _reset_peak_memory()
-    started, cpu = time.perf_counter(), time.process_time()
-    report = step_function(name)(ctx) or {}
-    report["seconds"] = round(time.perf_counter() - started, 3)
-    report["cpu_seconds"] = round(time.process_time() - cpu, 3)
-    report["peak_rss_mib"] = _peak_memory_mib()
+    manifest: what a data team needs to see where a night's time and memory go. ``body``
+    runs in the step's place when the step's work was split over tasks (the gather of a
+    ``Partitioned`` step, whose partitions ran as their own tasks)."""
+    with measured() as cost:
+        report = (body or step_function(name))(ctx) or {}
+    report.update(cost)
     ctx.manifest["steps"][name] = report
     save_manifest(ctx)
     log.info("step %s done in %.2f s", name, report["seconds"])
@@ -232,6 +232,7 @@ def execute_step(ctx: RunContext, name: str) -> dict:
 
 def publish(ctx: RunContext) -> Path:
     """Swap the finished work folder into place as ``out_dir`` in one rename."""
+    shutil.rmtree(ctx.work_dir / PARTS_DIR, ignore_errors=True)   # the partitioned steps' hand-over files
     ctx.manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     files.write_text(ctx.work_dir / "settings.json", ctx.settings.model_dump_json(indent=2))
     save_manifest(ctx)

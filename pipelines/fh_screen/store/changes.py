@@ -171,10 +171,37 @@ def family_partitions(con: duckdb.DuckDBPyConnection, people_per_partition: int)
     return parts
 
 
-def select_partition(con: duckdb.DuckDBPyConnection, part: int) -> None:
-    """Make partition ``part`` of ``family_partitions`` the scope ``load_inputs`` reads."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {SCOPE_TABLE} AS SELECT patient_id FROM _incr_family WHERE part = ?",
-                [part])
+def partition_of_everyone(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """``patient_id, part`` of ``family_partitions`` (saved for the partitions' own tasks)."""
+    return con.execute("SELECT patient_id, part::INTEGER AS part FROM _incr_family ORDER BY patient_id").pl()
+
+
+def scope_in_one_partition(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """``patient_id, part`` (0) of ``SCOPE_TABLE`` as ``plan_features`` left it: an incremental
+    night's patients read in one partition."""
+    return con.execute(f"SELECT patient_id, 0 AS part FROM {SCOPE_TABLE} ORDER BY patient_id").pl()
+
+
+def select_partition(con: duckdb.DuckDBPyConnection, assignment: str, part: int) -> None:
+    """Make partition ``part`` of the saved ``assignment`` (Parquet of ``patient_id, part``)
+    the scope ``load_inputs`` reads (a temporary table: works on a read-only store)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {SCOPE_TABLE} AS "
+                "SELECT patient_id FROM read_parquet(?) WHERE part = ?", [assignment, part])
+
+
+def plan_record(plan: Plan) -> dict:
+    """The JSON-safe part of ``plan`` (its frames are saved beside it as Parquet)."""
+    base = None if plan.base is None else {
+        k: v.isoformat() if isinstance(v, date) else v for k, v in plan.base.items()}
+    return {"full": plan.full, "reason": plan.reason, "seq": plan.seq, "base": base}
+
+
+def plan_from_record(record: dict, recompute: pl.DataFrame, fingerprints: pl.DataFrame) -> Plan:
+    """The ``Plan`` that ``plan_record`` saved, with its frames read back."""
+    base = record["base"]
+    if base is not None:
+        base = {**base, **{k: date.fromisoformat(base[k]) for k in ("as_of", "full_as_of") if base.get(k)}}
+    return Plan(record["full"], record["reason"], recompute, record["seq"], base, fingerprints)
 
 
 def _reach(con: duckdb.DuckDBPyConnection, source: str, target: str) -> None:

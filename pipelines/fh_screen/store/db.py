@@ -88,6 +88,14 @@ def replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame
         con.unregister("_frame")
 
 
+def replace_table_from_files(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], order_by: str) -> None:
+    """Create or replace a derived table from Parquet files (partitions written by other
+    tasks), rows ordered by ``order_by``: DuckDB streams them, no frame of the whole table."""
+    if not (name.isidentifier() and order_by.isidentifier()):
+        raise ValueError(f"bad table or column name {name!r}, {order_by!r}")
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet(?) ORDER BY {order_by}", [paths])
+
+
 def add_quarantine(con: duckdb.DuckDBPyConnection, delivery_id: str, table: str, bad: pl.DataFrame) -> int:
     """Append rejected rows. ``bad`` has columns row_number, row_key, rule, reason, raw (JSON text)."""
     if bad.height == 0:

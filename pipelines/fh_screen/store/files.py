@@ -98,6 +98,22 @@ def write_bytes(path: Path, data: bytes) -> Path:
     return path
 
 
+def write_parquet(path: Path, frame: pl.DataFrame) -> Path:
+    """Write ``frame`` as Parquet under a temporary name and rename it into place, so a
+    reader (the gather of a partitioned step, in another task) never sees half a file."""
+    ensure_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_text(path: Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 

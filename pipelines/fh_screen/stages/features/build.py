@@ -25,8 +25,6 @@ Decisions (clinical numbers live in ``reference/rules/*.yaml`` and reference CSV
 
 from __future__ import annotations
 
-import time
-from contextlib import closing
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from functools import lru_cache
@@ -34,7 +32,7 @@ from functools import lru_cache
 import polars as pl
 
 from fh_screen.ages import age_at
-from fh_screen.store import changes, db
+from fh_screen.store import db
 from fh_screen.stages.features import family, lipids
 from fh_screen import reference
 
@@ -761,73 +759,6 @@ def _completeness() -> list[pl.Expr]:
         pl.col("sec_hba1c_max_mmol_mol").is_null(),
     ]
     return [pl.sum_horizontal(m.cast(pl.Int8) for m in missing).cast(pl.Int32).alias("n_missing_core")]
-
-
-def features_step(ctx) -> dict:
-    """Pipeline step: bring ``patient_features`` to ``ctx.as_of`` (idempotent).
-
-    A full pass rebuilds everyone, in partitions of whole families when the region is larger
-    than ``incremental.partition_people`` (memory is then set by the partition, not the
-    region); an incremental night rebuilds only the patients ``store.changes`` selects and
-    refreshes the ``DAILY_COLUMNS`` of the others. Unpartitioned, the connection that read the
-    inputs is closed before the features are built: DuckDB's cache of the pages it read (about
-    0.3 GB for 10M lab rows) would otherwise stay in memory beside the build's working set.
-    """
-    with closing(ctx.connect()) as con:
-        for table in ("medications", "diagnoses", "relations", "family_history", "clinic_outcomes"):
-            if con.execute(f"SELECT count(*) FROM {db.checked_table(table)}").fetchone()[0] == 0:
-                ctx.feature_off(f"features.{table}", f"no {table} rows: the features built from it are empty")
-        plan = changes.plan_features(con, ctx.as_of, ctx.settings, boundary_day_counts())
-        parts = changes.family_partitions(con, ctx.settings.incremental.partition_people) if plan.full else 1
-        if parts > 1:
-            partitions = _build_partitioned(con, ctx, parts, plan)
-        else:
-            inputs = load_inputs(con, ctx.as_of, scope=None if plan.full else changes.SCOPE_TABLE)
-            daily = None if plan.full else daily_values(
-                make_inputs(patients=con.execute(db.sql("feat_patients")).pl()).patients, ctx.as_of)
-    if parts == 1:
-        frame = build_features(inputs, ctx.as_of)
-        del inputs
-        with closing(ctx.connect()) as con, db.transaction(con):
-            if plan.full:
-                db.replace_table(con, "patient_features", frame)
-            else:
-                fresh = frame.join(plan.recompute, on="patient_id", how="semi")
-                changes.merge(con, "patient_features", fresh, plan.recompute, ctx.as_of, overlay=daily)
-            changes.save_features(con, plan, ctx.as_of, ctx.settings)
-        partitions = None
-    with closing(ctx.connect(read_only=True)) as con:
-        patients, with_ldl, columns = con.execute(
-            "SELECT count(*), count(ldl_untreated_estimate_mmol), "
-            "(SELECT count(*) FROM information_schema.columns WHERE table_name = 'patient_features') "
-            "FROM patient_features").fetchone()
-    report = {"patients": patients, "with_ldl": with_ldl, "columns": columns, **plan.report()}
-    return {**report, "partitions": partitions} if partitions else report
-
-
-def _build_partitioned(con: db.Connection, ctx, parts: int, plan) -> list[dict]:
-    """A full pass, one partition of whole families at a time, in one transaction on ``con``: each
-    partition's rows go to a table on disk, which then replaces ``patient_features`` in
-    patient order. Returns each partition's people, seconds and peak memory."""
-    measured = []
-    with db.transaction(con):
-        for part in range(parts):
-            started = time.perf_counter()
-            changes.select_partition(con, part)
-            frame = build_features(load_inputs(con, ctx.as_of, scope=changes.SCOPE_TABLE), ctx.as_of)
-            con.register("_features_part", frame)
-            if part == 0:
-                con.execute("CREATE OR REPLACE TABLE patient_features_parts AS SELECT * FROM _features_part")
-            else:
-                con.execute("INSERT INTO patient_features_parts BY NAME SELECT * FROM _features_part")
-            con.unregister("_features_part")
-            measured.append({"people": frame.height, "seconds": round(time.perf_counter() - started, 3)})
-            del frame
-        con.execute("CREATE OR REPLACE TABLE patient_features AS "
-                    "SELECT * FROM patient_features_parts ORDER BY patient_id")
-        con.execute("DROP TABLE patient_features_parts")
-        changes.save_features(con, plan, ctx.as_of, ctx.settings)
-    return measured
 
 
 def ldl_series(con, patient_ids: list[str], as_of: date) -> dict[str, list[tuple[date, float]]]:

@@ -1,0 +1,145 @@
+"""The features step in three parts: plan, build one partition, gather.
+
+Peak memory is set by a partition (``incremental.partition_people`` people, whole families
+together), not by the region. ``fhscreen run`` runs the three parts one after another in one
+process (``run.Partitioned.run_in_process``); the nightly Airflow DAG runs the plan and the
+gather as tasks of the region and maps the partitions over its workers
+(``fh_screen.app.orchestration``). The same functions write the same files either way, so
+the outputs are the same.
+
+The parts hand over through files in the run's work folder (``RunContext.parts_dir``), each
+written under a temporary name and renamed into place:
+
+    plan.json                      tonight's plan; written last, so a partition never reads half a plan
+    fingerprints.parquet           tonight's input fingerprints (``store.changes``)
+    recompute.parquet              the patients an incremental night recomputes
+    scope.parquet                  ``patient_id, part``: whose inputs each partition reads
+                                   (absent: one partition reads everyone)
+    part-<k>-of-<n>.parquet/.json  partition k's feature rows, then its people, seconds and peak memory
+
+Only the gather writes to the store, in one transaction; the plan and the partitions open it
+read-only, so the store never has two writers. Every part may be repeated: the plan starts
+its folder afresh, a partition replaces its own file, the gather replaces the table (or
+merges the same rows) and saves the same state. The folder is removed just before the
+outputs are published (``run.publish``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from contextlib import closing
+from pathlib import Path
+
+import polars as pl
+
+from fh_screen.context import RunContext, measured
+from fh_screen.errors import UserError
+from fh_screen.stages.features.build import boundary_day_counts, build_features, daily_values, load_inputs, \
+    make_inputs
+from fh_screen.store import changes, db, files
+
+STEP = "features"
+PLAN = "plan.json"
+
+
+def _part(folder: Path, part: int, parts: int, suffix: str) -> Path:
+    return folder / f"part-{part}-of-{parts}.{suffix}"
+
+
+def plan(ctx: RunContext) -> int:
+    """Decide tonight's features work and how it is split; returns the number of partitions.
+
+    A full pass larger than ``incremental.partition_people`` is split into family partitions
+    (``changes.family_partitions``); an incremental night's patients are one partition.
+    """
+    folder = ctx.parts_dir(STEP)
+    shutil.rmtree(folder, ignore_errors=True)   # an earlier attempt's plan and partitions
+    with closing(ctx.connect(read_only=True)) as con:
+        for table in ("medications", "diagnoses", "relations", "family_history", "clinic_outcomes"):
+            if con.execute(f"SELECT count(*) FROM {db.checked_table(table)}").fetchone()[0] == 0:
+                ctx.feature_off(f"features.{table}", f"no {table} rows: the features built from it are empty")
+        night = changes.plan_features(con, ctx.as_of, ctx.settings, boundary_day_counts())
+        parts = changes.family_partitions(con, ctx.settings.incremental.partition_people) if night.full else 1
+        scope = (changes.partition_of_everyone(con) if parts > 1
+                 else None if night.full else changes.scope_in_one_partition(con))
+    files.write_parquet(folder / "fingerprints.parquet", night.fingerprints)
+    files.write_parquet(folder / "recompute.parquet", night.recompute)
+    if scope is not None:
+        files.write_parquet(folder / "scope.parquet", scope)
+    record = {"as_of": ctx.as_of.isoformat(), "parts": parts, "scoped": scope is not None,
+              "plan": changes.plan_record(night)}
+    files.write_text(folder / PLAN, json.dumps(record, sort_keys=True))
+    return parts
+
+
+def planned(ctx: RunContext) -> int | None:
+    """How many partitions tonight's saved plan has; None without a plan for this night (the
+    night failed before planning, or a new attempt has started)."""
+    path = ctx.parts_dir(STEP) / PLAN
+    record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return record["parts"] if record and record["as_of"] == ctx.as_of.isoformat() else None
+
+
+def _saved_plan(ctx: RunContext) -> dict:
+    path = ctx.parts_dir(STEP) / PLAN
+    record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if record is None or record["as_of"] != ctx.as_of.isoformat():
+        raise UserError(f"no features plan for {ctx.as_of} in the run's work folder: "
+                        "run the night again from its features plan")
+    return record
+
+
+def build(ctx: RunContext, part: int) -> dict:
+    """Build partition ``part`` of the saved plan from the store opened read-only and write its
+    rows to its own file. Returns the partition's people, seconds, CPU seconds and peak memory."""
+    record = _saved_plan(ctx)
+    folder, parts = ctx.parts_dir(STEP), record["parts"]
+    if not 0 <= part < parts:
+        raise ValueError(f"partition {part} is not one of the plan's {parts}")
+    with measured() as cost:
+        with closing(ctx.connect(read_only=True)) as con:
+            if record["scoped"]:
+                changes.select_partition(con, str(folder / "scope.parquet"), part)
+            inputs = load_inputs(con, ctx.as_of, scope=changes.SCOPE_TABLE if record["scoped"] else None)
+        frame = build_features(inputs, ctx.as_of)
+        del inputs
+        if not record["plan"]["full"]:
+            frame = frame.join(pl.read_parquet(folder / "recompute.parquet"), on="patient_id", how="semi")
+        files.write_parquet(_part(folder, part, parts, "parquet"), frame)
+        people = frame.height
+        del frame
+    report = {"partition": part, "people": people, **cost}
+    files.write_text(_part(folder, part, parts, "json"), json.dumps(report, sort_keys=True))
+    return report
+
+
+def gather(ctx: RunContext) -> dict:
+    """Load every partition's file into ``patient_features`` and save tonight's incremental
+    state, in one transaction: the one writer. Refuses while a partition is missing."""
+    record = _saved_plan(ctx)
+    folder, parts = ctx.parts_dir(STEP), record["parts"]
+    missing = [k for k in range(parts) if not _part(folder, k, parts, "json").is_file()]
+    if missing:
+        raise UserError(f"features: partition(s) {', '.join(map(str, missing))} of {parts} not built; "
+                        "run them, then the gather again")
+    paths = [str(_part(folder, k, parts, "parquet")) for k in range(parts)]
+    night = changes.plan_from_record(record["plan"], pl.read_parquet(folder / "recompute.parquet"),
+                                     pl.read_parquet(folder / "fingerprints.parquet"))
+    with closing(ctx.connect()) as con, db.transaction(con):
+        if night.full:
+            db.replace_table_from_files(con, "patient_features", paths, "patient_id")
+        else:
+            daily = daily_values(make_inputs(patients=con.execute(db.sql("feat_patients")).pl()).patients, ctx.as_of)
+            changes.merge(con, "patient_features", pl.read_parquet(paths), night.recompute, ctx.as_of, overlay=daily)
+        changes.save_features(con, night, ctx.as_of, ctx.settings)
+    with closing(ctx.connect(read_only=True)) as con:
+        patients, with_ldl, columns = con.execute(
+            "SELECT count(*), count(ldl_untreated_estimate_mmol), "
+            "(SELECT count(*) FROM information_schema.columns WHERE table_name = 'patient_features') "
+            "FROM patient_features").fetchone()
+    report = {"patients": patients, "with_ldl": with_ldl, "columns": columns, **night.report()}
+    if parts > 1:
+        report["partitions"] = [json.loads(_part(folder, k, parts, "json").read_text(encoding="utf-8"))
+                                for k in range(parts)]
+    return report

@@ -1,0 +1,170 @@
+"""The features step as the nightly DAG runs it: a plan per region, family partitions built
+on any worker from the store opened read-only into their own files, one gather that writes.
+Called here through ``orchestration`` exactly as the DAG's tasks call it, without Airflow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from fh_screen.app import orchestration as orch
+from fh_screen.app.cli import main
+from fh_screen.context import PARTS_DIR, measured
+from fh_screen.errors import UserError
+from fh_screen.store import files
+
+NIGHT = date(2026, 11, 23)
+PEOPLE = 120
+
+
+@pytest.fixture(scope="module")
+def delivery(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    assert main(["synth", "--out", str(root), "--patients", str(PEOPLE), "--seed", "5",
+                 "--as-of", NIGHT.isoformat()]) == 0
+    return root / "extracts" / NIGHT.isoformat()
+
+
+def _region(root: Path, delivery: Path, people: int, name: str = "nord") -> dict:
+    base = root / name
+    shutil.copytree(delivery, base / "extracts" / NIGHT.isoformat())
+    config = base / "region.yaml"
+    config.write_text(f"incremental:\n  partition_people: {people}\nmodel:\n  enabled: false\n", encoding="utf-8")
+    return {"name": name, "extracts": str(base / "extracts"), "db": str(base / "fh.duckdb"),
+            "out": str(base / "runs"), "config": str(config)}
+
+
+def _loaded(region: dict) -> list[dict]:
+    """Run the steps before the features, then plan them: the work items."""
+    before, split, _ = orch.split_steps()
+    for step in before:
+        orch.run_step(region, NIGHT, step.name)
+    parts = orch.plan_partitions(region, NIGHT, split.name)
+    items = orch.partition_work([region], NIGHT, split.name)
+    assert len(items) == parts
+    return items
+
+
+def _features(region: dict) -> pl.DataFrame:
+    with duckdb.connect(region["db"], read_only=True) as con:
+        return con.execute("SELECT * FROM patient_features").pl()
+
+
+def _parts(region: dict) -> Path:
+    return Path(region["out"]) / f".{NIGHT.isoformat()}.partial" / PARTS_DIR / "features"
+
+
+def test_partitions_built_in_any_order_and_gathered_equal_one_pass(tmp_path, delivery):
+    one = _region(tmp_path / "one", delivery, people=10 * PEOPLE)
+    split = _region(tmp_path / "split", delivery, people=PEOPLE // 3)
+    assert len(items := _loaded(one)) == 1
+    orch.build_partition(items[0])
+    orch.run_step(one, NIGHT, "features")
+    items = _loaded(split)
+    assert [(i["part"], i["parts"]) for i in items] == [(0, 3), (1, 3), (2, 3)]
+    assert json.loads(json.dumps(items)) == items                     # XCom-safe
+    reports = [orch.build_partition(item) for item in reversed(items)]  # workers finish in any order
+    assert sum(r["people"] for r in reports) == PEOPLE
+    assert all(r["peak_rss_mib"] > 0 and r["seconds"] >= 0 for r in reports)
+    gathered = orch.run_step(split, NIGHT, "features")
+    assert [p["people"] for p in gathered["partitions"]] == [r["people"] for r in reversed(reports)]
+    assert _features(split).equals(_features(one))
+
+
+def test_the_gather_refuses_while_a_partition_is_missing_and_the_store_is_unchanged(tmp_path, delivery):
+    region = _region(tmp_path, delivery, people=PEOPLE // 3)
+    items = _loaded(region)
+    for item in items[:-1]:
+        orch.build_partition(item)
+    with pytest.raises(UserError, match=r"partition\(s\) 2 of 3 not built"):
+        orch.run_step(region, NIGHT, "features")
+    with duckdb.connect(region["db"], read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM information_schema.tables "
+                           "WHERE table_name = 'patient_features'").fetchone()[0] == 0
+    orch.build_partition(items[-1])                                   # the retried task
+    assert orch.run_step(region, NIGHT, "features")["patients"] == PEOPLE
+
+
+def test_a_partition_rerun_replaces_its_own_file_and_a_gather_rerun_changes_nothing(tmp_path, delivery):
+    region = _region(tmp_path, delivery, people=PEOPLE // 3)
+    items = _loaded(region)
+    for item in items:
+        orch.build_partition(item)
+    first = pl.read_parquet(_parts(region) / "part-1-of-3.parquet")
+    orch.build_partition(items[1])
+    assert pl.read_parquet(_parts(region) / "part-1-of-3.parquet").equals(first)
+    assert sorted(p.name for p in _parts(region).iterdir() if p.name.startswith("part-")) == [
+        f"part-{k}-of-3.{s}" for k in range(3) for s in ("json", "parquet")]   # no temporary file left
+    orch.run_step(region, NIGHT, "features")
+    once = _features(region)
+    orch.run_step(region, NIGHT, "features")
+    assert _features(region).equals(once)
+
+
+def test_a_partition_needs_the_plan_of_its_night(tmp_path, delivery):
+    region = _region(tmp_path, delivery, people=PEOPLE // 3)
+    items = _loaded(region)
+    orch.run_step(region, NIGHT, "stage")                             # a new attempt: the old plan is gone
+    with pytest.raises(UserError, match="no features plan"):
+        orch.build_partition(items[0])
+
+
+def test_a_partition_file_is_all_or_nothing(tmp_path, monkeypatch):
+    frame = pl.DataFrame({"patient_id": ["A", "B"]})
+
+    def crash(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"PAR1 half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", crash)
+    with pytest.raises(OSError):
+        files.write_parquet(tmp_path / "part-0-of-2.parquet", frame)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tasks_of_a_published_night_do_nothing(tmp_path, delivery):
+    """Clearing a failed region's task with its downstream tasks also clears the partition
+    list and the gathers every region shares; an already published region stays as it is."""
+    region = _region(tmp_path, delivery, people=PEOPLE // 3)
+    items = _loaded(region)
+    for item in items:
+        orch.build_partition(item)
+    _, split, after = orch.split_steps()
+    for name in [split.name, *(s.name for s in after)]:
+        orch.run_step(region, NIGHT, name)
+    out = Path(orch.publish_night(region, NIGHT))
+    published = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert not any(PARTS_DIR in str(p) for p in published)
+    assert orch.plan_partitions(region, NIGHT, split.name) == 0
+    assert orch.partition_work([region], NIGHT, split.name) == []
+    assert orch.build_partition(items[0]) == orch.ALREADY_PUBLISHED
+    assert orch.run_step(region, NIGHT, split.name) == orch.ALREADY_PUBLISHED
+    assert orch.publish_night(region, NIGHT) == str(out)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == published
+
+
+def test_partition_work_lists_every_region_that_planned_and_no_other(tmp_path, delivery):
+    nord = _region(tmp_path, delivery, people=PEOPLE // 2, name="nord")
+    syd = _region(tmp_path, delivery, people=PEOPLE // 2, name="syd")      # failed before its plan
+    orch.run_step(syd, NIGHT, "stage")
+    nord_items = _loaded(nord)
+    items = orch.partition_work([syd, nord], NIGHT, "features")
+    assert items == nord_items
+    assert [orch.partition_label(i) for i in items] == ["nord 1/2", "nord 2/2"]
+    assert not (Path(syd["out"]) / f".{NIGHT.isoformat()}.partial" / PARTS_DIR).exists()
+
+
+def test_a_step_peak_includes_the_peaks_of_its_partitions():
+    with measured() as step:
+        with measured() as part:
+            block = bytearray(64 << 20)
+            block[::4096] = b"x" * len(block[::4096])
+            del block
+    assert part["peak_rss_mib"] >= 64
+    assert step["peak_rss_mib"] >= part["peak_rss_mib"]
