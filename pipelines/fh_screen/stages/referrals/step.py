@@ -24,7 +24,8 @@ Decisions (documented here because GPs, clinics and evaluators rely on them):
   clinical brief §6).
 * **Ranking** ("the ranking the worklists use"): calibrated probability, highest first;
   ties and patients without a probability (no model, or not scored) by DLCN points, then
-  estimated untreated LDL-C, then highest LDL-C, all highest first; nulls last; the
+  the scoring LDL-C (``ldl_untreated_estimate_mmol``: measured untreated first, else the
+  corrected estimate), then highest LDL-C, all highest first; nulls last; the
   patient id breaks remaining ties so the order is reproducible. ``rank`` is 1..n over
   all of tonight's candidates, including those queued for capacity or below the backlog
   line, so ``referrals.csv`` (listed patients only) can have gaps where they sit.
