@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from fh_screen import reference
 from fh_screen.outputs import worklists
 from fh_screen.stages.features.build import build_features, feature_frame, make_inputs
 from fh_screen.stages.referrals import step as referrals
@@ -208,10 +209,24 @@ def test_danish_secondary_cause_line_is_danish():
     assert worklists.secondary_line(row, "da", render) == "TSH 14 mIU/L den 30-10-2026"
 
 
-@pytest.mark.parametrize("age, older", [(44, False), (45, True), (96, True)])
+@pytest.mark.parametrize("age, older", [(44, False), (45, True), (46, True), (96, True)])
 def test_arcus_is_examined_only_before_45(age, older):
-    lines = worklists.check_lines({"age_years": age, "missing_items": ["physical_exam_not_recorded"]}, "en", render)
-    assert ("ask whether corneal arcus was seen before age 45" in lines[0]["text"]) is older
+    """dlcn_v1 decision arcus_before_age: examined below 45, asked about from 45 on (both languages)."""
+    row = {"age_years": age, "missing_items": ["physical_exam_not_recorded"]}
+    english = worklists.check_lines(row, "en", render)[0]["text"]
+    danish = worklists.check_lines(row, "da", render)[0]["text"]
+    assert ("ask whether corneal arcus was seen before age 45" in english) is older
+    assert ("and corneal arcus before age 45" in english) is not older
+    assert ("spørg, om arcus corneae blev set før 45 års alder" in danish) is older
+    assert ("og arcus corneae før 45 år" in danish) is not older
+
+
+def test_arcus_age_is_the_rules_named_threshold():
+    """The cut-off is data in the versioned, cited DLCN rule, with its decision, not a literal in the code."""
+    rule = reference.load("dlcn_v1")
+    assert rule["arcus_before_age"] == 45 == worklists.ARCUS_BEFORE_AGE
+    assert any(d.startswith("arcus_before_age (") and "Table 1" in d for d in rule["decisions"])
+    assert "arcus_before_45" in {i["code"] for g in rule["groups"] for i in g["items"]}
 
 
 def test_one_point_is_singular():

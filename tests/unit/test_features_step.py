@@ -64,7 +64,7 @@ def test_features_and_rules_steps(ctx):
     assert "LDL-C used for scoring: 7.9 mmol/L measured untreated on 2024-05-02 at age 43" in a[1]
     assert (a[2], a[3]) == ("TSH 14 mIU/L on 2024-05-10", "check_secondary_cause_first")
     assert ctx.manifest["rules"] == versions()
-    assert ctx.manifest["rules"]["dlcn"]["version"] == "1.1.0"
+    assert ctx.manifest["rules"]["dlcn"]["version"] == "1.2.0"
 
 
 def test_rerun_changes_nothing(ctx):

@@ -8,34 +8,21 @@ values and non-negativity. A cell is recoverable when that interval is narrower 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from fh_screen.stages.metrics.disclosure import suppress
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from disclosure_tables import funnels, nested_funnels, table_with_margins  # noqa: E402
+
+from fh_screen.stages.metrics.disclosure import suppress  # noqa: E402
 
 K = 4
-
-
-def table_with_margins(grid: list[list[int]]):
-    """Cells (i, j), row totals (i, 'T'), column totals ('T', j), grand total ('T', 'T')."""
-    rows, cols = len(grid), len(grid[0])
-    values, lines = {}, []
-    for i in range(rows):
-        for j in range(cols):
-            values[(i, j)] = grid[i][j]
-    for i in range(rows):
-        values[(i, "T")] = sum(grid[i])
-        lines.append(((i, "T"), [(i, j) for j in range(cols)]))
-    for j in range(cols):
-        values[("T", j)] = sum(grid[i][j] for i in range(rows))
-        lines.append((("T", j), [(i, j) for i in range(rows)]))
-    values[("T", "T")] = sum(values[(i, "T")] for i in range(rows))
-    lines.append((("T", "T"), [(i, "T") for i in range(rows)]))
-    lines.append((("T", "T"), [("T", j) for j in range(cols)]))
-    return values, lines
 
 
 def feasible_range(values, lines, unknown: set, cell) -> tuple[float, float]:
@@ -84,26 +71,11 @@ def test_random_tables_have_no_small_or_recoverable_cell(grid):
     assert_protected(values, lines, set(), withheld)
 
 
-chains = st.lists(st.integers(0, 40), min_size=2, max_size=5).map(lambda xs: sorted(xs, reverse=True))
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(chains, min_size=2, max_size=4).filter(
-    lambda cs: len({len(c) for c in cs}) == 1))
-def test_nested_funnels_protect_small_differences(funnels):
+@given(funnels(40))
+def test_nested_funnels_protect_small_differences(levels):
     """Funnels (population >= tested >= ...) by level, with hidden step differences and level totals."""
-    values, lines, hidden = {}, [], set()
-    steps = len(funnels[0])
-    for level, funnel in enumerate(funnels + [[sum(f[s] for f in funnels) for s in range(steps)]]):
-        name = "all" if level == len(funnels) else level
-        for s, v in enumerate(funnel):
-            values[(name, s)] = v
-        for s in range(steps - 1):
-            values[(name, f"d{s}")] = funnel[s] - funnel[s + 1]
-            hidden.add((name, f"d{s}"))
-            lines.append(((name, s), [(name, s + 1), (name, f"d{s}")]))
-    for metric in list(range(steps)) + [f"d{s}" for s in range(steps - 1)]:
-        lines.append((("all", metric), [(level, metric) for level in range(len(funnels))]))
+    values, lines, hidden = nested_funnels(levels)
     withheld = suppress(values, lines, hidden, K, keep={c: int(c[0] == "all") for c in values})
     assert_protected(values, lines, hidden, withheld)
 

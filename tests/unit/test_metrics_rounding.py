@@ -23,7 +23,7 @@ from scipy.optimize import linprog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from metrics_fake import AS_OF, make_region_db  # noqa: E402
-from test_metrics_disclosure import table_with_margins  # noqa: E402
+from disclosure_tables import funnels, nested_funnels, table_with_margins  # noqa: E402
 
 from fh_screen.app.run import prepare  # noqa: E402
 from fh_screen.stages.metrics import derive, federated, pilot, step  # noqa: E402
@@ -94,24 +94,10 @@ def test_random_tables_have_no_small_or_recoverable_cell(grid):
     assert_protected(values, lines, set(), withheld)
 
 
-chains = st.lists(st.integers(0, 60), min_size=2, max_size=5).map(lambda xs: sorted(xs, reverse=True))
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(chains, min_size=2, max_size=4).filter(lambda cs: len({len(c) for c in cs}) == 1))
-def test_nested_funnels_protect_small_differences(funnels):
-    values, lines, hidden = {}, [], set()
-    steps = len(funnels[0])
-    for level, funnel in enumerate(funnels + [[sum(f[s] for f in funnels) for s in range(steps)]]):
-        name = "all" if level == len(funnels) else level
-        for s, v in enumerate(funnel):
-            values[(name, s)] = v
-        for s in range(steps - 1):
-            values[(name, f"d{s}")] = funnel[s] - funnel[s + 1]
-            hidden.add((name, f"d{s}"))
-            lines.append(((name, s), [(name, s + 1), (name, f"d{s}")]))
-    for metric in list(range(steps)) + [f"d{s}" for s in range(steps - 1)]:
-        lines.append((("all", metric), [(level, metric) for level in range(len(funnels))]))
+@given(funnels(60))
+def test_nested_funnels_protect_small_differences(levels):
+    values, lines, hidden = nested_funnels(levels)
     withheld = suppress_rounded(values, lines, hidden, K, BASE, keep={c: 3 * int(c[0] == "all") for c in values})
     assert_protected(values, lines, hidden, withheld)
 

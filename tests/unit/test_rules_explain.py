@@ -78,7 +78,7 @@ def test_rule_results_items_round_trip_to_the_reasons_column():
     first = out.row(0, named=True)
     assert first["reasons"].startswith(
         "the lipid clinic found no FH on 2026-06-01, and there is no new evidence since")
-    assert first["rule_versions"].startswith("dlcn 1.1.0")
+    assert first["rule_versions"].startswith("dlcn 1.2.0")
 
 
 def test_every_reason_code_has_a_template():

@@ -46,6 +46,9 @@ PROMPT_KEYWORDS = (
     ("xanth", "examination"), ("arcus", "examination"), ("exam", "examination"), ("physical", "examination"),
     ("dna", "dna"), ("genetic", "dna"), ("variant", "dna"),
 )
+# Corneal arcus counts for DLCN only before this age (reference/rules/dlcn_v1.yaml, decision
+# arcus_before_age): younger patients are examined for it, older ones asked whether it was seen.
+ARCUS_BEFORE_AGE = reference.load("dlcn_v1")["arcus_before_age"]
 # Decimals in CSV exports (full precision stays in the store): LDL-C 2, factors 3, probability 2.
 CSV_DECIMALS = {"ldl": 2, "factor": 3, "probability": 2}
 # A probability rounded to 2 decimals must not read as 0 or 1 (certainty): exports are kept
@@ -241,18 +244,19 @@ def secondary_line(row: dict, lang: str, explain) -> str | None:
 
 def check_lines(row: dict, lang: str, explain) -> list[dict]:
     """What to ask and examine, from the rules' missing items (see PROMPT_KEYWORDS). Corneal
-    arcus counts only before 45: from 45 on the prompt asks about it instead of examining."""
+    arcus counts only before ``ARCUS_BEFORE_AGE``: from that age on the prompt asks whether it
+    was seen before it instead of examining for it."""
     words = strings()[lang]
     prompts, other = [], []
-    older = (row.get("age_years") or 0) >= 45
+    older = (row.get("age_years") or 0) >= ARCUS_BEFORE_AGE
     for code in row.get("missing_items") or []:
         key = next((k for word, k in PROMPT_KEYWORDS if word in code.lower()), None)
         if key == "examination" and older:
             key = "examination_older"
         if key is None:
             other.append(code)
-        elif words[f"prompt_{key}"] not in prompts:
-            prompts.append(words[f"prompt_{key}"])
+        elif (prompt := words[f"prompt_{key}"].format(arcus_age=ARCUS_BEFORE_AGE)) not in prompts:
+            prompts.append(prompt)
     lines = _texts(prompts, lang)
     if other:
         rendered = None

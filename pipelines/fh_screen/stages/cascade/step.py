@@ -32,6 +32,7 @@ from datetime import date
 
 import polars as pl
 
+from fh_screen import schemas
 from fh_screen.outputs import letters as cascade_letters
 from fh_screen.store import db, files
 from fh_screen.stages.features import family
@@ -56,21 +57,7 @@ CSV_COLUMNS = [
     "reminder_due",
     "closed_on",
 ]
-LEDGER_COLUMNS = [
-    "index_patient_id",
-    "relative_id",
-    "relationship",
-    "degree",
-    "status",
-    "status_detail",
-    "letter",
-    "letter_sent_on",
-    "reminder_due",
-    "closed_on",
-    "result",
-    "result_date",
-    "updated_on",
-]
+LEDGER_COLUMNS = schemas.column_names("cascade_ledger")
 # Fields whose change marks a ledger row as updated on this run.
 _TRACKED = ["relationship", "degree", "status", "letter", "letter_sent_on", "closed_on", "result", "result_date"]
 

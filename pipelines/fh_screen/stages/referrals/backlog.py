@@ -46,6 +46,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from fh_screen import schemas
 from fh_screen.config import BacklogSettings, Clinic
 from fh_screen.stages.referrals.prospective import FLOW_BACKLOG, FLOW_PROSPECTIVE
 
@@ -204,10 +205,4 @@ def nightly_figures(
     ).select(RUN_COLUMNS)
 
 
-RUN_COLUMNS = [
-    "as_of", "clinic_id", "weekly_capacity", "expected_prospective_weekly", "backlog_places", "candidates",
-    "prospective_candidates", "prospective_selected", "backlog_selected", "clinic_listed", "queued",
-    "backlog_queued", "below_line", "outside_lookback", "check_first_listed", "check_first_backlog_listed",
-    "check_first_held", "below_line_expected_carriers", "horizon_expected_carriers", "backlog_size",
-    "backlog_weekly_places", "weeks_to_clear",
-]
+RUN_COLUMNS = schemas.column_names("selection_runs")

@@ -24,7 +24,8 @@ Decisions (documented here because GPs, clinics and evaluators rely on them):
   clinical brief §6).
 * **Ranking** ("the ranking the worklists use"): calibrated probability, highest first;
   ties and patients without a probability (no model, or not scored) by DLCN points, then
-  estimated untreated LDL-C, then highest LDL-C, all highest first; nulls last; the
+  the scoring LDL-C (``ldl_untreated_estimate_mmol``: measured untreated first, else the
+  corrected estimate), then highest LDL-C, all highest first; nulls last; the
   patient id breaks remaining ties so the order is reproducible. ``rank`` is 1..n over
   all of tonight's candidates, including those queued for capacity or below the backlog
   line, so ``referrals.csv`` (listed patients only) can have gaps where they sit.
@@ -65,6 +66,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from fh_screen import schemas
 from fh_screen.config import Clinic, SelectionSettings, Settings
 from fh_screen.context import RunContext, log
 from fh_screen.outputs import clinics, worklist_files
@@ -83,10 +85,7 @@ RESTART_OUTCOMES = ("did_not_attend", "declined")
 # weekly_capacity is per week: referrals of the last 7 days (tonight included) count.
 CAPACITY_WINDOW_DAYS = 7
 
-EVENT_COLUMNS = [
-    "as_of", "patient_id", "event", "practice_id", "clinic_id", "rank",
-    "probability", "dlcn_points", "dlcn_category", "route", "flow", "slot_week", "model_logit",
-]
+EVENT_COLUMNS = schemas.column_names("referral_events")
 EVENT_SCHEMA = {
     "as_of": pl.Date, "patient_id": pl.Utf8, "event": pl.Utf8, "practice_id": pl.Utf8,
     "clinic_id": pl.Utf8, "rank": pl.Int32, "probability": pl.Float64,
