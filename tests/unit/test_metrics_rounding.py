@@ -198,7 +198,7 @@ def test_a_real_pilot_table_is_safe_over_the_rounded_figures(region):
     assert_region_safe(region)
 
 
-@pytest.mark.parametrize("people, seed", [(600, 3), (2500, 41)])
+@pytest.mark.parametrize("people, seed", [(600, 3), (900, 17)])
 def test_other_regions_are_safe_over_the_rounded_figures(tmp_path, people, seed):
     assert_region_safe(region_aggregates(tmp_path, people, seed))
 
