@@ -1,4 +1,5 @@
-"""Statistical disclosure control for evaluator outputs: primary and secondary suppression.
+"""Statistical disclosure control for evaluator outputs: primary and secondary suppression,
+with counts published exactly or rounded.
 
 Primary: a published count from 1 to ``small_cell_max`` (default 4) is withheld.
 
@@ -18,9 +19,15 @@ unknowns must sum to 0). So the algorithm is, to a fixed point:
    determines them all (all are 0). Repeat with the determined cells treated as known.
 2. For the cells that remain unknown, compute the null space of the line equations per
    connected component: a cell is determined iff it is 0 in every null-space vector.
-3. If a protected cell (a withheld published cell >= 1, or a hidden cell in 1..max) is
+3. Non-negativity can pin a cell the equations leave free; linear programming (minimise and
+   maximise each protected cell subject to the lines and the published figures) finds it.
+4. If a protected cell (a withheld published cell >= 1, or a hidden cell in 1..max) is
    determined, withhold one more published cell from one of its lines: the smallest
    non-zero one, preferring ordinary cells over totals so totals stay visible.
+
+With rounding (``suppress_rounded``) a published figure is an interval, and the same linear
+programs give the exact range a reader can work out for each protected cell; a range
+narrower than a rounded figure's is exposed and handled as in 4.
 
 This is stronger than the textbook "no row or column with exactly one suppressed cell"
 rule, which misses cells recoverable through chains of rows and columns (a bridge in the
@@ -36,6 +43,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import linprog
 
 
 Line = tuple[Hashable, Sequence[Hashable]]   # (total, parts)
@@ -84,6 +95,8 @@ def suppress(
     def exposed(determined: set) -> list:
         return sorted((c for c in determined if protected(c)), key=repr)
 
+    reader = _Reader(values, members)
+
     # Cheap peeling to a fixed point first, protecting every exposed cell in one batch per
     # round; the null-space check then catches what only chains of lines reveal.
     while True:
@@ -94,24 +107,23 @@ def suppress(
             _protect(found, withheld, hidden, values, members, cell_lines, keep)
         found = exposed(_determined(values, members, cell_lines, withheld | hidden))
         if not found:
-            found = _pinned_by_bounds(values, members, cell_lines, hidden, withheld, small_cell_max, protected)
+            found = _pinned_by_bounds(reader, values, hidden, withheld, small_cell_max, protected)
         if not found:
             return withheld
         _protect(found, withheld, hidden, values, members, cell_lines, keep)
 
 
-def _pinned_by_bounds(values, members, cell_lines, hidden: set, withheld: set, small_cell_max: int,
+def _pinned_by_bounds(reader: "_Reader", values, hidden: set, withheld: set, small_cell_max: int,
                       protected) -> list:
     """Protected cells that the lines pin to one value once counts are known to be >= 0.
 
     The equations alone can leave a cell free while non-negativity fixes it: with
     ``a + z = 5``, ``b + y = 5`` and ``a + b = 10`` a reader knows ``a = b = 5`` although
-    no single line has one unknown. Interval propagation over the exact published figures
+    no single line has one unknown. Linear programming over the exact published figures
     finds such cells.
     """
-    bounds = propagate(_prior(values, hidden, withheld, small_cell_max, 1), members, cell_lines)
-    cells = set(withheld) | hidden
-    return sorted((c for c in cells if protected(c) and bounds[c][1] - bounds[c][0] < 1), key=repr)
+    cells = [c for c in set(withheld) | hidden if protected(c)]
+    return reader.exposed(_prior(values, hidden, withheld, small_cell_max, 1), cells, 1)
 
 
 def _protect(cells: list, withheld: set, hidden: set, values, members, cell_lines, keep) -> None:
@@ -242,13 +254,15 @@ def _complement(cell, values, members, cell_lines, unknown: set, keep) -> Hashab
 # figure r tells a reader only that the count lies in [r - 2, r + 2], so a withheld count can
 # rarely be worked out by subtraction and far fewer cells need withholding as complements.
 #
-# What a reader can still work out is checked by interval propagation over the same lines
-# the exact method uses: every published rounded cell is an interval, a published 0 is
-# exactly 0, a withheld cell or a hidden difference is at least 0; each line
-# (total = sum of parts) narrows the intervals of its members, to a fixed point. A withheld
-# count, or a hidden difference from 1 to ``small_cell_max``, whose interval becomes
-# narrower than a published rounded figure's (``rounding_base - 1``) is exposed, and one
-# more cell of its lines is withheld (the same choice of complement as the exact method).
+# What a reader can still work out is computed exactly, by linear programming over the same
+# lines the exact method uses (``_Reader``): every published rounded cell is an interval, a
+# published 0 is exactly 0, a withheld cell or a hidden difference is at least 0, every line
+# holds, and each protected cell is minimised and maximised. A withheld count, or a hidden
+# difference from 1 to ``small_cell_max``, whose range (in whole numbers) is narrower than a
+# published rounded figure's (``rounding_base - 1``) is exposed, and one more cell of its
+# lines is withheld (the same choice of complement as the exact method), to a fixed point.
+# Interval propagation line by line is not enough: in a level of 13 people it left a
+# referred count of 1 at 0..6 while the rounded figures of all lines together pin it to 0..3.
 
 INF = float("inf")
 
@@ -302,16 +316,17 @@ def suppress_rounded(
     min_width = rounding_base - 1
     protected = [c for c in values if (c in hidden and 1 <= values[c] <= small_cell_max)]
 
-    def exposed() -> list:
-        bounds = propagate(_prior(values, hidden, withheld, small_cell_max, rounding_base), members, cell_lines)
-        cells = [c for c in withheld if values[c] >= 1] + protected
-        return sorted((c for c in cells if bounds[c][1] - bounds[c][0] < min_width), key=repr)
+    reader = _Reader(values, members)
+    # Withholding only widens what a reader must allow: a cell once wide enough stays so, and
+    # only the cells exposed last round and the complements just withheld need checking again.
+    to_check = [c for c in withheld if values[c] >= 1] + protected
 
     headline = {c for c, r in keep.items() if r >= never_withhold}
     while True:
-        found = exposed()
+        found = reader.exposed(_prior(values, hidden, withheld, small_cell_max, rounding_base), to_check, min_width)
         if not found:
             return withheld
+        to_check = list(found)
         touched: set[int] = set()
         for cell in found:
             if touched.intersection(cell_lines[cell]):
@@ -324,6 +339,8 @@ def suppress_rounded(
                 extra = _complement(cell, values, members, cell_lines, withheld | hidden, keep)
             withheld.add(extra)
             touched.update(cell_lines[extra])
+            if values[extra] >= 1:
+                to_check.append(extra)
 
 
 def _prior(values, hidden: set, withheld: set, small_cell_max: int, base: int) -> dict:
@@ -339,35 +356,147 @@ def _prior(values, hidden: set, withheld: set, small_cell_max: int, base: int) -
     return prior
 
 
-def propagate(bounds: dict, members, cell_lines) -> dict:
-    """Narrow integer intervals by every line (total = sum of parts) to a fixed point."""
-    bounds = dict(bounds)
-    todo = set(range(len(members)))
-    while todo:
-        i = todo.pop()
-        total, *parts = members[i]
-        changed = []
-        t_lo, t_hi = bounds[total]
-        new_total = (max(t_lo, sum(bounds[p][0] for p in parts)), min(t_hi, sum(bounds[p][1] for p in parts)))
-        if new_total != (t_lo, t_hi):
-            bounds[total] = new_total
-            changed.append(total)
-        t_lo, t_hi = bounds[total]
-        lo_sum = sum(bounds[p][0] for p in parts)
-        finite_hi = sum(bounds[p][1] for p in parts if bounds[p][1] < INF)
-        unbounded = sum(1 for p in parts if bounds[p][1] == INF)
-        for p in parts:
-            p_lo, p_hi = bounds[p]
-            others_lo = lo_sum - p_lo
-            # others' upper sum is finite only if no other part is unbounded
-            others_unbounded = unbounded - (p_hi == INF)
-            lo = p_lo if others_unbounded else max(p_lo, float(math.ceil(t_lo - (finite_hi - (p_hi if p_hi < INF else 0)))))
-            hi = p_hi if t_hi == INF else min(p_hi, float(math.floor(t_hi - others_lo)))
-            if lo > hi:
-                raise DisclosureError("inconsistent counts: an additive identity does not hold")
-            if (lo, hi) != (p_lo, p_hi):
-                bounds[p] = (lo, hi)
-                changed.append(p)
-        for c in changed:
-            todo.update(cell_lines[c])
-    return bounds
+class _Reader:
+    """What a reader can work out about each cell: exact linear-programming bounds.
+
+    Minimising and maximising a cell subject to every line and to what each cell is known
+    to be (``_prior``) gives the tightest interval any combination of the published figures
+    yields; a reader knows counts are whole numbers, so the interval is rounded inwards.
+    Interval propagation line by line is weaker: it misses what only a combination of lines
+    reveals, e.g. that ``referred`` of a small level is 0..3 while each line alone allows 0..6.
+
+    Each program covers only the connected component of the cell (cells linked through
+    lines by cells that are not fixed). Every solution is a table the reader cannot rule
+    out; the range of values seen in those tables (the true table first) proves a cell wide
+    enough without solving for it. Withholding more only widens what the reader must allow,
+    so these witnesses stay valid while ``withheld`` grows.
+    """
+
+    def __init__(self, values: Mapping[Hashable, float], members) -> None:
+        self.cells = list(values)
+        self.index = {c: k for k, c in enumerate(self.cells)}
+        self.members = members
+        rows, cols, data = [], [], []
+        for i, line in enumerate(members):
+            for sign, c in zip(_signs(line), line):
+                rows.append(i)
+                cols.append(self.index[c])
+                data.append(sign)
+        self.matrix = sparse.csr_matrix((data, (rows, cols)), shape=(len(members), len(self.cells)))
+        truth = np.array([values[c] for c in self.cells], dtype=float)
+        self._random = np.random.default_rng(0)   # reproducible: the same table, the same result
+        self.seen_lo, self.seen_hi = truth.copy(), truth.copy()
+
+    def exposed(self, prior: Mapping[Hashable, tuple[float, float]], cells: Iterable[Hashable],
+                min_width: int) -> list:
+        """The cells among ``cells`` that a reader can pin to fewer than ``min_width + 1`` values."""
+        lo = np.array([prior[c][0] for c in self.cells], dtype=float)
+        hi = np.array([prior[c][1] for c in self.cells], dtype=float)
+        component = self._components(lo, hi)
+        pending = [c for c in sorted(set(cells), key=repr)
+                   if _width(self.seen_lo[self.index[c]], self.seen_hi[self.index[c]]) < min_width]
+        self._spread(pending, component, lo, hi, min_width)
+        found = []
+        for cell in pending:
+            k = self.index[cell]
+            if _width(self.seen_lo[k], self.seen_hi[k]) >= min_width:
+                continue
+            cols, rows = component[k]
+            low = self._solve(k, cols, rows, lo, hi, 1.0)
+            if _width(self.seen_lo[k], self.seen_hi[k]) >= min_width:
+                continue
+            high = self._solve(k, cols, rows, lo, hi, -1.0)
+            if _width(low, high) < min_width:
+                found.append(cell)
+        return found
+
+    def _spread(self, pending: list, component, lo: np.ndarray, hi: np.ndarray, min_width: int) -> None:
+        """Two programs per component push all pending cells down, then up, at once: their
+        solutions are witnesses that settle most cells without a program of their own.
+        Unbounded cells are capped for this, which only shrinks the set of tables allowed."""
+        by_component: dict[int, list[int]] = defaultdict(list)
+        for c in pending:
+            k = self.index[c]
+            by_component[id(component[k][0])].append(k)
+        capped = np.where(hi == INF, np.maximum(self.seen_hi, lo) + 2 * min_width + 2, hi)
+        for ks in by_component.values():
+            cols, rows = component[ks[0]]
+            for sense in (1.0, -1.0):
+                self._program(ks, cols, rows, lo, capped, sense)
+            # Then random halves down and up: each cell is pushed one way or the other.
+            for _ in range(_SPREADS):
+                ks = [k for k in ks if _width(self.seen_lo[k], self.seen_hi[k]) < min_width]
+                if len(ks) < 2:
+                    break
+                down = self._random.random(len(ks)) < 0.5
+                self._program(ks, cols, rows, lo, capped, np.where(down, 1.0, -1.0))
+
+    def _components(self, lo: np.ndarray, hi: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Cell index -> (columns, rows) of its connected component; fixed cells link nothing."""
+        parent = list(range(len(self.cells)))
+
+        def root(k: int) -> int:
+            while parent[k] != k:
+                parent[k] = parent[parent[k]]
+                k = parent[k]
+            return k
+
+        free = lo < hi
+        line_free = []
+        for line in self.members:
+            ks = [self.index[c] for c in line if free[self.index[c]]]
+            line_free.append(ks)
+            for k in ks[1:]:
+                parent[root(k)] = root(ks[0])
+        rows_of: dict[int, list[int]] = defaultdict(list)
+        for i, ks in enumerate(line_free):
+            if ks:
+                rows_of[root(ks[0])].append(i)
+        result: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for r, rows in rows_of.items():
+            rows_arr = np.array(rows)
+            cols = np.unique(self.matrix[rows_arr].indices)
+            for k in cols:
+                if free[k]:
+                    result[int(k)] = (cols, rows_arr)
+        for k in np.flatnonzero(free):
+            result.setdefault(int(k), (np.array([k]), np.array([], dtype=int)))
+        return result
+
+    def _solve(self, k: int, cols: np.ndarray, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+               sense: float) -> float:
+        """min (sense 1) or max (sense -1) of cell ``k``."""
+        return self._program([k], cols, rows, lo, hi, sense)
+
+    def _program(self, ks: list[int], cols: np.ndarray, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 sense: float) -> float:
+        """min (sense 1) or max (sense -1) of the sum of cells ``ks``; records the solution as a
+        witness and fails closed on anything but an answer (an unbounded maximum is INF)."""
+        objective = np.zeros(len(cols))
+        objective[np.searchsorted(cols, ks)] = sense
+        if not np.isscalar(sense):
+            sense = 0.0   # a mixed objective serves only as a witness
+        box = np.column_stack([lo[cols], hi[cols]])
+        if len(rows):
+            res = linprog(objective, A_eq=self.matrix[rows][:, cols], b_eq=np.zeros(len(rows)), bounds=box,
+                          method="highs")
+        else:
+            res = linprog(objective, bounds=box, method="highs")
+        if res.status == 3 and np.any(objective < 0):
+            return INF
+        if res.status != 0:
+            raise DisclosureError(f"what a reader can work out could not be computed ({res.message})")
+        self.seen_lo[cols] = np.minimum(self.seen_lo[cols], res.x)
+        self.seen_hi[cols] = np.maximum(self.seen_hi[cols], res.x)
+        return sense * res.fun
+
+
+_SPREADS = 6   # random witness programs per component before one program per cell
+_EPS = 1e-6   # solver tolerance when rounding a bound to the whole numbers it allows
+
+
+def _width(lo: float, hi: float) -> float:
+    """How many steps of whole numbers lie in [lo, hi]."""
+    if hi == INF:
+        return INF
+    return math.floor(hi + _EPS) - math.ceil(lo - _EPS)
