@@ -240,7 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step (no patient data is logged)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_explain, _add_demo, _add_convert, _add_synth, _add_simulate, _add_run, _add_metrics,
+                _add_train, _add_evaluate, _add_erase):
+        add(sub)
+    return parser
 
+
+def _add_explain(sub) -> None:
+    """The ``fhscreen explain`` subcommand and its options."""
     p = sub.add_parser("explain", help="a clinician's review page for one patient",
                        description="Print every input value the rules used for one patient (with dates, "
                        "units and provenance), each criterion's result and why, the route and the reasons, "
@@ -251,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["da", "en"], default=None, help="language (default: the worklist language)")
     p.set_defaults(func=_cmd_explain)
 
+
+def _add_demo(sub) -> None:
+    """The ``fhscreen demo`` subcommand and its options."""
     p = sub.add_parser("demo", help="make a synthetic region and run the whole job on it",
                        description="Generate a synthetic region, run the nightly job on an embedded "
                        "DuckDB file, play a few weeks of the pilot forward a week at a time, and write "
@@ -265,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "synthesise them, convert them, then run (one night)")
     p.set_defaults(func=_cmd_demo)
 
+
+def _add_convert(sub) -> None:
+    """The ``fhscreen convert`` subcommand and its options."""
     p = sub.add_parser("convert", help="register or lab-system extracts -> a delivery in the contract's format",
                        description="Read register extracts (SAS7BDAT, CSV or Parquet) in a known layout and write "
                        "one delivery in the contract's format, with convert_manifest.json accounting for every "
@@ -276,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="delivery folder to write (replaced as a whole)")
     p.set_defaults(func=_cmd_convert)
 
+
+def _add_synth(sub) -> None:
+    """The ``fhscreen synth`` subcommand and its options."""
     p = sub.add_parser("synth", help="write a synthetic delivery (with separate ground truth)",
                        description="Write a synthetic region as a delivery folder in the contract's "
                        "format. Ground truth goes to a separate folder the pipeline never reads.")
@@ -293,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "layout (registers/<as-of>/), for `fhscreen convert`")
     p.set_defaults(func=_cmd_synth)
 
+
+def _add_simulate(sub) -> None:
+    """The ``fhscreen simulate`` subcommand and its options."""
     p = sub.add_parser("simulate", help="play a synthetic region's pilot forward, night by night",
                        description="Generate a synthetic region, run the nightly job on its history, then "
                        "play it forward: new lab results, GPs acting on worklists or not, clinic visits and "
@@ -312,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_simulate)
 
+
+def _add_run(sub) -> None:
+    """The ``fhscreen run`` subcommand and its options."""
     p = sub.add_parser("run", help="the nightly job on one delivery (what the Airflow DAG runs)",
                        description="Load one delivery into the DuckDB file, validate it, score, and write "
                        "worklists, letters and metrics under --out. Rerunning the same delivery and date "
@@ -325,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_run)
 
+
+def _add_metrics(sub) -> None:
+    """The ``fhscreen metrics`` subcommand and its options."""
     p = sub.add_parser("metrics", help="pilot metrics across regions",
                        description="Pilot metrics for evaluators across regions.")
     metrics_sub = p.add_subparsers(dest="metrics_command", required=True, metavar="ACTION")
@@ -337,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, required=True, help="folder for the national outputs")
     m.set_defaults(func=_cmd_metrics_merge)
 
+
+def _add_train(sub) -> None:
+    """The ``fhscreen train`` subcommand and its options."""
     p = sub.add_parser("train", help="train the scorers on synthetic worlds or on a region's store",
                        description="With --worlds: build synthetic training, selection and external worlds "
                        "in that folder, fit the scorers, choose the production scorer on the selection worlds, "
@@ -351,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="region settings YAML (expected prevalence, clinics' threshold)")
     p.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate(sub) -> None:
+    """The ``fhscreen evaluate`` subcommand and its options."""
     p = sub.add_parser("evaluate", help="external validation table on held-out synthetic worlds",
                        description="Build the held-out external worlds (never used for a decision), score them "
                        "as the nightly job would (own data, configured prevalence, no truth) with the artefacts "
@@ -366,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="region settings YAML (clinics' probability threshold)")
     p.set_defaults(func=_cmd_evaluate)
 
+
+def _add_erase(sub) -> None:
+    """The ``fhscreen erase`` subcommand and its options."""
     p = sub.add_parser("erase", help="remove one patient from the database and ledgers on request",
                        description="Delete every row naming the patient (as patient, relative or index "
                        "case) from the store, its ledgers and quarantine, in one transaction. Published "
@@ -374,7 +408,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patient-id", required=True, help="the pseudonymous patient id to erase")
     p.add_argument("--wait", type=float, default=0, help="seconds to wait for a running job's lock")
     p.set_defaults(func=_cmd_erase)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,63 +163,105 @@ def plan(
     sent_before: pl.DataFrame,
     as_of: date,
 ) -> LetterPlan:
-    """Decide who is written to on ``as_of`` and which letter covers each cascade row."""
+    """Decide who is written to on ``as_of`` and which letter covers each cascade row.
+
+    Composed of the named policies below, in order: who can be written to, the index-case
+    letters, the direct recipients, which index case owns each direct letter, the letters'
+    language and file, the letters of earlier nights, and what covers each row."""
     living = _in_region(patients, as_of)
-    addressable = contacts.filter(pl.col("full_name").is_not_null() & pl.col("address").is_not_null()).join(
-        living.select("patient_id"), on="patient_id", how="semi"
-    )
+    addressable = _addressable(contacts, living)
     index_letters = _index_letters(index, living, addressable, links, as_of)
     # Adult index cases, written to themselves: their letter also covers their children.
     writeable_index = index_letters.filter(pl.col("index_patient_id") == pl.col("recipient_id"))[
         "index_patient_id"
     ].implode()
-    index_recipient = index_letters.select("index_patient_id", pl.col("recipient_id").alias("_index_recipient"))
-
     direct = pl.DataFrame(schema={"index_patient_id": pl.Utf8, "relative_id": pl.Utf8, "recipient_id": pl.Utf8})
     if settings.cascade.direct_contact:
-        eligible = rows.filter(pl.col("status").is_in(["untested", "tested"]))
-        adults = eligible.filter(pl.col("age_now") >= ADULT_AGE).join(
-            addressable.select(pl.col("patient_id").alias("relative_id")), on="relative_id", how="semi"
+        direct = direct_recipients(rows, links, addressable, writeable_index)
+    direct, relative_letters = _letter_owners(direct, index_letters, writeable_index, sent_before)
+    needed = pl.concat(
+        [index_letters, relative_letters.with_columns(pl.lit(False).alias("for_child")).select(index_letters.columns)]
+    )
+    needed = _addressed(needed, contacts, patients, settings.cascade.default_language)
+    letters = _with_earlier_letters(needed, sent_before, as_of)
+    return LetterPlan(letters=letters, coverage=_coverage(rows, letters, direct))
+
+
+def _addressable(contacts: pl.DataFrame, living: pl.DataFrame) -> pl.DataFrame:
+    """Who can be written to: a name and an address on record, alive and in the region."""
+    return contacts.filter(pl.col("full_name").is_not_null() & pl.col("address").is_not_null()).join(
+        living.select("patient_id"), on="patient_id", how="semi"
+    )
+
+
+def direct_recipients(
+    rows: pl.DataFrame, links: pl.DataFrame, addressable: pl.DataFrame, writeable_index: pl.Series
+) -> pl.DataFrame:
+    """(index_patient_id, relative_id, recipient_id) for each relative a direct letter reaches.
+
+    Only ``untested`` and ``tested`` relatives can act on a letter. An adult (18 or over)
+    with an address is written to; for a child the letter goes to a parent, preferring a
+    parent who is an index case written to themselves (their own letter covers the child),
+    else the addressable parent with the lowest id."""
+    eligible = rows.filter(pl.col("status").is_in(["untested", "tested"]))
+    adults = eligible.filter(pl.col("age_now") >= ADULT_AGE).join(
+        addressable.select(pl.col("patient_id").alias("relative_id")), on="relative_id", how="semi"
+    )
+    parents = (
+        eligible.filter(pl.col("age_now") < ADULT_AGE)
+        .join(links, left_on="relative_id", right_on="child_id")
+        .with_columns(pl.col("parent_id").is_in(writeable_index).alias("_is_index"))
+        .filter(pl.col("parent_id").is_in(addressable["patient_id"].implode()) | pl.col("_is_index"))
+        .sort(
+            ["index_patient_id", "relative_id", "_is_index", "parent_id"],
+            descending=[False, False, True, False],
         )
-        parents = (
-            eligible.filter(pl.col("age_now") < ADULT_AGE)
-            .join(links, left_on="relative_id", right_on="child_id")
-            .with_columns(pl.col("parent_id").is_in(writeable_index).alias("_is_index"))
-            .filter(pl.col("parent_id").is_in(addressable["patient_id"].implode()) | pl.col("_is_index"))
-            .sort(
-                ["index_patient_id", "relative_id", "_is_index", "parent_id"],
-                descending=[False, False, True, False],
-            )
-            .unique(["index_patient_id", "relative_id"], keep="first", maintain_order=True)
-        )
-        direct = pl.concat(
-            [
-                adults.select("index_patient_id", "relative_id", pl.col("relative_id").alias("recipient_id")),
-                parents.select("index_patient_id", "relative_id", pl.col("parent_id").alias("recipient_id")),
-            ]
-        )
-    # One direct letter per recipient, ever: it says "someone in your family", so a second
-    # confirmed case in the same family adds nothing to it (reminders do the chasing). The
-    # letter belongs to the index case it was first written for (earliest night, then
-    # lowest id); a parent who is an index case is covered by their own index letter.
+        .unique(["index_patient_id", "relative_id"], keep="first", maintain_order=True)
+    )
+    return pl.concat(
+        [
+            adults.select("index_patient_id", "relative_id", pl.col("relative_id").alias("recipient_id")),
+            parents.select("index_patient_id", "relative_id", pl.col("parent_id").alias("recipient_id")),
+        ]
+    )
+
+
+def letter_owner(to_relatives: pl.DataFrame, sent_before: pl.DataFrame) -> pl.DataFrame:
+    """(recipient_id, owner_index): the index case each direct letter belongs to.
+
+    One direct letter per recipient, ever: it says "someone in your family", so a second
+    confirmed case in the same family adds nothing to it (reminders do the chasing). The
+    letter belongs to the index case it was first written for (earliest night, then lowest
+    id); with none written before, to the lowest index id of tonight's."""
     earlier = (
         sent_before.filter(pl.col("kind") == "relative")
         .sort(["sent_on", "index_patient_id"])
         .unique("recipient_id", keep="first", maintain_order=True)
         .select("recipient_id", pl.col("index_patient_id").alias("earlier_index"))
     )
-    # A recipient of this index case's own letter (the parent of a child index case) is
-    # covered by it; one who is an adult index case by their own index letter.
-    direct = direct.join(index_recipient, on="index_patient_id", how="left").with_columns(
-        (pl.col("recipient_id") == pl.col("_index_recipient")).fill_null(False).alias("_gets_index_letter")
-    )
-    to_relatives = direct.filter(~pl.col("recipient_id").is_in(writeable_index) & ~pl.col("_gets_index_letter"))
-    owner = (
+    return (
         to_relatives.group_by("recipient_id")
         .agg(pl.col("index_patient_id").min().alias("first_index"))
         .join(earlier, on="recipient_id", how="left")
         .select("recipient_id", pl.coalesce("earlier_index", "first_index").alias("owner_index"))
     )
+
+
+def _letter_owners(
+    direct: pl.DataFrame, index_letters: pl.DataFrame, writeable_index: pl.Series, sent_before: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``direct`` with the index case whose letter reaches each row (``letter_index``), and
+    the relative letters to write (one per owner and recipient).
+
+    A recipient of this index case's own letter (the parent of a child index case) is
+    covered by it; one who is an adult index case by their own index letter; anyone else
+    by the letter of ``letter_owner``."""
+    index_recipient = index_letters.select("index_patient_id", pl.col("recipient_id").alias("_index_recipient"))
+    direct = direct.join(index_recipient, on="index_patient_id", how="left").with_columns(
+        (pl.col("recipient_id") == pl.col("_index_recipient")).fill_null(False).alias("_gets_index_letter")
+    )
+    to_relatives = direct.filter(~pl.col("recipient_id").is_in(writeable_index) & ~pl.col("_gets_index_letter"))
+    owner = letter_owner(to_relatives, sent_before)
     direct = direct.join(owner, on="recipient_id", how="left").with_columns(
         pl.when(pl.col("_gets_index_letter"))
         .then(pl.col("index_patient_id"))
@@ -242,10 +284,21 @@ def plan(
         .rename({"owner_index": "index_patient_id"})
         .with_columns(pl.lit("relative").alias("kind"))
     )
-    needed = pl.concat(
-        [index_letters, relative_letters.with_columns(pl.lit(False).alias("for_child")).select(index_letters.columns)]
+    return direct, relative_letters
+
+
+def letter_language(language: pl.Expr, default: str) -> pl.Expr:
+    """The recipient's ``contacts.language`` when it is one the letters exist in (da, en,
+    any case), else the region's default."""
+    return (
+        pl.when(language.str.to_lowercase().is_in(["da", "en"]))
+        .then(language.str.to_lowercase())
+        .otherwise(pl.lit(default))
     )
-    default = settings.cascade.default_language
+
+
+def _addressed(needed: pl.DataFrame, contacts: pl.DataFrame, patients: pl.DataFrame, default: str) -> pl.DataFrame:
+    """Each needed letter with the recipient's address, registered postcode, language and file."""
     address = contacts.select(
         pl.col("patient_id").alias("recipient_id"),
         "full_name",
@@ -256,21 +309,29 @@ def plan(
     )
     registered = patients.select(pl.col("patient_id").alias("recipient_id"), pl.col("postcode").alias("patient_postcode"))
     needed = needed.join(address, on="recipient_id", how="left").join(registered, on="recipient_id", how="left")
-    needed = needed.with_columns(
-        pl.when(pl.col("language").str.to_lowercase().is_in(["da", "en"]))
-        .then(pl.col("language").str.to_lowercase())
-        .otherwise(pl.lit(default))
-        .alias("language"),
+    return needed.with_columns(
+        letter_language(pl.col("language"), default).alias("language"),
         pl.when(pl.col("kind") == "index")
         .then(_file_expr("index", "index_patient_id"))
         .otherwise(_file_expr("relative", "index_patient_id", "recipient_id"))
         .alias("file"),
     )
+
+
+def _with_earlier_letters(needed: pl.DataFrame, sent_before: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Each (index case, recipient) pair is written to once, ever: tonight's new pairs are
+    sent on ``as_of``; pairs written to before keep their letter and date."""
     keys = ["index_patient_id", "recipient_id"]
     new = needed.join(sent_before, on=keys, how="anti").with_columns(pl.lit(as_of, dtype=pl.Date).alias("sent_on"))
     old = sent_before.select(*keys, "kind", "language", "file", pl.col("sent_on").cast(pl.Date))
-    letters = pl.concat([new, old], how="diagonal_relaxed").sort(keys)
+    return pl.concat([new, old], how="diagonal_relaxed").sort(keys)
 
+
+def _coverage(rows: pl.DataFrame, letters: pl.DataFrame, direct: pl.DataFrame) -> pl.DataFrame:
+    """Per cascade row: the direct letter that reaches the relative, the family letter
+    enclosed with the index case's letter, and the earlier of their dates. An
+    ``index_only`` row is covered by the index case's own letter (no family letter apart)."""
+    keys = ["index_patient_id", "recipient_id"]
     sent = letters.select(*keys, "file", "sent_on")
     family = (
         letters.filter(pl.col("kind") == "index")
@@ -280,8 +341,8 @@ def plan(
     own = direct.join(sent, left_on=["letter_index", "recipient_id"], right_on=keys, how="inner").select(
         "index_patient_id", "relative_id", pl.col("file").alias("direct_letter"), pl.col("sent_on").alias("direct_on")
     )
-    only = pl.col("status") == "index_only"  # the index case's own letter covers its row
-    coverage = (
+    only = pl.col("status") == "index_only"
+    return (
         rows.select("index_patient_id", "relative_id", "status")
         .join(family, on="index_patient_id", how="left")
         .join(own, on=["index_patient_id", "relative_id"], how="left")
@@ -293,7 +354,6 @@ def plan(
             pl.min_horizontal("family_on", "direct_on").alias("covered_on"),
         )
     )
-    return LetterPlan(letters=letters, coverage=coverage)
 
 
 def format_date(day: date, lang: str) -> str:

@@ -176,39 +176,20 @@ def build_report(pilot: dict) -> str:
     """The report HTML for one pilot document."""
     view = _View(pilot)
     headline = pilot["headline"]
-    months = sorted(lv for lv in view.levels.get("month", []) if lv != S.NOT_REFERRED_MONTH)
-    month_rows = [{"level": m, **view.row("month", m, ("referred", "attended", "confirmed", "attended_share",
-                                                        "median_days_listed_to_visit"))} for m in months]
-    trends = {name: [_num(r[name]) for r in month_rows] for name in ("referred", "attended", "confirmed")}
-    trend_plot = _month_bars(months, trends, "people (by month first listed)") if _any_value(trends) else None
-
+    month_rows, trend_plot = _trend_section(view)
     calibration = [{"bin": b, "range": f"{lo:.1f}-{hi:.1f}", "n": view.get("all", "all", f"calib_n_{b}"),
                     "predicted": view.get("all", "all", f"calib_predicted_{b}"),
                     "observed": view.get("all", "all", f"calib_observed_{b}")}
                    for b, lo, hi in zip(S.CALIBRATION_BINS, (0,) + S.CALIBRATION_EDGES[:-1], S.CALIBRATION_EDGES)]
     has_model = (view.get("all", "all", "calib_n")["value"] or 0) > 0 or view.get("all", "all", "calib_n")[
         "status"] == "suppressed"
-    equity = {}
-    equity_plots = {}
-    for dim in ("sex", "age_band"):
-        lvls = sorted(view.levels.get(dim, []))
-        equity[dim] = [{"level": lv, **view.row(dim, lv, ("population", "referred", "confirmed") + EQUITY_RATES)}
-                       for lv in lvls]
-        series = {
-            "referred / flagged": [_num(r["referred_share"]) for r in equity[dim]],
-            "attended / referred": [_num(r["attended_share"]) for r in equity[dim]],
-        }
-        if _any_value(series):
-            equity_plots[dim] = _grouped_bars(lvls, series, "share")
-    practices = [{"level": lv, **view.row("practice", lv, ("population", "tested_share", "referred", "confirmed",
-                                                          "share_of_expected_found"))}
-                 for lv in sorted(view.levels.get("practice", []))]
-    clinics = [{"level": lv, **view.row("clinic", lv, ("referred", "attended", "confirmed", "attended_share",
-                                                      "median_days_listed_to_visit"))}
-               for lv in sorted(view.levels.get("clinic", [])) if lv != S.NO_CLINIC]
-    regions = [{"level": lv, **view.row("region", lv, ("population", "referred", "confirmed",
-                                                      "share_of_expected_found", "cost_per_new_case_dkk"))}
-               for lv in sorted(view.levels.get("region", []))]
+    equity, equity_plots = _equity_section(view)
+    practices = _level_rows(view, "practice", ("population", "tested_share", "referred", "confirmed",
+                                               "share_of_expected_found"))
+    clinics = [r for r in _level_rows(view, "clinic", ("referred", "attended", "confirmed", "attended_share",
+                                                       "median_days_listed_to_visit")) if r["level"] != S.NO_CLINIC]
+    regions = _level_rows(view, "region", ("population", "referred", "confirmed", "share_of_expected_found",
+                                           "cost_per_new_case_dkk"))
     ppv = [{"rule": r, **view.row("all", "all", (f"rule_pos_{r}", f"rule_pos_confirmed_{r}", f"ppv_{r}"))}
            for r in S.RULES]
     outcomes = [{"outcome": o, "cell": view.get("all", "all", f"outcome_{o}")}
@@ -241,6 +222,39 @@ def build_report(pilot: dict) -> str:
                                      "new_cases", "cost_per_confirmed_case_dkk", "cost_per_new_case_dkk", "expected_cases",
                                      "share_of_expected_found", "already_diagnosed", "confirmed")),
     )
+
+
+def _level_rows(view: _View, dimension: str, metrics: tuple[str, ...]) -> list[dict]:
+    """One row per level of ``dimension`` (sorted), with the given metrics' cells."""
+    return [{"level": lv, **view.row(dimension, lv, metrics)} for lv in sorted(view.levels.get(dimension, []))]
+
+
+def _trend_section(view: _View) -> tuple[list[dict], str | None]:
+    """A row per month (by month first listed, without the not-referred bucket) and the
+    trend plot (none when every value is missing or suppressed)."""
+    months = sorted(lv for lv in view.levels.get("month", []) if lv != S.NOT_REFERRED_MONTH)
+    month_rows = [{"level": m, **view.row("month", m, ("referred", "attended", "confirmed", "attended_share",
+                                                        "median_days_listed_to_visit"))} for m in months]
+    trends = {name: [_num(r[name]) for r in month_rows] for name in ("referred", "attended", "confirmed")}
+    trend_plot = _month_bars(months, trends, "people (by month first listed)") if _any_value(trends) else None
+    return month_rows, trend_plot
+
+
+def _equity_section(view: _View) -> tuple[dict, dict]:
+    """Rows and bar charts by sex and by age band."""
+    equity = {}
+    equity_plots = {}
+    for dim in ("sex", "age_band"):
+        lvls = sorted(view.levels.get(dim, []))
+        equity[dim] = [{"level": lv, **view.row(dim, lv, ("population", "referred", "confirmed") + EQUITY_RATES)}
+                       for lv in lvls]
+        series = {
+            "referred / flagged": [_num(r["referred_share"]) for r in equity[dim]],
+            "attended / referred": [_num(r["attended_share"]) for r in equity[dim]],
+        }
+        if _any_value(series):
+            equity_plots[dim] = _grouped_bars(lvls, series, "share")
+    return equity, equity_plots
 
 
 

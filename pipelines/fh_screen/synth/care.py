@@ -129,42 +129,11 @@ def treatment(rng, pop: Population, p: dict) -> None:
     idx = np.arange(n)
     age_now = pop.age_at(idx, as_of)
     end = observed_end(pop)
-    mean, sd = nonfh_mean_sd(pop, idx, age_now, p)
-    z = (pop["ldl_now"] - mean) / sd
-    xs, vals = band_table(t["statin_prob_nonfh_by_age"])
-    base = np.asarray(vals)[np.searchsorted(xs, age_now, side="right") - 1]
-    chd = pop["chd_day"] < as_of
-    dm = pop["dm_on"] < as_of
-    slope = t["ldl_z_slope"]
-    prob = t["statin_prob_nonfh_scale"] * base * np.exp(slope * z - slope**2 / 2) * np.where(chd, t["chd_factor"], 1.0) * np.where(dm, t["diabetes_factor"], 1.0)
-    carrier = pop["alleles"] > 0
     diagnosed = pop["diagnosed"]
-    prob = np.where(carrier & ~diagnosed, np.where(age_now >= 18, t["statin_prob_fh_undiagnosed"], 0.0), prob)
-    prob = np.where(diagnosed, np.where(age_now >= 10, t["statin_prob_fh_diagnosed"], 0.0), prob)
-    treated = rng.random(n) < np.minimum(prob, 0.95)
-    min_age = np.where(carrier, np.where(diagnosed, 10.0, 18.0), 30.0)
-    earliest = pop["birth"] + (min_age * YEAR).astype(np.int64)
-    lookback = as_of - (rng.random(n) * t["start_lookback_years"] * YEAR).astype(np.int64)
-    start = np.maximum(lookback, earliest)
-    start = np.where(chd & ~diagnosed, pop["chd_day"] + (rng.random(n) * 60).astype(np.int64), start)
-    start = np.where(diagnosed, np.maximum(pop["diag_day"] + (rng.random(n) * 90).astype(np.int64), earliest), start)
+    treated = rng.random(n) < np.minimum(_statin_probability(pop, p, age_now), 0.95)
+    start = _statin_start(rng, pop, t)
     treated &= start < end - 1
-    # Drug and strength: high intensity for diagnosed FH, Danish mix otherwise.
-    drugs = list(t["drug_mix"])
-    drug = np.searchsorted(np.cumsum([t["drug_mix"][k] for k in drugs]), rng.random(n) * sum(t["drug_mix"].values()), side="right")
-    strength = np.zeros(n)
-    reduction = np.zeros(n)
-    u = rng.random(n)
-    for k, code in enumerate(drugs):
-        mask = drug == k
-        strength[mask], reduction[mask] = _strength(t["strengths"][code], t["expected_reduction"][code], u[mask])
-    hi = t["fh_diagnosed_high_intensity"]
-    hi_drugs = list(hi)
-    hi_pick = (rng.random(n) * len(hi_drugs)).astype(int)
-    for k, code in enumerate(hi_drugs):
-        mask = diagnosed & (hi_pick == k)
-        drug[mask] = drugs.index(code)
-        strength[mask], reduction[mask] = _strength(hi[code], t["expected_reduction"][code], u[mask])
+    drugs, drug, strength, reduction = _statin_drug(rng, pop, t)
     nonresponse = rng.random(n) < t["nonresponse_share"]
     response = np.maximum(reduction + t["response_sd"] * rng.standard_normal(n), 0.0)
     response = np.where(nonresponse, 0.0, np.minimum(response, 0.8))
@@ -183,6 +152,61 @@ def treatment(rng, pop: Population, p: dict) -> None:
     eze = treated & ~nonresponse & (rng.random(n) < eze_p) & (eze_start < end - 1)
     pop["eze_start"] = np.where(eze, eze_start, NEVER)
     pop["eze_response"] = np.where(eze, np.clip(t["ezetimibe_reduction"] + t["ezetimibe_sd"] * rng.standard_normal(n), 0, 0.5), 0.0)
+
+
+def _statin_probability(pop: Population, p: dict, age_now: np.ndarray) -> np.ndarray:
+    """Chance of ever being on a statin: by age, LDL-C z-score, heart disease and diabetes
+    for non-carriers; fixed shares for undiagnosed adult and diagnosed (10+) carriers."""
+    t = p["treatment"]
+    idx = np.arange(pop.n)
+    mean, sd = nonfh_mean_sd(pop, idx, age_now, p)
+    z = (pop["ldl_now"] - mean) / sd
+    xs, vals = band_table(t["statin_prob_nonfh_by_age"])
+    base = np.asarray(vals)[np.searchsorted(xs, age_now, side="right") - 1]
+    chd = pop["chd_day"] < pop.as_of
+    dm = pop["dm_on"] < pop.as_of
+    slope = t["ldl_z_slope"]
+    prob = t["statin_prob_nonfh_scale"] * base * np.exp(slope * z - slope**2 / 2) * np.where(chd, t["chd_factor"], 1.0) * np.where(dm, t["diabetes_factor"], 1.0)
+    carrier = pop["alleles"] > 0
+    diagnosed = pop["diagnosed"]
+    prob = np.where(carrier & ~diagnosed, np.where(age_now >= 18, t["statin_prob_fh_undiagnosed"], 0.0), prob)
+    return np.where(diagnosed, np.where(age_now >= 10, t["statin_prob_fh_diagnosed"], 0.0), prob)
+
+
+def _statin_start(rng, pop: Population, t: dict) -> np.ndarray:
+    """Start day: within the look-back, not before the minimum age (10 for diagnosed FH, 18
+    for other carriers, 30 otherwise); soon after heart disease or an FH diagnosis."""
+    n, as_of = pop.n, pop.as_of
+    carrier, diagnosed = pop["alleles"] > 0, pop["diagnosed"]
+    chd = pop["chd_day"] < as_of
+    min_age = np.where(carrier, np.where(diagnosed, 10.0, 18.0), 30.0)
+    earliest = pop["birth"] + (min_age * YEAR).astype(np.int64)
+    lookback = as_of - (rng.random(n) * t["start_lookback_years"] * YEAR).astype(np.int64)
+    start = np.maximum(lookback, earliest)
+    start = np.where(chd & ~diagnosed, pop["chd_day"] + (rng.random(n) * 60).astype(np.int64), start)
+    return np.where(diagnosed, np.maximum(pop["diag_day"] + (rng.random(n) * 90).astype(np.int64), earliest), start)
+
+
+def _statin_drug(rng, pop: Population, t: dict) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """Drug and strength: high intensity for diagnosed FH, the Danish mix otherwise; with
+    each one's expected LDL-C reduction."""
+    n, diagnosed = pop.n, pop["diagnosed"]
+    drugs = list(t["drug_mix"])
+    drug = np.searchsorted(np.cumsum([t["drug_mix"][k] for k in drugs]), rng.random(n) * sum(t["drug_mix"].values()), side="right")
+    strength = np.zeros(n)
+    reduction = np.zeros(n)
+    u = rng.random(n)
+    for k, code in enumerate(drugs):
+        mask = drug == k
+        strength[mask], reduction[mask] = _strength(t["strengths"][code], t["expected_reduction"][code], u[mask])
+    hi = t["fh_diagnosed_high_intensity"]
+    hi_drugs = list(hi)
+    hi_pick = (rng.random(n) * len(hi_drugs)).astype(int)
+    for k, code in enumerate(hi_drugs):
+        mask = diagnosed & (hi_pick == k)
+        drug[mask] = drugs.index(code)
+        strength[mask], reduction[mask] = _strength(hi[code], t["expected_reduction"][code], u[mask])
+    return drugs, drug, strength, reduction
 
 
 def _strength(table: dict, reductions: dict, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

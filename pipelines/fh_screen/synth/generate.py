@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -112,6 +113,47 @@ def generate_region(out: Path, n_patients: int, seed: int, as_of: date, fmt: str
     started = time.perf_counter()
     p, cited = load_params(params_file)
     out = Path(out)
+    world = _simulate(seed, n_patients, as_of, p)
+    pop, full = world.pop, world.full
+    extract_dirs = [_write_delivery(out, as_of, full, fmt, dialect)]
+    register_dir = registers.write_registers(out, layout, pop, full, as_of, p, seed) if layout else None
+    changes = []
+    death = pop["death"].copy()
+    last_seq = int(world.lab_frame["seq"].max() or 0)
+    for night in range(1, nights):
+        delivery, change, last_seq = _increment(seed, night, pop, p, world.codes, world.lab_frame, world.links, death,
+                                                last_seq)
+        changes.append(change)
+        extract_dirs.append(_write_delivery(out, as_of + timedelta(days=night), delivery, fmt, dialect))
+    truth_dir, truth = _write_truth(out, pop, p, world, death, changes)
+    summary = summarise(pop, p, cited, full, world.lab_frame, truth, world.faults, extract_dirs, n_patients, seed,
+                        as_of, fmt, dialect)
+    write_text(out / "synth_summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    summary.update({
+        "extract_dirs": [str(d) for d in extract_dirs],
+        "ground_truth": str(truth_dir),
+        "summary_file": str(out / "synth_summary.json"),
+        "register_dir": str(register_dir) if register_dir else None,
+        "seconds": round(time.perf_counter() - started, 2),
+    })
+    return summary, Region(pop, p, world.codes, world.lab_frame, world.links, death)
+
+
+class _World(NamedTuple):
+    """The simulated region before anything is written: people, their full delivery, and
+    what the nightly increments and the ground truth build on."""
+
+    pop: Population
+    codes: list[str]
+    lab_frame: pl.DataFrame
+    links: pl.DataFrame
+    faults: pl.DataFrame
+    fh_truth: pl.DataFrame
+    full: dict[str, pl.DataFrame]
+
+
+def _simulate(seed: int, n_patients: int, as_of: date, p: dict) -> _World:
+    """People, care and lab history up to ``as_of``; each part draws from its own stream."""
     pop = build_population(seed, n_patients, as_of, p)
     codes = tables.geography(_rng(seed, 1), pop, p)
     care.diagnose_existing(_rng(seed, 2), pop, p)
@@ -139,32 +181,19 @@ def generate_region(out: Path, n_patients: int, seed: int, as_of: date, fmt: str
         "clinic_outcomes": tables.clinic_outcomes(pop, outcomes),
         "contacts": tables.contacts(_rng(seed, 14), pop, p),
     }
-    extract_dirs = [_write_delivery(out, as_of, full, fmt, dialect)]
-    register_dir = registers.write_registers(out, layout, pop, full, as_of, p, seed) if layout else None
-    changes = []
-    death = pop["death"].copy()
-    last_seq = int(lab_frame["seq"].max() or 0)
-    for night in range(1, nights):
-        delivery, change, last_seq = _increment(seed, night, pop, p, codes, lab_frame, links, death, last_seq)
-        changes.append(change)
-        extract_dirs.append(_write_delivery(out, as_of + timedelta(days=night), delivery, fmt, dialect))
+    return _World(pop, codes, lab_frame, links, faults, fh_truth, full)
+
+
+def _write_truth(out: Path, pop: Population, p: dict, world: _World, death: np.ndarray,
+                 changes: list[pl.DataFrame]) -> tuple[Path, pl.DataFrame]:
+    """ground_truth/: truth.parquet, injected_faults.csv and nightly_changes.csv."""
     truth_dir = ensure_dir(out / "ground_truth")
-    truth = _truth(pop, p, fh_truth, death)
-    buf = _parquet_bytes(truth)
-    write_bytes(truth_dir / "truth.parquet", buf)
-    write_text(truth_dir / "injected_faults.csv", faults.write_csv())
+    truth = _truth(pop, p, world.fh_truth, death)
+    write_bytes(truth_dir / "truth.parquet", _parquet_bytes(truth))
+    write_text(truth_dir / "injected_faults.csv", world.faults.write_csv())
     nightly = pl.concat(changes) if changes else pl.DataFrame(schema={"delivery": pl.String, "patient_id": pl.String, "change": pl.String})
     write_text(truth_dir / "nightly_changes.csv", nightly.write_csv())
-    summary = summarise(pop, p, cited, full, lab_frame, truth, faults, extract_dirs, n_patients, seed, as_of, fmt, dialect)
-    write_text(out / "synth_summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    summary.update({
-        "extract_dirs": [str(d) for d in extract_dirs],
-        "ground_truth": str(truth_dir),
-        "summary_file": str(out / "synth_summary.json"),
-        "register_dir": str(register_dir) if register_dir else None,
-        "seconds": round(time.perf_counter() - started, 2),
-    })
-    return summary, Region(pop, p, codes, lab_frame, links, death)
+    return truth_dir, truth
 
 
 def _parquet_bytes(df: pl.DataFrame) -> bytes:
@@ -193,42 +222,10 @@ def _increment(seed: int, night: int, pop: Population, p: dict, codes: list[str]
     dies = alive & (rng.random(pop.n) < q["deaths_per_night"])
     death[dies] = day
     alive &= ~dies
-    n_new = max(1, round(q["new_results_share"] * n_region))
-    confirmed = pop["diagnosed"] | np.isin(pop["outcome"], [0, 1])
-    li, lj = links["i"].to_numpy(), links["j"].to_numpy()
-    relatives = np.unique(lj[confirmed[li] & alive[lj] & ~confirmed[lj]])
-    n_cascade = min(len(relatives), round(q["cascade_share_of_new"] * n_new))
-    cascade = rng.choice(relatives, size=n_cascade, replace=False) if n_cascade else np.array([], np.int64)
-    others = np.setdiff1d(np.flatnonzero(alive), cascade)
-    other = rng.choice(others, size=min(len(others), n_new - n_cascade), replace=False)
-    idx = np.sort(np.concatenate([cascade, other]).astype(np.int64))
-    rows = labs.sample_events(rng, pop, idx, np.full(len(idx), day, np.int64), p)
-    new = labs.frame(rng, pop, rows, last_seq + 1, p).with_columns(status=pl.lit(1, pl.Int8))
-    # Corrections and cancellations of earlier final results.
-    n_fix = max(2, round(q["corrections_per_night"] * n_region))
-    final = lab_frame.filter(pl.col("status") <= 1)
-    pick = np.sort(rng.choice(final.height, size=min(final.height, n_fix), replace=False))
-    fixes = final[pick]
-    cancel = np.arange(fixes.height) % 2 == 1
-    delta = rng.choice([-3, -2, -1, 1, 2, 3], size=fixes.height) * np.where(fixes["dec"].to_numpy() == 0, 1.0, 0.1)
-    fixes = fixes.with_columns(
-        val=pl.Series(np.where(cancel, fixes["val"].to_numpy(), np.maximum(fixes["val"].to_numpy() + delta, 0.1))),
-        status=pl.Series(np.where(cancel, 3, 2).astype(np.int8)),
-    )
+    cascade, other, new = _night_results(rng, pop, p, links, alive, n_region, day, last_seq)
+    fixes, cancel = _night_fixes(rng, lab_frame, max(2, round(q["corrections_per_night"] * n_region)))
     lab_rows = labs.render(pl.concat([fixes, new]).sort("seq"), codes, p["measurement"]["local_code_prefix"])
-    # New clinic outcomes: pending referrals resolved, then new referrals of very high LDL.
-    n_out = max(1, round(q["new_outcomes_per_night"] * n_region))
-    pending = np.flatnonzero((pop["outcome"] == care.OUTCOMES.index("pending")) & alive)
-    fresh = np.flatnonzero(alive & (pop["outcome"] < 0) & (pop["ldl_now"] >= 6.5) & ~pop["diagnosed"])
-    who = np.concatenate([rng.permutation(pending), rng.permutation(fresh)])[:n_out]
-    r = p["referral"]
-    carrier = pop["alleles"][who] > 0
-    resolved = {k: v for k, v in r["outcome_carrier"].items() if k != "pending"}
-    resolved_non = {k: v for k, v in r["outcome_noncarrier"].items() if k != "pending"}
-    outcome = np.where(carrier, care.choose_outcome(rng, resolved, len(who)), care.choose_outcome(rng, resolved_non, len(who)))
-    pop["outcome"][who] = outcome
-    gene = np.where(outcome == 0, pop["gene"][who], 0)
-    clinic = tables.clinic_outcomes(pop, {"pidx": who, "day": np.full(len(who), day, np.int64), "outcome": outcome, "gene": gene})
+    who, clinic = _night_outcomes(rng, pop, p, alive, max(1, round(q["new_outcomes_per_night"] * n_region)), day)
     delivery = {"patients": tables.patients(pop, codes, death), "lab_results": lab_rows, "clinic_outcomes": clinic}
     pid = pl.Series(pop["pid"])
     label = (EPOCH + timedelta(days=pop.as_of + night)).isoformat()
@@ -245,14 +242,59 @@ def _increment(seed: int, night: int, pop: Population, p: dict, codes: list[str]
     return delivery, change, int(new["seq"].max() or last_seq)
 
 
+def _night_results(rng: np.random.Generator, pop: Population, p: dict, links: pl.DataFrame, alive: np.ndarray,
+                   n_region: int, day: int, last_seq: int) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
+    """New results of the night: a share for living untested relatives of confirmed cases
+    (cascade testing), the rest for anyone alive in the region."""
+    q = p["nights"]
+    n_new = max(1, round(q["new_results_share"] * n_region))
+    confirmed = pop["diagnosed"] | np.isin(pop["outcome"], [0, 1])
+    li, lj = links["i"].to_numpy(), links["j"].to_numpy()
+    relatives = np.unique(lj[confirmed[li] & alive[lj] & ~confirmed[lj]])
+    n_cascade = min(len(relatives), round(q["cascade_share_of_new"] * n_new))
+    cascade = rng.choice(relatives, size=n_cascade, replace=False) if n_cascade else np.array([], np.int64)
+    others = np.setdiff1d(np.flatnonzero(alive), cascade)
+    other = rng.choice(others, size=min(len(others), n_new - n_cascade), replace=False)
+    idx = np.sort(np.concatenate([cascade, other]).astype(np.int64))
+    rows = labs.sample_events(rng, pop, idx, np.full(len(idx), day, np.int64), p)
+    new = labs.frame(rng, pop, rows, last_seq + 1, p).with_columns(status=pl.lit(1, pl.Int8))
+    return cascade, other, new
+
+
+def _night_fixes(rng: np.random.Generator, lab_frame: pl.DataFrame, n_fix: int) -> tuple[pl.DataFrame, np.ndarray]:
+    """Corrections and cancellations of earlier final results (every second one cancelled)."""
+    final = lab_frame.filter(pl.col("status") <= 1)
+    pick = np.sort(rng.choice(final.height, size=min(final.height, n_fix), replace=False))
+    fixes = final[pick]
+    cancel = np.arange(fixes.height) % 2 == 1
+    delta = rng.choice([-3, -2, -1, 1, 2, 3], size=fixes.height) * np.where(fixes["dec"].to_numpy() == 0, 1.0, 0.1)
+    fixes = fixes.with_columns(
+        val=pl.Series(np.where(cancel, fixes["val"].to_numpy(), np.maximum(fixes["val"].to_numpy() + delta, 0.1))),
+        status=pl.Series(np.where(cancel, 3, 2).astype(np.int8)),
+    )
+    return fixes, cancel
+
+
+def _night_outcomes(rng: np.random.Generator, pop: Population, p: dict, alive: np.ndarray, n_out: int,
+                    day: int) -> tuple[np.ndarray, pl.DataFrame]:
+    """New clinic outcomes: pending referrals resolved, then new referrals of very high LDL."""
+    pending = np.flatnonzero((pop["outcome"] == care.OUTCOMES.index("pending")) & alive)
+    fresh = np.flatnonzero(alive & (pop["outcome"] < 0) & (pop["ldl_now"] >= 6.5) & ~pop["diagnosed"])
+    who = np.concatenate([rng.permutation(pending), rng.permutation(fresh)])[:n_out]
+    r = p["referral"]
+    carrier = pop["alleles"][who] > 0
+    resolved = {k: v for k, v in r["outcome_carrier"].items() if k != "pending"}
+    resolved_non = {k: v for k, v in r["outcome_noncarrier"].items() if k != "pending"}
+    outcome = np.where(carrier, care.choose_outcome(rng, resolved, len(who)), care.choose_outcome(rng, resolved_non, len(who)))
+    pop["outcome"][who] = outcome
+    gene = np.where(outcome == 0, pop["gene"][who], 0)
+    clinic = tables.clinic_outcomes(pop, {"pidx": who, "day": np.full(len(who), day, np.int64), "outcome": outcome, "gene": gene})
+    return who, clinic
+
+
 def _truth(pop: Population, p: dict, fh_truth: pl.DataFrame, death: np.ndarray) -> pl.DataFrame:
     """One row per person with the true state behind the delivery (never read by the pipeline)."""
-    n, as_of = pop.n, pop.as_of
-    idx = np.arange(n)
-    panels = pop["panels"]
-    never = care.NEVER
-    d = lambda arr: tables.dates(np.where(arr < never, arr, 0))  # noqa: E731
-    has = lambda arr: pl.Series(arr < never)  # noqa: E731
+    idx = np.arange(pop.n)
     age40 = untreated_ldl(pop, idx, pop["birth"] + int(40 * YEAR), p)
     cols = {
         "pidn": pop["pid"], "family_id": pop["family"], "generation": pop["generation"],
@@ -267,7 +309,23 @@ def _truth(pop: Population, p: dict, fh_truth: pl.DataFrame, death: np.ndarray) 
         "ldl_untreated_age40": np.round(age40, 3),
         "hdl_usual": np.round(pop["hdl"], 3), "tg_usual": np.round(pop["tg"], 3),
     }
-    df = pl.DataFrame(cols)
+    df = pl.DataFrame(cols).with_columns(**_truth_history(pop, death))
+    df = pl.concat([df, fh_truth.rename({c: f"true_{c}" for c in fh_truth.columns})], how="horizontal")
+    return df.with_columns(patient_id=tables.pid_expr(),
+                           clinic_outcome=pl.when(pl.col("clinic_outcome") != "").then(pl.col("clinic_outcome")),
+                           gene=pl.when(pl.col("gene") != "").then(pl.col("gene")),
+                           variant_class=pl.when(pl.col("variant_class") != "").then(pl.col("variant_class")),
+                           statin_atc=pl.when(pl.col("statin_atc") != "").then(pl.col("statin_atc")),
+                           ).sort("pidn").drop("pidn").select("patient_id", pl.exclude("patient_id"))
+
+
+def _truth_history(pop: Population, death: np.ndarray) -> dict[str, pl.Series]:
+    """The truth's columns of what happened to each person: conditions and their onset,
+    heart disease, diagnosis, referral, treatment and its true effect, tests, death, moves."""
+    as_of, never = pop.as_of, care.NEVER
+    panels = pop["panels"]
+    d = lambda arr: tables.dates(np.where(arr < never, arr, 0))  # noqa: E731
+    has = lambda arr: pl.Series(arr < never)  # noqa: E731
     extra = {}
     for key, name in (("hypo", "hypothyroidism"), ("hyper", "hyperthyroidism"), ("dm", "diabetes"),
                       ("neph", "nephrotic_syndrome"), ("ckd", "chronic_kidney_disease"), ("chol", "cholestasis")):
@@ -292,11 +350,4 @@ def _truth(pop: Population, p: dict, fh_truth: pl.DataFrame, death: np.ndarray) 
         "lipid_panels_in_window": pl.Series(panels), "ever_tested": pl.Series(panels > 0),
         "deceased_date": d(death), "moved_out_date": d(pop["moved"]),
     })
-    df = df.with_columns(**extra)
-    df = pl.concat([df, fh_truth.rename({c: f"true_{c}" for c in fh_truth.columns})], how="horizontal")
-    return df.with_columns(patient_id=tables.pid_expr(),
-                           clinic_outcome=pl.when(pl.col("clinic_outcome") != "").then(pl.col("clinic_outcome")),
-                           gene=pl.when(pl.col("gene") != "").then(pl.col("gene")),
-                           variant_class=pl.when(pl.col("variant_class") != "").then(pl.col("variant_class")),
-                           statin_atc=pl.when(pl.col("statin_atc") != "").then(pl.col("statin_atc")),
-                           ).sort("pidn").drop("pidn").select("patient_id", pl.exclude("patient_id"))
+    return extra

@@ -64,67 +64,87 @@ def _choice(rng: np.random.Generator, probs: list[float], size: int) -> np.ndarr
 def _families(rng: np.random.Generator, n_families: int, p: dict, as_of: int) -> dict[str, np.ndarray]:
     """Persons of ``n_families`` three-generation families, parents as indices (-1 = none)."""
     fam = p["families"]
-    gap = lambda size: rng.uniform(fam["generation_gap_min"], fam["generation_gap_max"], size)  # noqa: E731
-    # Generation 1: couples.
-    f = np.arange(n_families)
+    g1 = _first_generation(rng, n_families, fam)
+    g2 = _children(rng, g1, n_families, fam)
+    sp, partner = _partners(rng, g2, base=len(g1["family"]) + len(g2["family"]), share=fam["g2_spouse_share"])
+    g3 = _grandchildren(rng, g2, partner, base=len(g1["family"]), fam=fam)
+    parts = [g1, g2, sp, g3]
+    cols = {k: np.concatenate([part[k] for part in parts]) for k in g1}
+    cols["founder"] = np.concatenate([np.ones(len(g1["family"]), bool), np.zeros(len(g2["family"]), bool),
+                                      np.ones(len(sp["family"]), bool), np.zeros(len(g3["family"]), bool)])
+    cols["birth"] = np.floor(as_of - cols["age"] * YEAR).astype(np.int64)
+    return cols
+
+
+def _gap(rng: np.random.Generator, fam: dict, size: int) -> np.ndarray:
+    """Years between a parent's and a child's birth."""
+    return rng.uniform(fam["generation_gap_min"], fam["generation_gap_max"], size)
+
+
+def _first_generation(rng: np.random.Generator, n_families: int, fam: dict) -> dict[str, np.ndarray]:
+    """Generation 1: one couple per family (founders), the woman about 2 years younger."""
     g1_age = rng.uniform(fam["g1_age_min"], fam["g1_age_max"], n_families)
-    g1 = {
-        "family": np.repeat(f, 2),
+    return {
+        "family": np.repeat(np.arange(n_families), 2),
         "male": np.tile([True, False], n_families),
         "age": np.column_stack([g1_age, g1_age - rng.normal(2, 3, n_families)]).ravel(),
         "father": np.full(2 * n_families, -1),
         "mother": np.full(2 * n_families, -1),
         "generation": np.full(2 * n_families, 1),
     }
-    # Generation 2: children of each couple.
-    c2 = _choice(rng, fam["children_per_couple"], n_families)
-    g2_fam = np.repeat(f, c2)
+
+
+def _children(rng: np.random.Generator, g1: dict, n_families: int, fam: dict) -> dict[str, np.ndarray]:
+    """Generation 2: children of each generation-1 couple (father at 2f, mother at 2f + 1)."""
+    g2_fam = np.repeat(np.arange(n_families), _choice(rng, fam["children_per_couple"], n_families))
     n2 = len(g2_fam)
-    g2_age = g1["age"][2 * g2_fam + 1] - gap(n2)
-    base2 = 2 * n_families
-    g2 = {
+    age = g1["age"][2 * g2_fam + 1] - _gap(rng, fam, n2)
+    return {
         "family": g2_fam,
         "male": rng.random(n2) < 0.5,
-        "age": g2_age,
+        "age": age,
         "father": 2 * g2_fam,
         "mother": 2 * g2_fam + 1,
         "generation": np.full(n2, 2),
     }
-    # In-married partners (founders) of generation 2.
-    has_sp = rng.random(n2) < fam["g2_spouse_share"]
-    sp_of = np.flatnonzero(has_sp)
+
+
+def _partners(rng: np.random.Generator, g2: dict, base: int, share: float) -> tuple[dict, np.ndarray]:
+    """In-married partners (founders) of generation 2, and each generation-2 person's
+    partner index (-1 = none); partners are numbered from ``base``."""
+    n2 = len(g2["family"])
+    sp_of = np.flatnonzero(rng.random(n2) < share)
     ns = len(sp_of)
-    base_sp = base2 + n2
     sp = {
-        "family": g2_fam[sp_of],
+        "family": g2["family"][sp_of],
         "male": ~g2["male"][sp_of],
-        "age": g2_age[sp_of] + rng.normal(0, 3, ns),
+        "age": g2["age"][sp_of] + rng.normal(0, 3, ns),
         "father": np.full(ns, -1),
         "mother": np.full(ns, -1),
         "generation": np.full(ns, 2),
     }
     partner = np.full(n2, -1)
-    partner[sp_of] = base_sp + np.arange(ns)
-    # Generation 3: children of each generation-2 person (with their partner when present).
-    c3 = _choice(rng, fam["children_per_couple"], n2)
-    par = np.repeat(np.arange(n2), c3)
+    partner[sp_of] = base + np.arange(ns)
+    return sp, partner
+
+
+def _grandchildren(rng: np.random.Generator, g2: dict, partner: np.ndarray, base: int, fam: dict) -> dict:
+    """Generation 3: children of each generation-2 person (with their partner when present);
+    generation-2 people are numbered from ``base``."""
+    n2 = len(g2["family"])
+    par = np.repeat(np.arange(n2), _choice(rng, fam["children_per_couple"], n2))
     n3 = len(par)
-    own = base2 + par
+    own = base + par
     other = partner[par]
     par_male = g2["male"][par]
-    g3 = {
-        "family": g2_fam[par],
+    return {
+        "family": g2["family"][par],
         "male": rng.random(n3) < 0.5,
-        "age": g2_age[par] - gap(n3),
+        "age": g2["age"][par] - _gap(rng, fam, n3),
         "father": np.where(par_male, own, other),
         "mother": np.where(par_male, other, own),
         "generation": np.full(n3, 3),
     }
-    parts = [g1, g2, sp, g3]
-    cols = {k: np.concatenate([part[k] for part in parts]) for k in g1}
-    cols["founder"] = np.concatenate([np.ones(2 * n_families, bool), np.zeros(n2, bool), np.ones(ns, bool), np.zeros(n3, bool)])
-    cols["birth"] = np.floor(as_of - cols["age"] * YEAR).astype(np.int64)
-    return cols
 
 
 def _subset(cols: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:

@@ -262,6 +262,12 @@ class World:
 
     def react(self, run_dir: Path, as_of_day: int) -> None:
         """GPs act on tonight's worklists (or not); family letters reach relatives."""
+        self._gps_act(run_dir, as_of_day)
+        self._letters_reach_relatives(run_dir, as_of_day)
+
+    def _gps_act(self, run_dir: Path, as_of_day: int) -> None:
+        """Each practice acts on its list tonight or not; a GP who acts books a check panel
+        or refers, and a referred patient attends or does not."""
         referrals = _read_csv(run_dir / "referrals.csv")
         by_practice: dict[str, list[dict]] = defaultdict(list)
         for row in referrals:
@@ -291,6 +297,9 @@ class World:
                     self._schedule(day, "visit", person)
                 else:
                     self._schedule(day, "no_show", person)
+
+    def _letters_reach_relatives(self, run_dir: Path, as_of_day: int) -> None:
+        """Tonight's family letters reach the relatives in the region; some are tested."""
         uptake = self.b["cascade"]["tested_within_6_months"][self.mode]
         as_of = (EPOCH + timedelta(days=as_of_day)).isoformat()
         for row in _read_csv(run_dir / "cascade.csv"):

@@ -52,38 +52,40 @@ def statin_effect(pop: Population, frame: pl.DataFrame) -> dict:
 def summarise(pop: Population, p: dict, cited: dict, full: dict[str, pl.DataFrame], frame: pl.DataFrame,
               truth: pl.DataFrame, faults: pl.DataFrame, extract_dirs: list[Path], n_patients: int, seed: int,
               as_of: date, fmt: str, dialect: str) -> dict:
+    src = lambda *keys: _src(cited, keys)  # noqa: E731
+    figures = {**_population_figures(pop, p, src), **_care_figures(pop, p, src, frame)}
+    counts = {name: df.height for name, df in full.items()}
+    status = frame["status"].to_numpy()
+    return {
+        "generator": "fh_screen.synth",
+        "arguments": {"n_patients": n_patients, "seed": seed, "as_of": as_of.isoformat(), "format": fmt,
+                      "dialect": dialect, "nights": len(extract_dirs)},
+        "deliveries": [Path(d).name for d in extract_dirs],
+        "people_generated_incl_relatives_outside_region": pop.n,
+        "rows_full_delivery": counts,
+        "lab_results_detail": {
+            "censored": int((frame["censor"] > 0).sum()), "status_null": int((status == 0).sum()),
+            "corrected": int((status == 2).sum()), "cancelled": int((status == 3).sum()),
+            "injected_faults": faults.height,
+        },
+        "figures": figures,
+        "note": "Synthetic data for development, demos and tests. Not real people; figures are checks of the generator, not clinical statistics.",
+    }
+
+
+
+
+def _population_figures(pop: Population, p: dict, src) -> dict:
+    """Genotypes and untreated LDL-C of the region, against their targets."""
     as_of_day = pop.as_of
     idx = np.arange(pop.n)
     region = pop["in_region"]
     age = pop.age_at(idx, as_of_day)
     adult = region & (age >= 18)
     carrier = pop["alleles"] > 0
-    src = lambda *keys: _src(cited, keys)  # noqa: E731
-    # Untreated LDL by age band, FH and non-FH.
-    mean_nf, _ = nonfh_mean_sd(pop, idx, age, p)
-    by_band = {}
-    for lo, hi, label in BANDS:
-        band = region & (age >= lo) & (age < hi)
-        fh, nf = band & carrier, band & ~carrier
-        by_band[label] = {
-            "fh_mean": round(float(pop["ldl_now"][fh].mean()), 2) if fh.any() else None, "fh_n": int(fh.sum()),
-            "nonfh_mean": round(float(pop["ldl_now"][nf].mean()), 2) if nf.any() else None, "nonfh_n": int(nf.sum()),
-            "nonfh_target": round(float(mean_nf[nf].mean()), 2) if nf.any() else None,
-        }
-    seen = pop["ldl_now"] + secondary_effect(pop, idx, as_of_day, p)
     high = adult & (pop["ldl_now"] >= 4.9)
-    tested = pop["panels"] > 0
-    on_statin = pop["statin"] & (pop["statin_start"] <= as_of_day) & (pop["statin_stop"] > as_of_day)
-    alive = region & (pop["death"] == NEVER) & (pop["moved"] == NEVER)
-    lipid = frame.filter(pl.col("code").is_in(LIPID_CODES))
-    outcome = pop["outcome"]
-    fh_out = np.isin(outcome, [0, 1])
-    attended = np.isin(outcome, [0, 1, 2])
-    referred_high = region & pop["referred"] & (seen >= 6.5)
-    sec_active = np.zeros(pop.n, bool)
-    for key in ("hypo", "dm", "neph", "chol"):
-        sec_active |= (pop[f"{key}_on"] <= as_of_day) & (as_of_day < pop[f"{key}_off"])
-    figures = {
+    by_band = _ldl_by_band(pop, p, idx, age, region, carrier)
+    return {
         "fh_prevalence_region": _fig(_share(carrier, region), 0.004, src("genotype", "founder_fh_prevalence")),
         "fh_prevalence_founders": _fig(_share(carrier, pop["founder"]), p["genotype"]["founder_fh_prevalence"], src("genotype", "founder_fh_prevalence")),
         "hofh_people_region": _fig(int((region & (pop["alleles"] >= 2)).sum()), "1:160,000-1:300,000", "docs/clinical-reference.md §9 (ClinGen; Vallejo-Vaz & Ray 2018)"),
@@ -96,6 +98,46 @@ def summarise(pop: Population, p: dict, cited: dict, full: dict[str, pl.DataFram
         "share_adults_untreated_ldl_ge_6_5": _fig(_share(pop["ldl_now"] >= 6.5, adult), 0.0025, "docs/clinical-reference.md §13 (Bell 2012: 99.75th percentile)"),
         "monogenic_among_ldl_ge_4_9": _fig(_share(carrier, high), 0.02, "docs/clinical-reference.md §9 (Khera 2016 1.7%; Natarajan 2018 2%)"),
         "polygenic_among_ldl_ge_4_9": _fig(_share(pop["prs_z"] >= p["ldl_nonfh"]["polygenic_high_z"], high & ~carrier), "0.20-0.30", "docs/clinical-reference.md §9 (Natarajan 2018 23%; Trinder 2020)"),
+    }
+
+
+def _ldl_by_band(pop: Population, p: dict, idx: np.ndarray, age: np.ndarray, region: np.ndarray,
+                 carrier: np.ndarray) -> dict:
+    """Untreated LDL by age band, FH and non-FH, next to the non-FH target means."""
+    mean_nf, _ = nonfh_mean_sd(pop, idx, age, p)
+    by_band = {}
+    for lo, hi, label in BANDS:
+        band = region & (age >= lo) & (age < hi)
+        fh, nf = band & carrier, band & ~carrier
+        by_band[label] = {
+            "fh_mean": round(float(pop["ldl_now"][fh].mean()), 2) if fh.any() else None, "fh_n": int(fh.sum()),
+            "nonfh_mean": round(float(pop["ldl_now"][nf].mean()), 2) if nf.any() else None, "nonfh_n": int(nf.sum()),
+            "nonfh_target": round(float(mean_nf[nf].mean()), 2) if nf.any() else None,
+        }
+    return by_band
+
+
+def _care_figures(pop: Population, p: dict, src, frame: pl.DataFrame) -> dict:
+    """Testing, treatment, lab coding, diagnoses and clinic outcomes, against their targets."""
+    as_of_day = pop.as_of
+    idx = np.arange(pop.n)
+    region = pop["in_region"]
+    age = pop.age_at(idx, as_of_day)
+    adult = region & (age >= 18)
+    carrier = pop["alleles"] > 0
+    seen = pop["ldl_now"] + secondary_effect(pop, idx, as_of_day, p)
+    tested = pop["panels"] > 0
+    on_statin = pop["statin"] & (pop["statin_start"] <= as_of_day) & (pop["statin_stop"] > as_of_day)
+    alive = region & (pop["death"] == NEVER) & (pop["moved"] == NEVER)
+    lipid = frame.filter(pl.col("code").is_in(LIPID_CODES))
+    outcome = pop["outcome"]
+    fh_out = np.isin(outcome, [0, 1])
+    attended = np.isin(outcome, [0, 1, 2])
+    referred_high = region & pop["referred"] & (seen >= 6.5)
+    sec_active = np.zeros(pop.n, bool)
+    for key in ("hypo", "dm", "neph", "chol"):
+        sec_active |= (pop[f"{key}_on"] <= as_of_day) & (as_of_day < pop[f"{key}_off"])
+    return {
         "share_ever_tested_10y": _fig(_share(tested, region), "0.25-0.46 (one GP list 25%; 41-46% with a coded LDL)", src("measurement", "test_probability_per_5y")),
         "share_ever_tested_10y_by_age": _fig(
             {label: _share(tested, region & (age >= lo) & (age < hi)) for lo, hi, label in ((0, 18, "0-17"), (18, 40, "18-39"), (40, 60, "40-59"), (60, 200, "60+"))},
@@ -117,23 +159,6 @@ def summarise(pop: Population, p: dict, cited: dict, full: dict[str, pl.DataFram
         "fh_yield_among_attended": _fig(_share(fh_out, region & attended), None, "(derived)"),
         "variant_among_referred_ldl_ge_6_5": _fig(_share(carrier, referred_high), "0.30-0.42", "docs/clinical-reference.md §7 (Bell 2014; Bender 2016)"),
         "secondary_cause_active_among_ldl_ge_5": _fig(_share(sec_active, adult & (seen >= 5.0)), "0.08-0.51 by definition", "docs/clinical-reference.md §6 (Bell 2012 8.3%; Mülverstedt 2021 ~51%)"),
-    }
-    counts = {name: df.height for name, df in full.items()}
-    status = frame["status"].to_numpy()
-    return {
-        "generator": "fh_screen.synth",
-        "arguments": {"n_patients": n_patients, "seed": seed, "as_of": as_of.isoformat(), "format": fmt,
-                      "dialect": dialect, "nights": len(extract_dirs)},
-        "deliveries": [Path(d).name for d in extract_dirs],
-        "people_generated_incl_relatives_outside_region": pop.n,
-        "rows_full_delivery": counts,
-        "lab_results_detail": {
-            "censored": int((frame["censor"] > 0).sum()), "status_null": int((status == 0).sum()),
-            "corrected": int((status == 2).sum()), "cancelled": int((status == 3).sum()),
-            "injected_faults": faults.height,
-        },
-        "figures": figures,
-        "note": "Synthetic data for development, demos and tests. Not real people; figures are checks of the generator, not clinical statistics.",
     }
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
+from typing import NamedTuple
 
 import polars as pl
 
@@ -125,7 +126,10 @@ def relative_status(
     ldl: pl.DataFrame,
     as_of: date,
 ) -> pl.DataFrame:
-    """Status, plain-language detail and result for every (index, relative) row."""
+    """Status, plain-language detail and result for every (index, relative) row.
+
+    The status is the first of ``status_policy`` that applies; the result, its dates and
+    the detail come from the evidence that decided it (``evidence_policy``)."""
     as_of_lit = pl.lit(as_of, dtype=pl.Date)
     frame = (
         relatives.join(
@@ -139,77 +143,16 @@ def relative_status(
     frame = frame.with_columns(
         relatives_cutoffs_v1.category(pl.col("ldl_mmol"), pl.col("ldl_age"), pl.col("sex")).alias("ldl_result")
     )
-    known = pl.col("_known").fill_null(False)
-    deceased = pl.col("deceased_date").is_not_null() & (pl.col("deceased_date") <= as_of_lit)
-    moved = pl.col("moved_out_date").is_not_null() & (pl.col("moved_out_date") <= as_of_lit)
-    confirmed = pl.col("outcome").is_in(CONFIRMED_OUTCOMES).fill_null(False)
-    diagnosed = pl.col("fh_diagnosed_on").is_not_null()
-    not_fh = (pl.col("outcome") == "not_fh").fill_null(False)
-    has_ldl = pl.col("ldl_mmol").is_not_null()
-    status = (
-        pl.when(~known).then(pl.lit("outside_region"))
-        .when(deceased).then(pl.lit("deceased"))
-        .when(moved).then(pl.lit("moved"))
-        .when(confirmed | diagnosed).then(pl.lit("already_diagnosed"))
-        .when(not_fh | has_ldl).then(pl.lit("tested"))
-        .otherwise(pl.lit("untested"))
-    )
-    frame = frame.with_columns(status.alias("status"))
-
-    def is_(name: str) -> pl.Expr:
-        return pl.col("status") == name
-
-    ldl_used = is_("tested") & ~not_fh
-    result = (
-        pl.when(is_("already_diagnosed") & confirmed).then(pl.col("outcome"))
-        .when(is_("already_diagnosed")).then(pl.lit("fh_diagnosis"))
-        .when(is_("tested") & not_fh).then(pl.lit("not_fh"))
-        .when(ldl_used).then(pl.col("ldl_result").fill_null("not_classifiable"))
-    )
-    result_date = (
-        pl.when(is_("already_diagnosed") & confirmed).then(pl.col("outcome_date"))
-        .when(is_("already_diagnosed")).then(pl.col("fh_diagnosed_on"))
-        .when(is_("tested") & not_fh).then(pl.col("outcome_date"))
-        .when(ldl_used).then(pl.col("ldl_date"))
-    )
-    result_arrived_on = (
-        pl.when(is_("already_diagnosed") & confirmed).then(pl.col("outcome_arrived_on"))
-        .when(is_("already_diagnosed")).then(pl.col("dx_arrived_on"))
-        .when(is_("tested") & not_fh).then(pl.col("outcome_arrived_on"))
-        .when(ldl_used).then(pl.col("ldl_arrived_on"))
-    )
-    detail = (
-        pl.when(is_("outside_region")).then(pl.lit("not in the region's patient register; reached through the family letter"))
-        .when(is_("deceased")).then(pl.lit("deceased"))
-        .when(is_("moved")).then(pl.format("moved out of the region on {}", pl.col("moved_out_date")))
-        .when(is_("already_diagnosed") & confirmed).then(
-            pl.format("FH confirmed by the lipid clinic ({}) on {}", pl.col("outcome"), pl.col("outcome_date"))
-        )
-        .when(is_("already_diagnosed")).then(pl.format("FH diagnosis recorded on {}", pl.col("fh_diagnosed_on")))
-        .when(is_("tested") & not_fh).then(pl.format("lipid clinic found no FH on {}", pl.col("outcome_date")))
-        .when(ldl_used).then(
-            pl.format(
-                "LDL-C {}{} mmol/L ({}) on {} at age {}: FH {} by the cut-offs for relatives of an FH index case ({})",
-                pl.col("censored").fill_null(""),
-                pl.col("ldl_mmol").round(2),
-                pl.when(pl.col("ldl_basis") == "estimated_from_treated")
-                .then(pl.format("estimated untreated from {} mmol/L on treatment", pl.col("ldl_measured_mmol").round(2)))
-                .when(pl.col("ldl_basis") == "measured_early_treatment")
-                .then(pl.lit("measured soon after starting treatment, not corrected"))
-                .otherwise(pl.lit("measured untreated")),
-                pl.col("ldl_date"),
-                pl.col("ldl_age"),
-                pl.col("ldl_result").fill_null("not classifiable"),
-                pl.lit(CUTOFF_TABLE),
-            )
-        )
-        .otherwise(pl.lit("no LDL-C result on record"))
-    )
+    facts = relative_facts(as_of)
+    frame = frame.with_columns(first_applicable(status_policy(facts)).alias("status"))
+    evidence = evidence_policy(facts)
+    ldl_used = evidence[-1].when
     return frame.with_columns(
-        result.alias("result"),
-        result_date.cast(pl.Date).alias("result_date"),
-        result_arrived_on.cast(pl.Date).alias("result_arrived_on"),
-        detail.alias("status_detail"),
+        first_applicable([(e.when, e.result) for e in evidence]).alias("result"),
+        first_applicable([(e.when, e.date) for e in evidence]).cast(pl.Date).alias("result_date"),
+        first_applicable([(e.when, e.arrived_on) for e in evidence]).cast(pl.Date).alias("result_arrived_on"),
+        first_applicable(detail_policy(facts, evidence), otherwise=pl.lit("no LDL-C result on record"))
+        .alias("status_detail"),
     ).select(
         *family.RELATIVES_SCHEMA,
         "status",
@@ -220,6 +163,105 @@ def relative_status(
         (ldl_used & pl.col("ldl_on_treatment").fill_null(False)).alias("on_treatment"),
         age_at(pl.col("birth_date"), as_of_lit).alias("age_now"),
     )
+
+
+def first_applicable(cases: list[tuple[pl.Expr, pl.Expr]], otherwise: pl.Expr | None = None) -> pl.Expr:
+    """The value of the first case whose condition holds (null, or ``otherwise``, if none)."""
+    (when, then), *rest = cases
+    expr = pl.when(when).then(then)
+    for when, then in rest:
+        expr = expr.when(when).then(then)
+    return expr if otherwise is None else expr.otherwise(otherwise)
+
+
+def relative_facts(as_of: date) -> dict[str, pl.Expr]:
+    """What the region holds about a relative on the run date, as named conditions."""
+    day = pl.lit(as_of, dtype=pl.Date)
+    return {
+        "known": pl.col("_known").fill_null(False),
+        "deceased": pl.col("deceased_date").is_not_null() & (pl.col("deceased_date") <= day),
+        "moved": pl.col("moved_out_date").is_not_null() & (pl.col("moved_out_date") <= day),
+        "confirmed": pl.col("outcome").is_in(CONFIRMED_OUTCOMES).fill_null(False),
+        "diagnosed": pl.col("fh_diagnosed_on").is_not_null(),
+        "not_fh": (pl.col("outcome") == "not_fh").fill_null(False),
+        "has_ldl": pl.col("ldl_mmol").is_not_null(),
+    }
+
+
+def status_policy(f: dict[str, pl.Expr]) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, status) in precedence order: the first that applies is the status.
+
+    Not in the register, then deceased or moved out on or before the run date, then FH
+    already known (a confirmed clinic outcome or a diagnosis code), then tested (a clinic
+    outcome ``not_fh`` or an LDL-C result), else untested."""
+    return [
+        (~f["known"], pl.lit("outside_region")),
+        (f["deceased"], pl.lit("deceased")),
+        (f["moved"], pl.lit("moved")),
+        (f["confirmed"] | f["diagnosed"], pl.lit("already_diagnosed")),
+        (f["not_fh"] | f["has_ldl"], pl.lit("tested")),
+        (pl.lit(True), pl.lit("untested")),
+    ]
+
+
+class Evidence(NamedTuple):
+    """One kind of evidence behind a status: when it decides, and the result it gives."""
+
+    when: pl.Expr
+    result: pl.Expr
+    date: pl.Expr
+    arrived_on: pl.Expr
+    detail: pl.Expr
+
+
+def evidence_policy(f: dict[str, pl.Expr]) -> list[Evidence]:
+    """Which evidence gives the result, in order: a confirmed clinic outcome, else a
+    diagnosis code (for ``already_diagnosed``); a ``not_fh`` clinic outcome, else the
+    relative's LDL-C read against the cut-offs for relatives (for ``tested``). The LDL-C
+    row is last (``relative_status`` reads ``on_treatment`` from it)."""
+    diagnosed = pl.col("status") == "already_diagnosed"
+    tested = pl.col("status") == "tested"
+    return [
+        Evidence(diagnosed & f["confirmed"], pl.col("outcome"), pl.col("outcome_date"), pl.col("outcome_arrived_on"),
+                 pl.format("FH confirmed by the lipid clinic ({}) on {}", pl.col("outcome"), pl.col("outcome_date"))),
+        Evidence(diagnosed, pl.lit("fh_diagnosis"), pl.col("fh_diagnosed_on"), pl.col("dx_arrived_on"),
+                 pl.format("FH diagnosis recorded on {}", pl.col("fh_diagnosed_on"))),
+        Evidence(tested & f["not_fh"], pl.lit("not_fh"), pl.col("outcome_date"), pl.col("outcome_arrived_on"),
+                 pl.format("lipid clinic found no FH on {}", pl.col("outcome_date"))),
+        Evidence(tested & ~f["not_fh"], pl.col("ldl_result").fill_null("not_classifiable"), pl.col("ldl_date"),
+                 pl.col("ldl_arrived_on"), _ldl_detail()),
+    ]
+
+
+def _ldl_detail() -> pl.Expr:
+    """The LDL-C sentence: value, how it was obtained, date, age and the category read."""
+    return pl.format(
+        "LDL-C {}{} mmol/L ({}) on {} at age {}: FH {} by the cut-offs for relatives of an FH index case ({})",
+        pl.col("censored").fill_null(""),
+        pl.col("ldl_mmol").round(2),
+        pl.when(pl.col("ldl_basis") == "estimated_from_treated")
+        .then(pl.format("estimated untreated from {} mmol/L on treatment", pl.col("ldl_measured_mmol").round(2)))
+        .when(pl.col("ldl_basis") == "measured_early_treatment")
+        .then(pl.lit("measured soon after starting treatment, not corrected"))
+        .otherwise(pl.lit("measured untreated")),
+        pl.col("ldl_date"),
+        pl.col("ldl_age"),
+        pl.col("ldl_result").fill_null("not classifiable"),
+        pl.lit(CUTOFF_TABLE),
+    )
+
+
+def detail_policy(f: dict[str, pl.Expr], evidence: list[Evidence]) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, plain-language detail): why the relative has their status."""
+    def is_(name: str) -> pl.Expr:
+        return pl.col("status") == name
+
+    return [
+        (is_("outside_region"), pl.lit("not in the region's patient register; reached through the family letter")),
+        (is_("deceased"), pl.lit("deceased")),
+        (is_("moved"), pl.format("moved out of the region on {}", pl.col("moved_out_date"))),
+        *[(e.when, e.detail) for e in evidence],
+    ]
 
 
 def index_only_rows(index: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
@@ -271,10 +313,27 @@ def build_ledger(
         prev, on=["index_patient_id", "relative_id"], how="left"
     )
     frame = frame.filter((pl.col("status") != "deceased") | pl.col("prev_letter_sent_on").is_not_null())
-    sent = pl.min_horizontal("prev_letter_sent_on", "covered_on")
-    frame = frame.with_columns(sent.alias("letter_sent_on"))
+    frame = frame.with_columns(pl.min_horizontal("prev_letter_sent_on", "covered_on").alias("letter_sent_on"))
+    frame = frame.with_columns(
+        pl.coalesce("prev_closed_on", pl.when(closes_loop()).then(pl.col("result_date"))).alias("closed_on"),
+    ).with_columns(
+        reminder_due(reminder_weeks).alias("reminder_due"),
+        pl.coalesce("direct_letter", "prev_letter", "family_letter").alias("letter"),
+    )
+    frame = frame.with_columns(updated_on(as_of).alias("updated_on"))
+    return (
+        frame.select(LEDGER_COLUMNS)
+        .cast({"degree": pl.Int32, "letter_sent_on": pl.Date, "reminder_due": pl.Date, "closed_on": pl.Date})
+        .sort(["index_patient_id", "degree", "relationship", "relative_id"], nulls_last=False)
+    )
+
+
+def closes_loop() -> pl.Expr:
+    """A result closes the loop when it was obtained after the letter: a tested or
+    diagnosed relative, sampled on or after the letter's date, and delivered after it (or,
+    with no delivery date, dated after it)."""
     sent_on = pl.col("letter_sent_on")
-    closes = (
+    return (
         pl.col("status").is_in(["tested", "already_diagnosed"])
         & sent_on.is_not_null()
         & (pl.col("result_date") >= sent_on)
@@ -282,31 +341,27 @@ def build_ledger(
         .then(pl.col("result_arrived_on") > sent_on)
         .otherwise(pl.col("result_date") > sent_on)
     )
-    frame = frame.with_columns(
-        pl.coalesce("prev_closed_on", pl.when(closes).then(pl.col("result_date"))).alias("closed_on"),
-    ).with_columns(
-        pl.when(
-            pl.col("letter_sent_on").is_not_null()
-            & pl.col("closed_on").is_null()
-            & pl.col("status").is_in(["untested", "tested"])
-        )
-        .then(pl.col("letter_sent_on") + pl.duration(weeks=reminder_weeks))
-        .alias("reminder_due"),
-        pl.coalesce("direct_letter", "prev_letter", "family_letter").alias("letter"),
-    )
+
+
+def reminder_due(weeks: int) -> pl.Expr:
+    """``letter_sent_on`` + ``weeks`` while the loop is open for a relative who can still
+    act on the letter (``untested`` or ``tested``); else none."""
+    return pl.when(
+        pl.col("letter_sent_on").is_not_null()
+        & pl.col("closed_on").is_null()
+        & pl.col("status").is_in(["untested", "tested"])
+    ).then(pl.col("letter_sent_on") + pl.duration(weeks=weeks))
+
+
+def updated_on(as_of: date) -> pl.Expr:
+    """The run date when a tracked field changed (or the row is new), else the date kept."""
     changed = pl.lit(False)
     for col in _TRACKED:
         changed = changed | pl.col(col).ne_missing(pl.col(f"prev_{col}"))
-    frame = frame.with_columns(
+    return (
         pl.when(changed | pl.col("prev_updated_on").is_null())
         .then(pl.lit(as_of, dtype=pl.Date))
         .otherwise(pl.col("prev_updated_on"))
-        .alias("updated_on")
-    )
-    return (
-        frame.select(LEDGER_COLUMNS)
-        .cast({"degree": pl.Int32, "letter_sent_on": pl.Date, "reminder_due": pl.Date, "closed_on": pl.Date})
-        .sort(["index_patient_id", "degree", "relationship", "relative_id"], nulls_last=False)
     )
 
 
@@ -400,62 +455,65 @@ def cascade_step(ctx: RunContext) -> dict:
     con = ctx.connect()
     try:
         con.execute(db.sql("cascade_ledger"))
-        patients = _read(con, _QUERIES["patients"])
-        relations = _read(con, _QUERIES["relations"])
-        has_contacts = con.execute("SELECT count(*) FROM contacts").fetchone()[0] > 0
-        outcomes = _read(con, db.sql("cascade_outcomes"), [ctx.as_of])
-        fh_dx = _read(con, db.sql("cascade_fh_diagnosis"), [ctx.as_of])
-        previous = _read(con, "SELECT * FROM cascade_ledger")
-        sent_before = _read(con, "SELECT * FROM cascade_letters WHERE sent_on <> $1", [ctx.as_of]).rename(
-            {"patient_id": "recipient_id"}
-        )
-
-        if relations.height == 0:
-            ctx.feature_off("cascade_relatives", "no relations delivered: only index-case letters are written")
-        if settings.direct_contact and not has_contacts:
-            ctx.feature_off("cascade_direct_letters", "no contacts delivered: relatives cannot be addressed")
-
-        index = index_cases(outcomes, fh_dx, patients, settings.include_existing_diagnosis_as_index)
-        links = family.parent_child(relations)
-        rel = family.relatives(relations, index["index_patient_id"], index["index_patient_id"], links)
+        data = _read_inputs(con, ctx)
+        index = index_cases(data["outcomes"], data["fh_dx"], data["patients"],
+                            settings.include_existing_diagnosis_as_index)
+        links = family.parent_child(data["relations"])
+        rel = family.relatives(data["relations"], index["index_patient_id"], index["index_patient_id"], links)
         ldl = relative_ldl(_read_for(con, rel["relative_id"], db.sql("cascade_ldl"), [ctx.as_of]),
-                           _read_for(con, rel["relative_id"], db.sql("cascade_medications"), [ctx.as_of]), patients)
+                           _read_for(con, rel["relative_id"], db.sql("cascade_medications"), [ctx.as_of]),
+                           data["patients"])
         contacts = _read_for(con, _possible_recipients(index, rel, links), _QUERIES["contacts"])
-        rows = relative_status(rel, patients, outcomes, fh_dx, ldl, ctx.as_of)
+        rows = relative_status(rel, data["patients"], data["outcomes"], data["fh_dx"], ldl, ctx.as_of)
         rows = pl.concat([rows, index_only_rows(index, rows)], how="vertical_relaxed")
-
-        plan = cascade_letters.plan(
-            index=index,
-            rows=rows,
-            links=links,
-            patients=patients,
-            contacts=contacts,
-            settings=ctx.settings,
-            sent_before=sent_before,
-            as_of=ctx.as_of,
-        )
-        ledger = build_ledger(rows, plan.coverage, previous, ctx.as_of, settings.reminder_weeks)
+        plan = cascade_letters.plan(index=index, rows=rows, links=links, patients=data["patients"], contacts=contacts,
+                                    settings=ctx.settings, sent_before=data["sent_before"], as_of=ctx.as_of)
+        ledger = build_ledger(rows, plan.coverage, data["previous"], ctx.as_of, settings.reminder_weeks)
         letters_new = plan.letters.filter(pl.col("sent_on") == ctx.as_of)
-
-        with db.transaction(con):
-            con.execute("DELETE FROM cascade_letters WHERE sent_on = $1", [ctx.as_of])
-            _insert(
-                con,
-                "cascade_letters",
-                letters_new.select(
-                    "index_patient_id",
-                    pl.col("recipient_id").alias("patient_id"),
-                    "kind",
-                    "language",
-                    "file",
-                    "sent_on",
-                ),
-            )
-            con.execute("DELETE FROM cascade_ledger")
-            _insert(con, "cascade_ledger", ledger)
+        _store(con, ctx.as_of, letters_new, ledger)
     finally:
         con.close()
+    return _publish(ctx, plan, index, rows, ledger, letters_new)
 
+
+def _read_inputs(con, ctx: RunContext) -> dict[str, pl.DataFrame]:
+    """The tables the cascade reads for everyone; records a feature as off when its input is missing."""
+    data = {
+        "patients": _read(con, _QUERIES["patients"]),
+        "relations": _read(con, _QUERIES["relations"]),
+        "outcomes": _read(con, db.sql("cascade_outcomes"), [ctx.as_of]),
+        "fh_dx": _read(con, db.sql("cascade_fh_diagnosis"), [ctx.as_of]),
+        "previous": _read(con, "SELECT * FROM cascade_ledger"),
+        "sent_before": _read(con, "SELECT * FROM cascade_letters WHERE sent_on <> $1", [ctx.as_of]).rename(
+            {"patient_id": "recipient_id"}
+        ),
+    }
+    has_contacts = con.execute("SELECT count(*) FROM contacts").fetchone()[0] > 0
+    if data["relations"].height == 0:
+        ctx.feature_off("cascade_relatives", "no relations delivered: only index-case letters are written")
+    if ctx.settings.cascade.direct_contact and not has_contacts:
+        ctx.feature_off("cascade_direct_letters", "no contacts delivered: relatives cannot be addressed")
+    return data
+
+
+def _store(con, as_of: date, letters_new: pl.DataFrame, ledger: pl.DataFrame) -> None:
+    """Tonight's letters and the whole ledger, in one transaction (a rerun replaces them)."""
+    with db.transaction(con):
+        con.execute("DELETE FROM cascade_letters WHERE sent_on = $1", [as_of])
+        _insert(
+            con,
+            "cascade_letters",
+            letters_new.select(
+                "index_patient_id", pl.col("recipient_id").alias("patient_id"), "kind", "language", "file", "sent_on"
+            ),
+        )
+        con.execute("DELETE FROM cascade_ledger")
+        _insert(con, "cascade_ledger", ledger)
+
+
+def _publish(ctx: RunContext, plan, index: pl.DataFrame, rows: pl.DataFrame, ledger: pl.DataFrame,
+             letters_new: pl.DataFrame) -> dict:
+    """Render the letters and write ``cascade.csv``; returns the step's report."""
     letters_dir = ctx.work_dir / cascade_letters.LETTERS_SUBDIR
     shutil.rmtree(letters_dir, ignore_errors=True)  # this step owns letters/: a rerun starts clean
     rendered = cascade_letters.render_all(plan, letters_dir, ctx.settings, ctx.as_of)

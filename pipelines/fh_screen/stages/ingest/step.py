@@ -30,6 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator
 
 from fh_screen.store import db, erasure, files
@@ -62,63 +63,18 @@ def stage_step(ctx: RunContext) -> dict:
         with ThreadPoolExecutor(max_workers=1) as pool:
             hashing = pool.submit(file_hashes, ctx.extract_dir)   # hashing overlaps with reading
             for table, path in paths.items():
-                with clock("read"):
-                    delivered = read_table(table, path, ctx.settings.ingest)
-                received, erased = delivered.frame.height, 0
-                if register is not None:
-                    delivered.frame, erased = register.set_aside(delivered.frame)
-                with clock("parse"):
-                    staged[table] = stage_table(delivered, ctx.settings.ingest.extra_codes, scratch)
-                reports[table] = {
-                    "received": received,
-                    "set_aside_for_erasure": erased,
-                    **delivered.report(),
-                    "decimal": staged[table].decimal,
-                    "file": path.name,
-                    "ignored_columns": list(delivered.ignored_columns),
-                }
-                if delivered.replaced:
-                    warnings.append(
-                        f"{path.name}: UTF-8 with {staged[table].rules.get(nz.BAD_ENCODING, 0)} rows that are "
-                        f"not; those rows were quarantined ({nz.BAD_ENCODING}), the rest read as UTF-8"
-                    )
-                del delivered                                   # the text copy is not needed any more
-            hashes = hashing.result()
-            ctx.manifest["input_hashes"] = input_record(hashes)
-            ctx.manifest["content_hash"] = content_hash(ctx.extract_dir, hashes)
-            unknown = ctx.manifest["input_hashes"].get("unknown_files")
-            if unknown:
-                warnings.append(f"the delivery holds {unknown['files']} files that are not contract tables; "
-                                "they were not read (recorded by count and hash only)")
-
+                staged[table], reports[table] = _stage_file(ctx, table, path, register, clock, scratch, warnings)
+            _record_inputs(ctx, hashing.result(), warnings)
         ctx.delivery_id = ctx.extract_dir.name
         ctx.run_id = f"{ctx.as_of.isoformat()}_{ctx.delivery_id}"
         ctx.present_tables = set(paths)
         with clock("write"), closing(ctx.connect()) as con, db.transaction(con):
-            con.execute("DELETE FROM quarantine WHERE delivery_id = ?", [ctx.delivery_id])
-            for table in TABLES:
-                if table in staged:
-                    _write_staging(con, table, staged[table])
-                    db.add_quarantine(con, ctx.delivery_id, table, staged[table].bad)
-                else:
-                    con.execute(f"DROP TABLE IF EXISTS {staging_table(table)}")
+            _write_delivery(con, ctx.delivery_id, staged)
     finally:
         for result in staged.values():
             result.remove_parts()
-
     absent = [t for t in TABLES if t not in paths]
-    tables = ctx.manifest.setdefault("tables", {})
-    for table in list(tables):
-        if table not in staged:
-            del tables[table]
-    for table, result in staged.items():
-        tables[table] = {
-            **reports[table],
-            "quarantined": result.bad.height,
-            "loaded": 0,
-            "quarantine_rules": result.rules,
-        }
-    ctx.manifest["tables_absent"] = absent
+    _record_tables(ctx, staged, reports, absent)
     for warning in warnings:
         log.warning("%s", warning)
     log.info("staged %d tables of delivery %s", len(staged), ctx.delivery_id)
@@ -131,6 +87,72 @@ def stage_step(ctx: RunContext) -> dict:
         "quarantined_rows": {t: s.bad.height for t, s in staged.items()},
         **clock.report(),
     }
+
+
+def _stage_file(ctx: RunContext, table: str, path: Path, register, clock: _Clock, scratch: Path,
+                warnings: list[str]) -> tuple[Staged, dict]:
+    """Read and parse one delivered file (people on the erasure register set aside first);
+    returns the staged rows and the file's report, and adds a warning for mixed encodings."""
+    with clock("read"):
+        delivered = read_table(table, path, ctx.settings.ingest)
+    received, erased = delivered.frame.height, 0
+    if register is not None:
+        delivered.frame, erased = register.set_aside(delivered.frame)
+    with clock("parse"):
+        staged = stage_table(delivered, ctx.settings.ingest.extra_codes, scratch)
+    report = {
+        "received": received,
+        "set_aside_for_erasure": erased,
+        **delivered.report(),
+        "decimal": staged.decimal,
+        "file": path.name,
+        "ignored_columns": list(delivered.ignored_columns),
+    }
+    if delivered.replaced:
+        warnings.append(
+            f"{path.name}: UTF-8 with {staged.rules.get(nz.BAD_ENCODING, 0)} rows that are "
+            f"not; those rows were quarantined ({nz.BAD_ENCODING}), the rest read as UTF-8"
+        )
+    return staged, report
+
+
+def _record_inputs(ctx: RunContext, hashes, warnings: list[str]) -> None:
+    """The delivery's file hashes and content hash in the manifest; unknown files are
+    recorded by count and hash only, with a warning."""
+    ctx.manifest["input_hashes"] = input_record(hashes)
+    ctx.manifest["content_hash"] = content_hash(ctx.extract_dir, hashes)
+    unknown = ctx.manifest["input_hashes"].get("unknown_files")
+    if unknown:
+        warnings.append(f"the delivery holds {unknown['files']} files that are not contract tables; "
+                        "they were not read (recorded by count and hash only)")
+
+
+def _write_delivery(con, delivery_id: str, staged: dict[str, Staged]) -> None:
+    """Every stg_<table> of the delivery and its parse rejects; a table not delivered has none."""
+    con.execute("DELETE FROM quarantine WHERE delivery_id = ?", [delivery_id])
+    for table in TABLES:
+        if table in staged:
+            _write_staging(con, table, staged[table])
+            db.add_quarantine(con, delivery_id, table, staged[table].bad)
+        else:
+            con.execute(f"DROP TABLE IF EXISTS {staging_table(table)}")
+
+
+def _record_tables(ctx: RunContext, staged: dict[str, Staged], reports: dict[str, dict], absent: list[str]) -> None:
+    """The manifest's per-table counts (received, quarantined; loaded comes later) for
+    the tables of this delivery only."""
+    tables = ctx.manifest.setdefault("tables", {})
+    for table in list(tables):
+        if table not in staged:
+            del tables[table]
+    for table, result in staged.items():
+        tables[table] = {
+            **reports[table],
+            "quarantined": result.bad.height,
+            "loaded": 0,
+            "quarantine_rules": result.rules,
+        }
+    ctx.manifest["tables_absent"] = absent
 
 
 def _write_staging(con, table: str, result: Staged) -> None:

@@ -177,38 +177,57 @@ def evaluator_tables(aggregates: pl.DataFrame, small_cell_max: int, rounding_bas
                                    "value": None if hidden else int(counts[(*key, m)])})
             c = partial(_get, counts, key)
             s = partial(_get, sums, (dim, lv))
-            out: dict[str, dict] = {}
-            for name, num, den in RATES:
-                out[name] = _ratio(c(num), c(den), blocked(dim, lv, num, den))
-            out["ldl_change_mean_mmol"] = _ratio(s("ldl_change_sum_mmol"), c("ldl_change_n"),
-                                                 blocked(dim, lv, "ldl_change_n"), 2)
-            for duration in S.DURATIONS:
-                n_metric = S.DURATION_N[duration]
-                if blocked(dim, lv, n_metric):
-                    out[f"median_{duration}"] = _result(None, "suppressed")
-                else:
-                    median = _median_from_hist(hists.get((dim, lv, duration), {}))
-                    out[f"median_{duration}"] = _result(median, "ok" if median is not None else "not_applicable")
+            block = partial(blocked, dim, lv)
+            out = rate_values(c, s, block, lambda duration: hists.get((dim, lv, duration), {}))
             expected = c("population") * expected_prevalence if rounded else s("expected_cases")
             cost = compute.programme_cost(c, unit_costs_dkk) if rounded else s("cost_dkk")
-            out["expected_cases"] = (_result(None, "suppressed") if blocked(dim, lv, "population")
-                                     else _result(round(expected, 1), "ok"))
-            out["share_of_expected_found"] = _ratio(c("confirmed") + c("already_diagnosed"), expected,
-                                                    blocked(dim, lv, "confirmed", "already_diagnosed", "population"))
-            cost_blocked = blocked(dim, lv, *COST_UNITS)
-            out["cost_dkk"] = _result(None, "suppressed") if cost_blocked else _result(round(cost, 2), "ok")
-            out["cost_per_new_case_dkk"] = _ratio(cost, c("new_cases"), cost_blocked or blocked(dim, lv, "new_cases"), 2)
-            out["cost_per_confirmed_case_dkk"] = _ratio(cost, c("confirmed"),
-                                                        cost_blocked or blocked(dim, lv, "confirmed"), 2)
+            out |= yield_and_cost_values(c, block, expected, cost)
             if dim in S.COARSE_DIMENSIONS:
-                out |= selection_values(c, s, partial(blocked, dim, lv))
-                for b in S.CALIBRATION_BINS:
-                    out[f"calib_observed_{b}"] = _ratio(c(f"calib_confirmed_{b}"), c(f"calib_n_{b}"),
-                                                        blocked(dim, lv, f"calib_confirmed_{b}", f"calib_n_{b}"))
-                    out[f"calib_predicted_{b}"] = _ratio(s(f"calib_prob_sum_{b}"), c(f"calib_n_{b}"),
-                                                         blocked(dim, lv, f"calib_n_{b}"))
+                out |= selection_values(c, s, block)
+                out |= calibration_values(c, s, block)
             derived_rows += [{"dimension": dim, "level": lv, "metric": k, **r} for k, r in out.items()]
     return {"counts": count_rows, "derived": derived_rows}
+
+
+def rate_values(c, s, blocked, hist) -> dict[str, dict]:
+    """The rates of ``RATES``, the mean LDL-C change and the median durations of one level;
+    suppressed when a count they are computed from is withheld."""
+    out: dict[str, dict] = {}
+    for name, num, den in RATES:
+        out[name] = _ratio(c(num), c(den), blocked(num, den))
+    out["ldl_change_mean_mmol"] = _ratio(s("ldl_change_sum_mmol"), c("ldl_change_n"), blocked("ldl_change_n"), 2)
+    for duration in S.DURATIONS:
+        if blocked(S.DURATION_N[duration]):
+            out[f"median_{duration}"] = _result(None, "suppressed")
+        else:
+            median = _median_from_hist(hist(duration))
+            out[f"median_{duration}"] = _result(median, "ok" if median is not None else "not_applicable")
+    return out
+
+
+def yield_and_cost_values(c, blocked, expected: float, cost: float) -> dict[str, dict]:
+    """Expected cases and the share found, the programme's cost and the cost per new and per
+    confirmed case of one level."""
+    out: dict[str, dict] = {}
+    out["expected_cases"] = (_result(None, "suppressed") if blocked("population")
+                             else _result(round(expected, 1), "ok"))
+    out["share_of_expected_found"] = _ratio(c("confirmed") + c("already_diagnosed"), expected,
+                                            blocked("confirmed", "already_diagnosed", "population"))
+    cost_blocked = blocked(*COST_UNITS)
+    out["cost_dkk"] = _result(None, "suppressed") if cost_blocked else _result(round(cost, 2), "ok")
+    out["cost_per_new_case_dkk"] = _ratio(cost, c("new_cases"), cost_blocked or blocked("new_cases"), 2)
+    out["cost_per_confirmed_case_dkk"] = _ratio(cost, c("confirmed"), cost_blocked or blocked("confirmed"), 2)
+    return out
+
+
+def calibration_values(c, s, blocked) -> dict[str, dict]:
+    """Observed and mean predicted probability per calibration bin."""
+    out: dict[str, dict] = {}
+    for b in S.CALIBRATION_BINS:
+        out[f"calib_observed_{b}"] = _ratio(c(f"calib_confirmed_{b}"), c(f"calib_n_{b}"),
+                                            blocked(f"calib_confirmed_{b}", f"calib_n_{b}"))
+        out[f"calib_predicted_{b}"] = _ratio(s(f"calib_prob_sum_{b}"), c(f"calib_n_{b}"), blocked(f"calib_n_{b}"))
+    return out
 
 
 # (name, numerator): tonight's selections per 1,000 people with a lipid result, read against

@@ -138,6 +138,55 @@ def slot_weeks(planned: pl.DataFrame, clinics: list[Clinic], expected: dict[str,
     ).drop("_c", "_p", "_i", "_k", "_qp", "_flow_order").sort("rank")
 
 
+def _figure_columns() -> list[pl.Expr]:
+    """Tonight's figures per clinic, as aggregations over the lined-up candidates."""
+    clinic_route = pl.col("route") == ROUTE_CLINIC
+    check = pl.col("route") == ROUTE_CHECK
+    prospective = pl.col("flow") == FLOW_PROSPECTIVE
+    backlog = pl.col("flow") == FLOW_BACKLOG
+    within = pl.col("line") == WITHIN
+    below = pl.col("line") == BELOW_LINE
+    listed = pl.col("event").is_in(["listed", "reminder"])
+    queued = pl.col("event") == "queued"
+    new = pl.col("queued_since").is_null()
+    in_horizon = clinic_route & within
+
+    def n(expr: pl.Expr) -> pl.Expr:
+        return expr.fill_null(False).sum().cast(pl.Int64)
+
+    return [
+        pl.len().cast(pl.Int64).alias("candidates"),
+        n(prospective & new & (pl.col("kind") == "listed")).alias("prospective_selected"),
+        n(backlog & within & new).alias("backlog_selected"),
+        n(prospective).alias("prospective_candidates"),
+        n(clinic_route & listed).alias("clinic_listed"),
+        n(queued).alias("queued"),
+        n(backlog & clinic_route & queued).alias("backlog_queued"),
+        n(clinic_route & below).alias("below_line"),
+        n(pl.col("line") == OUTSIDE_LOOKBACK).alias("outside_lookback"),
+        n(check & listed).alias("check_first_listed"),
+        n(check & backlog & within & listed).alias("check_first_backlog_listed"),
+        n(check & ~within).alias("check_first_held"),
+        pl.col("probability").filter(clinic_route & below).sum().alias("below_line_expected_carriers"),
+        pl.col("probability").filter(in_horizon).sum().alias("horizon_expected_carriers"),
+    ]
+
+
+def backlog_clearance(frame: pl.DataFrame) -> pl.DataFrame:
+    """The backlog (queued from the backlog + below the line), the weekly places left for it
+    (capacity minus the expected prospective referrals, none when that is not positive),
+    and the weeks to clear it at that pace (one decimal; none without places)."""
+    left = pl.col("weekly_capacity") - pl.col("expected_prospective_weekly")
+    size = pl.col("backlog_queued") + pl.col("below_line")
+    return frame.with_columns(
+        size.alias("backlog_size"),
+        pl.when(left > 0).then(pl.max_horizontal(left, 0)).otherwise(0).alias("backlog_weekly_places"),
+    ).with_columns(
+        pl.when(pl.col("backlog_weekly_places") > 0)
+        .then((pl.col("backlog_size") / pl.col("backlog_weekly_places")).round(1)).alias("weeks_to_clear"),
+    )
+
+
 def nightly_figures(
     lined: pl.DataFrame,
     planned: pl.DataFrame,
@@ -156,36 +205,7 @@ def nightly_figures(
     rows = lined.join(event, on="patient_id", how="left").with_columns(
         pl.col("clinic_id").fill_null("none"), pl.col("probability").fill_null(0.0)
     )
-    clinic_route = pl.col("route") == ROUTE_CLINIC
-    check = pl.col("route") == ROUTE_CHECK
-    prospective = pl.col("flow") == FLOW_PROSPECTIVE
-    backlog = pl.col("flow") == FLOW_BACKLOG
-    within = pl.col("line") == WITHIN
-    below = pl.col("line") == BELOW_LINE
-    listed = pl.col("event").is_in(["listed", "reminder"])
-    queued = pl.col("event") == "queued"
-    new = pl.col("queued_since").is_null()
-    in_horizon = clinic_route & within
-
-    def n(expr: pl.Expr) -> pl.Expr:
-        return expr.fill_null(False).sum().cast(pl.Int64)
-
-    per = rows.group_by("clinic_id").agg(
-        pl.len().cast(pl.Int64).alias("candidates"),
-        n(prospective & new & (pl.col("kind") == "listed")).alias("prospective_selected"),
-        n(backlog & within & new).alias("backlog_selected"),
-        n(prospective).alias("prospective_candidates"),
-        n(clinic_route & listed).alias("clinic_listed"),
-        n(queued).alias("queued"),
-        n(backlog & clinic_route & queued).alias("backlog_queued"),
-        n(clinic_route & below).alias("below_line"),
-        n(pl.col("line") == OUTSIDE_LOOKBACK).alias("outside_lookback"),
-        n(check & listed).alias("check_first_listed"),
-        n(check & backlog & within & listed).alias("check_first_backlog_listed"),
-        n(check & ~within).alias("check_first_held"),
-        pl.col("probability").filter(clinic_route & below).sum().alias("below_line_expected_carriers"),
-        pl.col("probability").filter(in_horizon).sum().alias("horizon_expected_carriers"),
-    )
+    per = rows.group_by("clinic_id").agg(*_figure_columns())
     clinic_ids = sorted(set(per["clinic_id"].to_list()) | set(capacity))
     frame = pl.DataFrame({"clinic_id": clinic_ids}, schema={"clinic_id": pl.Utf8}).join(per, on="clinic_id", how="left").fill_null(0)
     frame = frame.with_columns(
@@ -194,15 +214,7 @@ def nightly_figures(
         pl.col("clinic_id").replace_strict(expected, default=0, return_dtype=pl.Int64).alias("expected_prospective_weekly"),
         pl.col("clinic_id").replace_strict(places, default=None, return_dtype=pl.Int64).alias("backlog_places"),
     )
-    left = pl.col("weekly_capacity") - pl.col("expected_prospective_weekly")
-    size = pl.col("backlog_queued") + pl.col("below_line")
-    return frame.with_columns(
-        size.alias("backlog_size"),
-        pl.when(left > 0).then(pl.max_horizontal(left, 0)).otherwise(0).alias("backlog_weekly_places"),
-    ).with_columns(
-        pl.when(pl.col("backlog_weekly_places") > 0)
-        .then((pl.col("backlog_size") / pl.col("backlog_weekly_places")).round(1)).alias("weeks_to_clear"),
-    ).select(RUN_COLUMNS)
+    return backlog_clearance(frame).select(RUN_COLUMNS)
 
 
 RUN_COLUMNS = schemas.column_names("selection_runs")

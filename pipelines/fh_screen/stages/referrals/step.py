@@ -200,8 +200,26 @@ def ledger_state(prior_events: pl.DataFrame, outcomes: pl.DataFrame, as_of: date
     outcome on or after cycle_start and not after ``as_of``).
     """
     ev = prior_events.filter(pl.col("as_of") < as_of)
+    per = _event_summary(ev)
+    state = (
+        per.join(_reminders_in_cycle(ev, per), on="patient_id", how="left")
+        .join(_queued_from(ev, per), on="patient_id", how="left")
+        .with_columns(
+            pl.col("reminders_in_cycle").fill_null(0),
+            pl.when(pl.col("_last_event") == QUEUED).then(pl.col("_queued_from")).alias("queued_since"),
+        )
+    )
+    return state.join(_outcome_in_cycle(outcomes, state, as_of), on="patient_id", how="left").select(
+        "patient_id", "first_listed_on", "last_listed_on", "times_listed", "cycle_start",
+        "reminders_in_cycle", "queued_since", "outcome_in_cycle",
+    )
+
+
+def _event_summary(ev: pl.DataFrame) -> pl.DataFrame:
+    """Per patient: first and last night shown on a worklist (listed or reminded), times
+    shown, the cycle start (last ``listed``), and the last event."""
     shown = pl.col("event").is_in([LISTED, REMINDER])
-    per = ev.group_by("patient_id").agg(
+    return ev.group_by("patient_id").agg(
         pl.col("as_of").filter(shown).min().alias("first_listed_on"),
         pl.col("as_of").filter(shown).max().alias("last_listed_on"),
         shown.sum().cast(pl.Int32).alias("times_listed"),
@@ -210,13 +228,21 @@ def ledger_state(prior_events: pl.DataFrame, outcomes: pl.DataFrame, as_of: date
         pl.col("as_of").sort_by("as_of").last().alias("_last_event_on"),
         pl.col("event").sort_by("as_of").last().alias("_last_event"),
     )
-    reminders = (
+
+
+def _reminders_in_cycle(ev: pl.DataFrame, per: pl.DataFrame) -> pl.DataFrame:
+    """Reminders after the cycle's listing night (not on it)."""
+    return (
         ev.join(per.select("patient_id", "cycle_start"), on="patient_id")
         .filter((pl.col("event") == REMINDER) & (pl.col("as_of") > pl.col("cycle_start")))
         .group_by("patient_id")
         .agg(pl.len().cast(pl.Int32).alias("reminders_in_cycle"))
     )
-    queued_after = (
+
+
+def _queued_from(ev: pl.DataFrame, per: pl.DataFrame) -> pl.DataFrame:
+    """The first night queued after the last night shown (any night if never shown)."""
+    return (
         ev.join(per.select("patient_id", "last_listed_on"), on="patient_id")
         .filter(
             (pl.col("event") == QUEUED)
@@ -225,25 +251,17 @@ def ledger_state(prior_events: pl.DataFrame, outcomes: pl.DataFrame, as_of: date
         .group_by("patient_id")
         .agg(pl.col("as_of").min().alias("_queued_from"))
     )
-    state = (
-        per.join(reminders, on="patient_id", how="left")
-        .join(queued_after, on="patient_id", how="left")
-        .with_columns(
-            pl.col("reminders_in_cycle").fill_null(0),
-            pl.when(pl.col("_last_event") == QUEUED).then(pl.col("_queued_from")).alias("queued_since"),
-        )
-    )
-    latest_outcome = (
+
+
+def _outcome_in_cycle(outcomes: pl.DataFrame, state: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """The latest clinic outcome dated on or after the cycle start and not after ``as_of``."""
+    return (
         outcomes.filter(pl.col("outcome_date") <= as_of)
         .join(state.select("patient_id", "cycle_start"), on="patient_id")
         .filter(pl.col("outcome_date") >= pl.col("cycle_start"))
         .sort("outcome_date")
         .group_by("patient_id")
         .agg(pl.col("outcome").last().alias("outcome_in_cycle"))
-    )
-    return state.join(latest_outcome, on="patient_id", how="left").select(
-        "patient_id", "first_listed_on", "last_listed_on", "times_listed", "cycle_start",
-        "reminders_in_cycle", "queued_since", "outcome_in_cycle",
     )
 
 
@@ -588,25 +606,7 @@ def referrals_step(ctx: RunContext) -> dict:
             rule_results, model_scores, patients, outcomes, prior, ctx.settings, ctx.as_of, evidence, since
         )
         planned = with_candidate_details(con, planned, _columns(con, "rule_results"))
-        tonight = events_frame(planned, ctx.as_of)
-        with db.transaction(con):
-            con.execute("DELETE FROM referral_events WHERE as_of = ?", [ctx.as_of])
-            con.register("_tonight", tonight)
-            con.execute(f"INSERT INTO referral_events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM _tonight")
-            con.unregister("_tonight")
-            all_events = con.sql("SELECT * FROM referral_events").pl()
-            ledger = ledger_from_events(all_events, outcomes)
-            con.execute("DELETE FROM referral_ledger")
-            con.register("_ledger", ledger)
-            con.execute("INSERT INTO referral_ledger SELECT * FROM _ledger")
-            con.unregister("_ledger")
-            con.execute("DELETE FROM selection_runs WHERE as_of = ?", [ctx.as_of])
-            figures = pl.DataFrame(report["selection_by_clinic"]).select(
-                pl.lit(ctx.as_of).alias("as_of"), *backlog.RUN_COLUMNS[1:]
-            )
-            con.register("_figures", figures)
-            con.execute(f"INSERT INTO selection_runs ({', '.join(backlog.RUN_COLUMNS)}) SELECT * FROM _figures")
-            con.unregister("_figures")
+        all_events = _record(con, ctx.as_of, planned, outcomes, report)
 
         out = ctx.work_dir / "worklists"
         for stale in (out, ctx.work_dir / "clinics"):
@@ -623,3 +623,29 @@ def referrals_step(ctx: RunContext) -> dict:
         con.close()
     log.info("referrals: %d listed, %d queued", report["events"].get(LISTED, 0), report["events"].get(QUEUED, 0))
     return report
+
+
+def _record(con, as_of: date, planned: pl.DataFrame, outcomes: pl.DataFrame, report: dict) -> pl.DataFrame:
+    """Tonight's events, the ledger rebuilt from all events, and the night's selection
+    figures, in one transaction (a rerun of the night replaces its rows); returns all events,
+    which the clinic pages read."""
+    tonight = events_frame(planned, as_of)
+    with db.transaction(con):
+        con.execute("DELETE FROM referral_events WHERE as_of = ?", [as_of])
+        con.register("_tonight", tonight)
+        con.execute(f"INSERT INTO referral_events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM _tonight")
+        con.unregister("_tonight")
+        all_events = con.sql("SELECT * FROM referral_events").pl()
+        ledger = ledger_from_events(all_events, outcomes)
+        con.execute("DELETE FROM referral_ledger")
+        con.register("_ledger", ledger)
+        con.execute("INSERT INTO referral_ledger SELECT * FROM _ledger")
+        con.unregister("_ledger")
+        con.execute("DELETE FROM selection_runs WHERE as_of = ?", [as_of])
+        figures = pl.DataFrame(report["selection_by_clinic"]).select(
+            pl.lit(as_of).alias("as_of"), *backlog.RUN_COLUMNS[1:]
+        )
+        con.register("_figures", figures)
+        con.execute(f"INSERT INTO selection_runs ({', '.join(backlog.RUN_COLUMNS)}) SELECT * FROM _figures")
+        con.unregister("_figures")
+    return all_events

@@ -1,0 +1,81 @@
+"""No function in the package or the DAGs is longer than 50 lines.
+
+A long function mixes decisions that each deserve a name and a spec test (the cascade
+letter plan once held six policies in 141 lines). Lines are counted from ``def`` to the
+last line of the body, docstring included. The functions below are still longer; each
+entry gives its length as a ceiling (it may shrink, never grow) and why it is still long.
+When one is split, delete its entry (the test fails on a stale entry).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LIMIT = 50
+SEARCHED = ("pipelines/fh_screen", "dags")
+
+_CONCURRENT = "not split yet: the module is being reworked for incremental nights and partitions (issue 17)"
+ALLOWED: dict[str, tuple[int, str]] = {
+    "pipelines/fh_screen/app/run.py::prepare": (52, _CONCURRENT),
+    "pipelines/fh_screen/stages/features/build.py::_regimen_factor": (84, _CONCURRENT),
+    "pipelines/fh_screen/stages/features/build.py::_ldl_summary": (52, _CONCURRENT),
+    "pipelines/fh_screen/stages/features/build.py::_relatives": (62, _CONCURRENT),
+    "pipelines/fh_screen/stages/features/family.py::relatives": (84, _CONCURRENT),
+    "pipelines/fh_screen/training/retrain.py::retrain_and_maybe_promote":
+        (55, "not split yet: the scorer and its retraining are being reworked (issue 16)"),
+    "pipelines/fh_screen/training/multiworld.py::outcome_recalibration":
+        (60, "not split yet: the recalibration on clinics' outcomes is new with the scorer's rework (issue 16)"),
+    "pipelines/fh_screen/stages/metrics/disclosure.py::suppress_rounded":
+        (59, "not split yet: the rounded publication's protection was just reworked (secondary suppression "
+             "of margins and nested funnels); its split waits for that work to settle"),
+    "dags/fh_nightly.py::fh_nightly":
+        (60, "not split yet: the nightly DAG's wiring, just extended with mapped family-partition tasks "
+             "(issue 17); it only wires tasks"),
+    "pipelines/fh_screen/stages/metrics/compute.py::person_frame":
+        (77, "not split yet: the per-person funnel of the pilot metrics, just reworked to use the worklists' "
+             "selection rule and to count new cases (index cases plus relatives found) on their own"),
+    "pipelines/fh_screen/synth/simulate.py::simulate":
+        (80, "not split yet: the pilot simulator's driver (history run, the night-by-night loop of deliveries "
+             "and runs, simulation.json) is new and still changing with the demo's pilot year"),
+}
+
+
+def lengths_in(path: Path, name: str) -> dict[str, int]:
+    """``name::function`` -> lines, for every function (nested ones too) in one file."""
+    out: dict[str, int] = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            key = f"{name}::{node.name}"
+            out[key] = max(out.get(key, 0), node.end_lineno - node.lineno + 1)
+    return out
+
+
+def function_lengths() -> dict[str, int]:
+    """``path::name`` -> lines, for every function in the searched folders."""
+    out = {}
+    for folder in SEARCHED:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            out.update(lengths_in(path, path.relative_to(ROOT).as_posix()))
+    return out
+
+
+def test_no_function_is_longer_than_the_limit():
+    lengths = function_lengths()
+    too_long = {k: n for k, n in lengths.items() if n > LIMIT and n > ALLOWED.get(k, (LIMIT, ""))[0]}
+    assert not too_long, f"split these into named policies (limit {LIMIT} lines, or the allowed ceiling): {too_long}"
+
+
+def test_the_allow_list_has_no_stale_entries():
+    lengths = function_lengths()
+    stale = {k: lengths.get(k) for k in ALLOWED if lengths.get(k, 0) <= LIMIT}
+    assert not stale, f"no longer over {LIMIT} lines (or gone): delete from ALLOWED: {stale}"
+
+
+def test_the_counter_counts_def_to_last_line(tmp_path):
+    """51 lines (def, docstring, 49 statements) at the limit plus one; a nested function counts too."""
+    body = '    """Why."""\n' + "    x = 1\n" * 49
+    inner = "    def g():\n" + "        y = 2\n" * 50
+    (tmp_path / "m.py").write_text("def f():\n" + body + "\n\ndef h():\n" + inner, encoding="utf-8")
+    assert lengths_in(tmp_path / "m.py", "m") == {"m::f": LIMIT + 1, "m::h": LIMIT + 2, "m::g": LIMIT + 1}
