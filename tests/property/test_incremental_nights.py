@@ -86,9 +86,15 @@ def _delivery(folder: Path, day: date, spec: dict, tables: dict[str, pl.DataFram
                    value=f"{float(row['value']) * factor:.1f}")
         labs.append(row)
         results.append(row)
+    # A correction scales a numeric result; a censored one (">90") is corrected as delivered text.
     for i, factor in spec["corrections"]:
         row = dict(results[i % len(results)])
-        row.update(status="corrected", value=f"{float(row['value']) * factor:.1f}")
+        value = row["value"]
+        try:
+            value = f"{float(value) * factor:.1f}"
+        except (TypeError, ValueError):
+            pass
+        row.update(status="corrected", value=value)
         labs.append(row)
     for i in spec["cancellations"]:
         row = dict(results[i % len(results)])
