@@ -38,7 +38,7 @@ def demo(out: Path, n_patients: int, seed: int, progress: Callable[[str], None] 
     result = simulate(out=out, months=months, n_patients=n_patients, seed=seed, start=DEMO_AS_OF, runner=run,
                       settings=load_settings(), progress=progress)
     latest = Path(result["latest_run"])
-    print(f"demo region: {n_patients:,} synthetic people, {result['runs']} runs over {months:g} months "
+    print(f"demo region: {n_patients:,} synthetic people, {result['runs']} runs over {months:g} month{'' if months == 1 else 's'} "
           f"({result['region']['start']} to {result['region']['end']})", file=sys.stdout)
     print(f"database:    {Path(out).resolve() / 'fh_screen.duckdb'}")
     print(f"outputs:     {latest}")
