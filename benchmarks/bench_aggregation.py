@@ -6,8 +6,9 @@
 The features step's heaviest pattern is "per patient, summarise that patient's LDL-C results":
 count, highest, lowest, mean, median, the latest value, first and last sample date and the
 trend (least-squares slope per year). This script computes exactly that three ways, each in
-its own process under ``/usr/bin/time -v`` (wall and CPU seconds, peak resident memory), on
-one typed Parquet copy of the delivered lab file (made once, not timed):
+its own process timed as ``bench_run`` times its runs (``bench_run.timed``: wall and CPU
+seconds, peak resident memory), on one typed Parquet copy of the delivered lab file (made
+once, not timed):
 
 * ``duckdb-sql``: one SQL statement, DuckDB reads the Parquet and aggregates;
 * ``polars``: ``scan_parquet`` + ``group_by`` (lazy, streaming where polars can);
@@ -24,12 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from bench_run import timed
 from floor import ratio_line
 
 LDL_CODES = ("NPU01568", "DNK35308", "13457-7", "18262-6")
@@ -117,22 +116,6 @@ pl.DataFrame({{
 VARIANTS = {"duckdb-sql": DUCKDB_SQL, "polars": POLARS, "duckdb-to-polars": DUCKDB_TO_POLARS}
 
 
-def timed(argv: list[str]) -> dict:
-    """Wall, CPU (user + system) seconds and peak RSS of one process."""
-    started = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *argv], capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        sys.exit(f"bench_aggregation: {argv[1][:40]!r} failed:\n{proc.stderr[-2000:]}")
-
-    def field(name: str) -> float:
-        return float(re.search(rf"{re.escape(name)}: ([0-9.]+)", proc.stderr).group(1))
-
-    return {"seconds": round(wall, 2),
-            "cpu_seconds": round(field("User time (seconds)") + field("System time (seconds)"), 2),
-            "peak_rss_mib": round(field("Maximum resident set size (kbytes)") / 1024)}
-
-
 def agree(paths: dict[str, Path]) -> str:
     """'' when every variant found the same patients and values (floats within 1e-9, the
     slope, a quotient of differences of sums, within 1e-6)."""
@@ -171,7 +154,7 @@ def main() -> None:
     for name, code in VARIANTS.items():
         outputs[name] = work / f"{name}.parquet"
         runs = [timed([sys.executable, "-c", code, str(typed), str(outputs[name])]) for _ in range(args.repeat)]
-        results[name] = min(runs, key=lambda r: r["cpu_seconds"])
+        results[name] = {k: v for k, v in min(runs, key=lambda r: r["cpu_seconds"]).items() if k != "stdout"}
     import polars as pl
 
     patients = pl.scan_parquet(outputs["duckdb-sql"]).select(pl.len()).collect().item()

@@ -9,19 +9,14 @@ same lab results, the least any feature build must do. Prints figures only.
 
 from __future__ import annotations
 
-import argparse
 import os
-import time
-from datetime import date
 
 import numpy as np
 import polars as pl
 
 from fh_screen.stages.features.build import build_features, make_inputs
 
-from floor import ratio_line, timed
-
-AS_OF = date(2026, 11, 23)
+from floor import AS_OF, ratio_line, synthetic_input, timed
 
 
 def synthetic_inputs(n: int, seed: int = 11):
@@ -73,12 +68,8 @@ def floor(labs: pl.DataFrame) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--people", type=int, default=100_000, help="patients in the synthetic tables (default 100,000)")
-    parser.add_argument("--seed", type=int, default=11)
-    args = parser.parse_args()
-    n = args.people
-    inputs, build_s, _ = timed(lambda: synthetic_inputs(n, args.seed))
+    n, inputs, build_s = synthetic_input(__doc__, synthetic_inputs, 100_000,
+                                         "patients in the synthetic tables (default 100,000)", 11)
     with_ldl, floor_s, _ = timed(lambda: floor(inputs.lab_results))
     feats, wall, cpu = timed(lambda: build_features(inputs, AS_OF))
     print(f"patients: {n:,}; lab results: {inputs.lab_results.height:,}; dispensings: {inputs.medications.height:,}; "

@@ -25,10 +25,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import date
 from pathlib import Path
 
-AS_OF = date(2026, 11, 23)
+from floor import AS_OF
+
 TASK = """
 import json, sys
 from datetime import date

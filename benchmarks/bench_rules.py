@@ -11,9 +11,7 @@ Prints figures only.
 
 from __future__ import annotations
 
-import argparse
 import os
-from datetime import date
 
 import numpy as np
 import polars as pl
@@ -21,9 +19,7 @@ import polars as pl
 from fh_screen.stages.features.build import feature_frame
 from fh_screen.stages.rules.results import evaluate, score
 
-from floor import ratio_line, timed
-
-AS_OF = date(2026, 11, 23)
+from floor import AS_OF, ratio_line, synthetic_input, timed
 
 
 def synthetic_features(n: int, seed: int = 7) -> pl.DataFrame:
@@ -82,12 +78,8 @@ def floor(features: pl.DataFrame) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--people", type=int, default=1_000_000, help="rows of patient_features (default 1,000,000)")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    n = args.people
-    features, build_s, _ = timed(lambda: synthetic_features(n, args.seed))
+    n, features, build_s = synthetic_input(__doc__, synthetic_features, 1_000_000,
+                                           "rows of patient_features (default 1,000,000)", 7)
     high, floor_s, _ = timed(lambda: floor(features))
     scored, eval_s, eval_cpu = timed(lambda: evaluate(features).select(
         "dlcn_points", "dlcn_category", "simon_broome", "medped", "lab_flag", "route", "excluded_reason").collect())

@@ -18,7 +18,7 @@ import os
 import resource
 import shutil
 from contextlib import closing
-from datetime import date, datetime, time, timezone
+from datetime import datetime, time, timezone
 from pathlib import Path
 
 import duckdb
@@ -27,9 +27,7 @@ from fh_screen.app import run as R
 from fh_screen.reference import REFERENCE_DIR
 from fh_screen.store import db
 
-from floor import ratio_line, timed
-
-AS_OF = date(2026, 11, 23)
+from floor import AS_OF, ratio_line, timed
 CODES = "['NPU01568','NPU01566','NPU01567','NPU04094','NPU03577','NPU27300','NPU18016']"
 
 

@@ -33,9 +33,7 @@ from fh_screen.stages.referrals.step import plan_referrals, empty_events, referr
 from fh_screen.stages.rules.results import score
 
 from bench_rules import synthetic_features
-from floor import ratio_line, timed
-
-AS_OF = date(2026, 11, 23)
+from floor import AS_OF, ratio_line, timed
 
 
 def fake_region(n: int, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:

@@ -266,14 +266,20 @@ def _add_demo(sub) -> None:
                        "DuckDB file, play a few weeks of the pilot forward a week at a time, and write "
                        "every output of the last run under --out/runs/<date>/.")
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output)")
-    p.add_argument("--patients", type=int, default=30_000, help="people in the synthetic region (default 30000)")
-    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    _add_region_options(p)
     p.add_argument("--months", type=float, default=None, help="months of pilot to simulate after the history, "
                    "a week at a time (default: a few weeks, so the quick start stays quick); not with --layout")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--layout", choices=["dst", "sds"], help="start from register extracts in this layout: "
                    "synthesise them, convert them, then run (one night)")
     p.set_defaults(func=_cmd_demo)
+
+
+def _add_region_options(p) -> None:
+    """The synthetic region's size and seed, shared by ``demo`` and ``simulate`` so the two
+    commands make the same region from the same options."""
+    p.add_argument("--patients", type=int, default=30_000, help="people in the synthetic region (default 30000)")
+    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
 
 
 def _add_convert(sub) -> None:
@@ -320,8 +326,7 @@ def _add_simulate(sub) -> None:
                        "last run is under --out/runs/<date>/metrics/.")
     p.add_argument("--out", type=Path, required=True, help="output folder (replaced)")
     p.add_argument("--months", type=float, default=12, help="months to simulate (default 12)")
-    p.add_argument("--patients", type=int, default=30_000, help="people in the synthetic region (default 30000)")
-    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    _add_region_options(p)
     p.add_argument("--start", type=_iso_date, default=date(2025, 12, 1), help="first run date (default 2025-12-01)")
     p.add_argument("--every-nights", type=int, default=7, help="nights between deliveries; the job runs on "
                    "each (default 7; 1 = every night)")

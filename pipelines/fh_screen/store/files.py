@@ -19,8 +19,9 @@ import io
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import polars as pl
 
@@ -84,33 +85,37 @@ def child_path(folder: Path, name: str) -> Path:
     return path
 
 
-def write_bytes(path: Path, data: bytes) -> Path:
+@contextmanager
+def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it becomes ``path``, owner-only.
+
+    The temporary file is created in the same folder (so the rename is atomic) and is
+    removed if the caller fails, so a crash leaves neither half a file nor a stray
+    temporary one.
+    """
     ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        yield Path(tmp)
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
     return path
 
 
 def write_parquet(path: Path, frame: pl.DataFrame) -> Path:
-    """Write ``frame`` as Parquet under a temporary name and rename it into place, so a
-    reader (the gather of a partitioned step, in another task) never sees half a file."""
-    ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
-    os.close(fd)
-    try:
+    """Write ``frame`` as Parquet, atomically, so a reader (the gather of a partitioned
+    step, in another task) never sees half a file."""
+    with atomic_path(path, suffix=".parquet") as tmp:
         frame.write_parquet(tmp)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

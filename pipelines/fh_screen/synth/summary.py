@@ -73,16 +73,18 @@ def summarise(pop: Population, p: dict, cited: dict, full: dict[str, pl.DataFram
     }
 
 
+def _groups(pop: Population) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Who the figures count among, on the delivery date: every person's position, in the
+    region, age in years, adults of the region (18 or older), carriers (one or two alleles)."""
+    idx = np.arange(pop.n)
+    region = pop["in_region"]
+    age = pop.age_at(idx, pop.as_of)
+    return idx, region, age, region & (age >= 18), pop["alleles"] > 0
 
 
 def _population_figures(pop: Population, p: dict, src) -> dict:
     """Genotypes and untreated LDL-C of the region, against their targets."""
-    as_of_day = pop.as_of
-    idx = np.arange(pop.n)
-    region = pop["in_region"]
-    age = pop.age_at(idx, as_of_day)
-    adult = region & (age >= 18)
-    carrier = pop["alleles"] > 0
+    idx, region, age, adult, carrier = _groups(pop)
     high = adult & (pop["ldl_now"] >= 4.9)
     by_band = _ldl_by_band(pop, p, idx, age, region, carrier)
     return {
@@ -119,12 +121,8 @@ def _ldl_by_band(pop: Population, p: dict, idx: np.ndarray, age: np.ndarray, reg
 
 def _care_figures(pop: Population, p: dict, src, frame: pl.DataFrame) -> dict:
     """Testing, treatment, lab coding, diagnoses and clinic outcomes, against their targets."""
+    idx, region, age, adult, carrier = _groups(pop)
     as_of_day = pop.as_of
-    idx = np.arange(pop.n)
-    region = pop["in_region"]
-    age = pop.age_at(idx, as_of_day)
-    adult = region & (age >= 18)
-    carrier = pop["alleles"] > 0
     seen = pop["ldl_now"] + secondary_effect(pop, idx, as_of_day, p)
     tested = pop["panels"] > 0
     on_statin = pop["statin"] & (pop["statin_start"] <= as_of_day) & (pop["statin_stop"] > as_of_day)
