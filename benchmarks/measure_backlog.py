@@ -47,7 +47,7 @@ def inputs(db_path: Path, as_of: date) -> dict:
             "patients": con.sql("SELECT patient_id, practice_id, postcode, deceased_date, moved_out_date "
                                 "FROM patients").pl(),
             "outcomes": con.sql("SELECT patient_id, outcome_date, outcome FROM clinic_outcomes").pl(),
-            "evidence": read_evidence(con, as_of),
+            "evidence": read_evidence(con, as_of, con.sql("SELECT patient_id FROM patients").pl()["patient_id"]),
         }
     finally:
         con.close()

@@ -33,9 +33,6 @@ ALLOWED: dict[str, tuple[int, str]] = {
     "dags/fh_nightly.py::fh_nightly":
         (60, "not split yet: the nightly DAG's wiring, just extended with mapped family-partition tasks "
              "(issue 17); it only wires tasks"),
-    "pipelines/fh_screen/stages/metrics/compute.py::person_frame":
-        (77, "not split yet: the per-person funnel of the pilot metrics, just reworked to use the worklists' "
-             "selection rule and to count new cases (index cases plus relatives found) on their own"),
     "pipelines/fh_screen/synth/simulate.py::simulate":
         (80, "not split yet: the pilot simulator's driver (history run, the night-by-night loop of deliveries "
              "and runs, simulation.json) is new and still changing with the demo's pilot year"),

@@ -5,7 +5,9 @@ Three stages, each testable on its own:
 1. ``read_inputs``: small per-person frames from DuckDB (SQL in ``sql/metrics_*.sql``);
    derived tables a step has not written yet are read as empty.
 2. ``person_frame``: one row per person in the population with the dimension levels and
-   0/1 indicator columns for every count metric (pure polars).
+   0/1 indicator columns for every count metric (pure polars), from named policies, one per
+   group of metrics (``funnel_columns``, ``rule_positivity_columns`` ...), each with its spec
+   test (tests/spec/test_metrics_person_policies.py).
 3. ``aggregate``: the tidy federated table ``(dimension, level, metric, value)`` of
    additive statistics (counts, sums, weekly histogram bins), zero cells left out.
 
@@ -131,14 +133,11 @@ def _cascade_per_index(cascade: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def person_frame(
-    inputs: dict[str, pl.DataFrame],
-    region_id: str,
-    selection: SelectionSettings,
-) -> pl.DataFrame:
-    """One row per person in the population: dimension levels and 0/1 metric indicators."""
+def people(inputs: dict[str, pl.DataFrame], selection: SelectionSettings) -> pl.DataFrame:
+    """The population (resident, or ever referred) with each person's referral, current rule
+    results under the worklists' selection rule and probability (the adult model does not
+    score children), and cascade counts as an index case: the columns the policies read."""
     ref = inputs["referrals"].with_columns(pl.lit(1).alias("_referred"))
-    # The worklists' selection rule and probability (the adult model does not score children).
     rules = triggered(with_probability(inputs["rules"], inputs["model"], selection.adult_age), selection)
     frame = (
         inputs["population"]
@@ -146,68 +145,168 @@ def person_frame(
         .join(rules.drop("age_years", "model_version"), on="patient_id", how="left")
         .join(_cascade_per_index(inputs["cascade"]), on="patient_id", how="left")
     )
-    referred = pl.col("_referred").is_not_null()
-    frame = frame.filter(pl.col("resident") | referred)
+    return frame.filter(pl.col("resident") | referred())
 
-    dlcn = pl.coalesce(pl.col("listed_dlcn_points"), pl.col("dlcn_points"))
-    probability = pl.coalesce(pl.col("listed_probability"), pl.col("probability"))
-    flagged_now = pl.col("excluded_reason").is_null() & pl.col("triggered").fill_null(False)
-    outcome = pl.col("outcome")
-    attended = referred & outcome.is_in(S.ATTENDED_OUTCOMES).fill_null(False)
-    confirmed = referred & outcome.is_in(S.CONFIRMED_OUTCOMES).fill_null(False)
-    started = referred & pl.col("treated_after").fill_null(False) & ~pl.col("treated_before").fill_null(False)
-    intensified = referred & pl.col("treated_before").fill_null(False) & pl.col("new_or_stronger").fill_null(False)
-    positive = {
-        "dlcn": dlcn >= selection.dlcn_min_points,
-        "simon_broome": pl.col("simon_broome").is_in(["definite", "possible"]),
-        "medped": pl.col("medped") == "met",
-        "lab_flag": pl.col("lab_flag"),
-        "model": probability >= selection.min_probability,
-    }
-    has_prob = probability.is_not_null()
-    bin_index = pl.min_horizontal((probability * len(S.CALIBRATION_EDGES)).floor().cast(pl.Int64),
-                                  pl.lit(len(S.CALIBRATION_EDGES) - 1))
 
-    columns = [
+# --- who counts where: one named policy per group of metrics ----------------------------
+# Each reads the columns of ``people`` and gives 0/1 indicators (or values) per person;
+# ``aggregate`` sums them. Spec tests: tests/spec/test_metrics_person_policies.py.
+
+
+def referred() -> pl.Expr:
+    """Ever listed on a GP worklist."""
+    return pl.col("_referred").is_not_null()
+
+
+def flagged_now() -> pl.Expr:
+    """Selected tonight by the worklists' own rule and not excluded."""
+    return pl.col("excluded_reason").is_null() & pl.col("triggered").fill_null(False)
+
+
+def attended() -> pl.Expr:
+    """Referred, and the clinic saw them (an FH or a not-FH outcome)."""
+    return referred() & pl.col("outcome").is_in(S.ATTENDED_OUTCOMES).fill_null(False)
+
+
+def confirmed() -> pl.Expr:
+    """Referred, and the clinic confirmed FH (genetic or clinical)."""
+    return referred() & pl.col("outcome").is_in(S.CONFIRMED_OUTCOMES).fill_null(False)
+
+
+def listed_probability() -> pl.Expr:
+    """The probability shown at listing; tonight's for a person never listed."""
+    return pl.coalesce(pl.col("listed_probability"), pl.col("probability"))
+
+
+def dimension_columns(region_id: str) -> list[pl.Expr]:
+    """The levels a person counts under: clinic and month of listing (placeholders when never
+    referred; "unassigned" when listed without a clinic), practice, sex, age band."""
+    ref = referred()
+    return [
         pl.lit(S.ALL).alias("dim_all"),
         pl.lit(region_id).alias("dim_region"),
-        pl.when(referred).then(pl.col("clinic_id").fill_null("unassigned")).otherwise(pl.lit(S.NO_CLINIC))
+        pl.when(ref).then(pl.col("clinic_id").fill_null("unassigned")).otherwise(pl.lit(S.NO_CLINIC))
         .alias("dim_clinic"),
         pl.col("practice_id").fill_null(S.NO_PRACTICE).alias("dim_practice"),
         pl.col("sex").fill_null("U").alias("dim_sex"),
         _age_band(pl.col("age_years")).alias("dim_age_band"),
-        pl.when(referred).then(pl.col("listed_on").dt.strftime("%Y-%m")).otherwise(pl.lit(S.NOT_REFERRED_MONTH))
+        pl.when(ref).then(pl.col("listed_on").dt.strftime("%Y-%m")).otherwise(pl.lit(S.NOT_REFERRED_MONTH))
         .alias("dim_month"),
-        pl.lit(1, dtype=pl.Int64).alias("population"),
-        _flag(pl.col("tested") | flagged_now | referred).alias("tested"),
-        _flag(flagged_now | referred).alias("flagged"),
-        _flag(referred).alias("referred"),
-        _flag(attended).alias("attended"),
-        _flag(confirmed).alias("confirmed"),
-        *[_flag(referred & (outcome == o)).alias(f"outcome_{o}") for o in S.OUTCOMES],
-        _flag(referred & outcome.is_null()).alias("outcome_none"),
-        _flag(started | intensified).alias("treatment_changed"),
-        _flag(started).alias("treatment_started"),
-        _flag(intensified).alias("treatment_intensified"),
-        _flag(referred & pl.col("ldl_change_mmol").is_not_null()).alias("ldl_change_n"),
-        pl.when(referred).then(pl.col("ldl_change_mmol")).otherwise(None).fill_null(0.0).alias("ldl_change_sum_mmol"),
-        _flag(pl.col("excluded_reason") == "already_diagnosed").alias("already_diagnosed"),
-        *[pl.col(c).fill_null(0).alias(c) for c in
-          ("cascade_identified", "cascade_contacted", "cascade_tested", "cascade_positive")],
-        (_flag(confirmed) + pl.col("cascade_positive").fill_null(0)).alias("new_cases"),
-        *[_flag(attended & positive[r]).alias(f"rule_pos_{r}") for r in S.RULES],
-        *[_flag(confirmed & positive[r]).alias(f"rule_pos_confirmed_{r}") for r in S.RULES],
-        _flag(attended & has_prob).alias("calib_n"),
-        _flag(confirmed & has_prob).alias("calib_confirmed"),
-        *[_flag(attended & has_prob & (bin_index == i)).alias(f"calib_n_{b}") for i, b in enumerate(S.CALIBRATION_BINS)],
-        *[_flag(confirmed & has_prob & (bin_index == i)).alias(f"calib_confirmed_{b}")
-          for i, b in enumerate(S.CALIBRATION_BINS)],
-        *[pl.when(attended & has_prob & (bin_index == i)).then(probability).otherwise(0.0).alias(f"calib_prob_sum_{b}")
-          for i, b in enumerate(S.CALIBRATION_BINS)],
-        pl.when(referred).then(pl.col("days_flag_to_listed")).otherwise(None).alias("days_flag_to_listed"),
-        pl.when(attended).then(pl.col("days_listed_to_visit")).otherwise(None).alias("days_listed_to_visit"),
     ]
-    return frame.select(columns)
+
+
+def funnel_columns() -> list[pl.Expr]:
+    """population >= tested >= flagged >= referred >= attended >= confirmed: each stage counts
+    everyone in the stages after it, so the funnel nests."""
+    ref, flagged = referred(), flagged_now()
+    return [
+        pl.lit(1, dtype=pl.Int64).alias("population"),
+        _flag(pl.col("tested") | flagged | ref).alias("tested"),
+        _flag(flagged | ref).alias("flagged"),
+        _flag(ref).alias("referred"),
+        _flag(attended()).alias("attended"),
+        _flag(confirmed()).alias("confirmed"),
+    ]
+
+
+def outcome_columns() -> list[pl.Expr]:
+    """The latest clinic outcome of each referred person, one indicator per outcome, and
+    ``outcome_none`` while the clinic has not answered."""
+    ref, outcome = referred(), pl.col("outcome")
+    return [*[_flag(ref & (outcome == o)).alias(f"outcome_{o}") for o in S.OUTCOMES],
+            _flag(ref & outcome.is_null()).alias("outcome_none")]
+
+
+def treatment_columns() -> list[pl.Expr]:
+    """After referral: started (untreated in the year before, treated after) or intensified
+    (treated before, and a new agent or a higher strength after)."""
+    ref = referred()
+    before = pl.col("treated_before").fill_null(False)
+    started = ref & pl.col("treated_after").fill_null(False) & ~before
+    intensified = ref & before & pl.col("new_or_stronger").fill_null(False)
+    return [_flag(started | intensified).alias("treatment_changed"),
+            _flag(started).alias("treatment_started"),
+            _flag(intensified).alias("treatment_intensified")]
+
+
+def ldl_change_columns() -> list[pl.Expr]:
+    """The LDL-C change of referred people who have one: a count and a sum (a mean follows)."""
+    ref = referred()
+    return [_flag(ref & pl.col("ldl_change_mmol").is_not_null()).alias("ldl_change_n"),
+            pl.when(ref).then(pl.col("ldl_change_mmol")).otherwise(None).fill_null(0.0).alias("ldl_change_sum_mmol")]
+
+
+def case_columns() -> list[pl.Expr]:
+    """Cases known before (excluded as already diagnosed), the cascade of each index case, and
+    new cases: a confirmed index case plus the relatives found positive (Marks et al. 2002)."""
+    cascade = ("cascade_identified", "cascade_contacted", "cascade_tested", "cascade_positive")
+    return [
+        _flag(pl.col("excluded_reason") == "already_diagnosed").alias("already_diagnosed"),
+        *[pl.col(c).fill_null(0).alias(c) for c in cascade],
+        (_flag(confirmed()) + pl.col("cascade_positive").fill_null(0)).alias("new_cases"),
+    ]
+
+
+def rule_positive(selection: SelectionSettings) -> dict[str, pl.Expr]:
+    """Whether each rule was positive: DLCN points and the probability as listed at referral,
+    Simon Broome, MEDPED and the lab flag from tonight's rule results."""
+    dlcn = pl.coalesce(pl.col("listed_dlcn_points"), pl.col("dlcn_points"))
+    return {
+        "dlcn": dlcn >= selection.dlcn_min_points,
+        "simon_broome": pl.col("simon_broome").is_in(["definite", "possible"]),
+        "medped": pl.col("medped") == "met",
+        "lab_flag": pl.col("lab_flag"),
+        "model": listed_probability() >= selection.min_probability,
+    }
+
+
+def rule_positivity_columns(selection: SelectionSettings) -> list[pl.Expr]:
+    """Per rule, attended people it was positive for, and confirmed ones (its PPV)."""
+    positive, seen, found = rule_positive(selection), attended(), confirmed()
+    return [*[_flag(seen & positive[r]).alias(f"rule_pos_{r}") for r in S.RULES],
+            *[_flag(found & positive[r]).alias(f"rule_pos_confirmed_{r}") for r in S.RULES]]
+
+
+def calibration_bin() -> pl.Expr:
+    """The probability's bin: width 1/len(CALIBRATION_EDGES), the top bin closed at 1."""
+    last = len(S.CALIBRATION_EDGES) - 1
+    return pl.min_horizontal((listed_probability() * len(S.CALIBRATION_EDGES)).floor().cast(pl.Int64), pl.lit(last))
+
+
+def calibration_columns() -> list[pl.Expr]:
+    """Attended people with a probability, overall and per bin: how many, how many confirmed,
+    and the sum of their probabilities (observed against expected per bin)."""
+    has_prob = listed_probability().is_not_null()
+    seen, found, bin_index = attended() & has_prob, confirmed() & has_prob, calibration_bin()
+    bins = list(enumerate(S.CALIBRATION_BINS))
+    return [
+        _flag(seen).alias("calib_n"),
+        _flag(found).alias("calib_confirmed"),
+        *[_flag(seen & (bin_index == i)).alias(f"calib_n_{b}") for i, b in bins],
+        *[_flag(found & (bin_index == i)).alias(f"calib_confirmed_{b}") for i, b in bins],
+        *[pl.when(seen & (bin_index == i)).then(listed_probability()).otherwise(0.0).alias(f"calib_prob_sum_{b}")
+          for i, b in bins],
+    ]
+
+
+def duration_columns() -> list[pl.Expr]:
+    """Days from first flag to listing (referred people) and from listing to the first visit
+    (attended people); NULL otherwise, so the histograms count only them."""
+    return [pl.when(referred()).then(pl.col("days_flag_to_listed")).otherwise(None).alias("days_flag_to_listed"),
+            pl.when(attended()).then(pl.col("days_listed_to_visit")).otherwise(None).alias("days_listed_to_visit")]
+
+
+def person_frame(
+    inputs: dict[str, pl.DataFrame],
+    region_id: str,
+    selection: SelectionSettings,
+) -> pl.DataFrame:
+    """One row per person in the population: dimension levels and 0/1 metric indicators."""
+    return people(inputs, selection).select(
+        *dimension_columns(region_id), *funnel_columns(), *outcome_columns(), *treatment_columns(),
+        *ldl_change_columns(), *case_columns(), *rule_positivity_columns(selection), *calibration_columns(),
+        *duration_columns(),
+    )
 
 
 def aggregate(persons: pl.DataFrame, metrics: MetricsSettings) -> pl.DataFrame:

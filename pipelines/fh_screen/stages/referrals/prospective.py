@@ -42,13 +42,17 @@ def empty_evidence() -> pl.DataFrame:
     return pl.DataFrame(schema=EVIDENCE_SCHEMA)
 
 
-def read_evidence(con, as_of: date) -> pl.DataFrame:
-    """Per patient: ``evidence_on`` (latest clinical date) and ``arrived_on`` (latest arrival)."""
+def read_evidence(con, as_of: date, patient_ids: pl.Series) -> pl.DataFrame:
+    """Per patient of ``patient_ids``: ``evidence_on`` (latest clinical date) and ``arrived_on``
+    (latest arrival). Only tonight's eligible patients need it (their flow and the clinics'
+    expected weekly flow), so a night reads their rows, not the region's lab history."""
     diagnosed = con.execute(db.sql("cascade_fh_diagnosis"), [as_of]).pl()
     con.register("_fh_diagnosed", diagnosed)
+    con.register("_evidence_for", pl.DataFrame({"patient_id": patient_ids}, schema={"patient_id": pl.Utf8}))
     try:
         return con.execute(db.sql("referrals_evidence"), {"as_of": as_of}).pl()
     finally:
+        con.unregister("_evidence_for")
         con.unregister("_fh_diagnosed")
 
 

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date, timedelta
+from typing import Callable
 
 import polars as pl
 
@@ -386,24 +387,27 @@ def plan_referrals(
     prior_events: pl.DataFrame,
     settings: Settings,
     as_of: date,
-    evidence: pl.DataFrame | None = None,
+    evidence: pl.DataFrame | Callable[[pl.Series], pl.DataFrame] | None = None,
     since: date | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """Tonight's candidates with their event, rank and clinic, and a count report with the
     selection figures (``selection``: summed; ``selection_by_clinic``: ``backlog.nightly_figures``).
 
-    ``evidence`` (``prospective.read_evidence``) dates each patient's evidence; ``since`` is
-    the last run's date (None on the first run: everything is backlog). Returns every
+    ``evidence`` (``prospective.read_evidence``) dates each patient's evidence: a frame, or a
+    reader called with tonight's eligible patients (only theirs is used, so the step reads no
+    one else's); ``since`` is the last run's date (None on the first run: everything is backlog). Returns every
     candidate within the horizon (listed, reminder and queued) with the rule_results
     columns, ``probability``, ``model_version``, ``event``, ``rank``, ``clinic_id``,
     ``catchment``, ``is_child``, ``selected_by``, ``flow``, ``slot_week`` and the ledger
     columns (``last_listed_on`` ...). Candidates below the line are not in it.
     """
-    evidence = prospective.empty_evidence() if evidence is None else evidence
     sel = settings.selection
     screened = screen(with_probability(rule_results, model_scores, sel.adult_age), patients, sel, as_of)
     triggered = screened.filter(pl.col("triggered"))
     eligible = triggered.filter(pl.col("exclusion").is_null())
+    if callable(evidence):
+        evidence = evidence(eligible["patient_id"])
+    evidence = prospective.empty_evidence() if evidence is None else evidence
     state = ledger_state(prior_events, outcomes, as_of)
     with_kind = due(eligible, state, sel, as_of)
     candidates = rank_candidates(with_kind.filter(pl.col("kind").is_not_null()))
@@ -601,9 +605,9 @@ def referrals_step(ctx: RunContext) -> dict:
         prior = con.execute("SELECT * FROM referral_events WHERE as_of < ?", [ctx.as_of]).pl()
         runs = con.sql("SELECT as_of FROM selection_runs UNION SELECT as_of FROM referral_events").pl()
         since = prospective.last_run(runs, ctx.as_of)
-        evidence = prospective.read_evidence(con, ctx.as_of)
         planned, report = plan_referrals(
-            rule_results, model_scores, patients, outcomes, prior, ctx.settings, ctx.as_of, evidence, since
+            rule_results, model_scores, patients, outcomes, prior, ctx.settings, ctx.as_of,
+            lambda eligible: prospective.read_evidence(con, ctx.as_of, eligible), since
         )
         planned = with_candidate_details(con, planned, _columns(con, "rule_results"))
         all_events = _record(con, ctx.as_of, planned, outcomes, report)

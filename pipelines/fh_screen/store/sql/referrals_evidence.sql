@@ -1,7 +1,13 @@
 -- Evidence per patient for prospective flags (fh_screen.stages.referrals.prospective): the
 -- latest clinical date (evidence_on) and the latest run date of a delivery that brought some
--- of it (arrived_on). Bound: $as_of. Needs _fh_diagnosed (cascade_fh_diagnosis.sql) registered.
-WITH arrival AS (
+-- of it (arrived_on). Bound: $as_of. Needs _fh_diagnosed (cascade_fh_diagnosis.sql) and
+-- _evidence_for (patient_id: the patients whose evidence is wanted, tonight's eligible) registered.
+-- Every figure is per patient, so reading only the wanted patients' rows gives them the same
+-- answer as reading everyone's, at the cost of the night's candidates, not of the region.
+WITH wanted AS (
+  SELECT DISTINCT patient_id FROM _evidence_for
+),
+arrival AS (
   SELECT delivery_id, as_of AS arrived_on FROM deliveries
 ),
 own AS (
@@ -9,12 +15,14 @@ own AS (
   -- equal values). A lower retest, e.g. on treatment, is not new evidence of FH.
   SELECT patient_id, sample_date AS dated, delivery_id
   FROM usable_lab_results($as_of)
-  WHERE analyte IN ('ldl', 'tc')
+  WHERE analyte IN ('ldl', 'tc') AND patient_id IN (SELECT patient_id FROM wanted)
   QUALIFY row_number() OVER (PARTITION BY patient_id, analyte ORDER BY value DESC, sampled_at DESC, result_id DESC) = 1
   UNION ALL
-  SELECT patient_id, outcome_date, delivery_id FROM clinic_outcomes WHERE outcome_date <= $as_of
+  SELECT patient_id, outcome_date, delivery_id FROM clinic_outcomes
+  WHERE outcome_date <= $as_of AND patient_id IN (SELECT patient_id FROM wanted)
   UNION ALL
-  SELECT patient_id, recorded_on, delivery_id FROM family_history WHERE recorded_on <= $as_of
+  SELECT patient_id, recorded_on, delivery_id FROM family_history
+  WHERE recorded_on <= $as_of AND patient_id IN (SELECT patient_id FROM wanted)
 ),
 own_dated AS (
   SELECT o.patient_id, o.dated, a.arrived_on FROM own o LEFT JOIN arrival a USING (delivery_id)
@@ -26,10 +34,10 @@ fh_confirmed AS (        -- FH confirmed in a person: a confirmed clinic outcome
   UNION ALL
   SELECT patient_id, fh_diagnosed_on, dx_arrived_on FROM _fh_diagnosed
 ),
-pairs AS (               -- relations in both directions
-  SELECT patient_id, relative_id FROM relations
+pairs AS (               -- relations in both directions, from the wanted patients
+  SELECT patient_id, relative_id FROM relations WHERE patient_id IN (SELECT patient_id FROM wanted)
   UNION
-  SELECT relative_id, patient_id FROM relations
+  SELECT relative_id, patient_id FROM relations WHERE relative_id IN (SELECT patient_id FROM wanted)
 ),
 family AS (
   SELECT p.patient_id, f.dated, f.arrived_on
