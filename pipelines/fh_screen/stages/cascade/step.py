@@ -62,10 +62,22 @@ LEDGER_COLUMNS = schemas.column_names("cascade_ledger")
 # Fields whose change marks a ledger row as updated on this run.
 _TRACKED = ["relationship", "degree", "status", "letter", "letter_sent_on", "closed_on", "result", "result_date"]
 
-# contacts: of the people registered as _cascade_people only (see _read_for).
+# How far from its possible index cases the cascade reads, in relations links. A relative is
+# at most three links from the index case (an aunt: index -> parent, a confirmed relative
+# who opens the second degree -> grandparent -> the parent's sibling); the parent who receives
+# a child's letter is one more; whether two people are full siblings depends on each one's own
+# parent rows, read with every relations row that touches someone within the radius. Six
+# leaves two links of margin, so relatives, letters and ledger are exactly what the region's
+# whole tables give (tests/unit/test_cascade_families.py).
+FAMILY_LINKS = 6
+
+# Of the people registered as _cascade_people only (see _read_for).
 _QUERIES = {
-    "patients": "SELECT patient_id, birth_date, sex, postcode, deceased_date, moved_out_date FROM patients",
-    "relations": "SELECT patient_id, relative_id, relationship FROM relations",
+    "patients": "SELECT patient_id, birth_date, sex, postcode, deceased_date, moved_out_date FROM patients "
+    "WHERE patient_id IN (SELECT patient_id FROM _cascade_people)",
+    "relations": "SELECT patient_id, relative_id, relationship FROM relations "
+    "WHERE patient_id IN (SELECT patient_id FROM _cascade_people) "
+    "OR relative_id IN (SELECT patient_id FROM _cascade_people)",
     "contacts": "SELECT patient_id, full_name, address, postcode, city, language FROM contacts "
     "WHERE patient_id IN (SELECT patient_id FROM _cascade_people)",
 }
@@ -476,11 +488,19 @@ def cascade_step(ctx: RunContext) -> dict:
     return _publish(ctx, plan, index, rows, ledger, letters_new)
 
 
+def read_families(con, possible_index: pl.Series, links: int = FAMILY_LINKS) -> dict[str, pl.DataFrame]:
+    """``patients`` and ``relations`` rows of everyone within ``links`` relations links of
+    ``possible_index`` (a superset of tonight's index cases): all the cascade needs of them."""
+    families = _read_for(con, possible_index, db.sql("cascade_families"), [links])["patient_id"]
+    return {"patients": _read_for(con, families, _QUERIES["patients"]),
+            "relations": _read_for(con, families, _QUERIES["relations"])}
+
+
 def _read_inputs(con, ctx: RunContext) -> dict[str, pl.DataFrame]:
-    """The tables the cascade reads for everyone; records a feature as off when its input is missing."""
+    """The cascade's inputs: patients and relations of the families of possible index cases
+    (``FAMILY_LINKS``), every clinic outcome and FH diagnosis, the ledger and earlier letters;
+    records a feature as off when its input is missing."""
     data = {
-        "patients": _read(con, _QUERIES["patients"]),
-        "relations": _read(con, _QUERIES["relations"]),
         "outcomes": _read(con, db.sql("cascade_outcomes"), [ctx.as_of]),
         "fh_dx": _read(con, db.sql("cascade_fh_diagnosis"), [ctx.as_of]),
         "previous": _read(con, "SELECT * FROM cascade_ledger"),
@@ -488,8 +508,13 @@ def _read_inputs(con, ctx: RunContext) -> dict[str, pl.DataFrame]:
             {"patient_id": "recipient_id"}
         ),
     }
+    possible_index = pl.concat([
+        data["outcomes"].filter(pl.col("outcome").is_in(CONFIRMED_OUTCOMES))["patient_id"],
+        data["fh_dx"]["patient_id"]])
+    data.update(read_families(con, possible_index))
     has_contacts = con.execute("SELECT count(*) FROM contacts").fetchone()[0] > 0
-    if data["relations"].height == 0:
+    has_relations = con.execute("SELECT count(*) FROM relations").fetchone()[0] > 0
+    if not has_relations:
         ctx.feature_off("cascade_relatives", "no relations delivered: only index-case letters are written")
     if ctx.settings.cascade.direct_contact and not has_contacts:
         ctx.feature_off("cascade_direct_letters", "no contacts delivered: relatives cannot be addressed")
