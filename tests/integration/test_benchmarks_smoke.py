@@ -11,7 +11,9 @@ because it is a chain of whole ``fhscreen synth`` and ``fhscreen run`` processes
 about 30 CPU seconds even at 300 people, and those runs are what the integration tests
 already cover end to end. Nor ``bench_partitions.py``, for the same reason: every task of the
 features step in its own process, about 40 CPU seconds at 300 people;
-``tests/unit/test_airflow_partitions.py`` runs the same tasks in one process. ``measure_backlog.py`` is not a timing benchmark (it replays
+``tests/unit/test_airflow_partitions.py`` runs the same tasks in one process. Nor
+``bench_step.py``: it needs a store after a whole run, and it times the same ``prepare`` and
+``execute_step`` every integration run goes through. ``measure_backlog.py`` is not a timing benchmark (it replays
 selection on a real store and the generator's truth) and is not run at all.
 """
 
@@ -39,7 +41,7 @@ BENCHMARKS = {
                             {"stage step", "validate step", "load step", "lab_results suite on DuckDB SQL",
                              "lab_results suite on pandas (load + validate)"}),
 }
-HELP_ONLY = {"bench_run.py", "bench_partitions.py"}
+HELP_ONLY = {"bench_run.py", "bench_partitions.py", "bench_step.py"}
 
 
 def test_every_benchmark_is_listed():
