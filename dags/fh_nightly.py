@@ -72,6 +72,72 @@ def _night(partition: dict) -> date:
     return orch.as_of_from_context(context, TZ)
 
 
+@task(doc_md="Reads the partitions (regions) to run from the `fh_screen_partitions` Variable or the environment.")
+def list_partitions() -> list[dict]:
+    return orch.partitions(Variable.get("fh_screen_partitions", default=None))
+
+
+@task.sensor(
+    poke_interval=600,
+    timeout=8 * 3600,
+    mode="reschedule",
+    execution_timeout=timedelta(minutes=5),
+    map_index_template=PARTITION_LABEL,
+    doc_md="Waits for `<extracts>/<run date>/` to hold `patients` and `lab_results` "
+    "(or the required register tables of the region's layout).",
+)
+def wait_for_delivery(partition: dict) -> PokeReturnValue:
+    return PokeReturnValue(is_done=orch.night_ready(partition, _night(partition)))
+
+
+@task(map_index_template=PARTITION_LABEL, doc_md=orch.STEP_DOCS["convert"])
+def convert(partition: dict) -> dict:
+    return orch.convert_night(partition, _night(partition))
+
+
+@task(pool=POOL, map_index_template=PARTITION_LABEL)
+def step(partition: dict, name: str) -> None:
+    orch.run_step(partition, _night(partition), name)
+
+
+@task(pool=POOL, map_index_template=PARTITION_LABEL, doc_md=orch.PLAN_DOC)
+def plan(partition: dict) -> int:
+    return orch.plan_partitions(partition, _night(partition), SPLIT.name)
+
+
+@task(trigger_rule="all_done", doc_md=orch.WORK_DOC)
+def partition_work(partitions: list[dict]) -> list[dict]:
+    return orch.partition_work(partitions, orch.as_of_from_context(get_current_context(), TZ), SPLIT.name)
+
+
+@task(map_index_template="{{ partition_label }}", doc_md=orch.BUILD_DOC)
+def build(item: dict) -> dict:
+    get_current_context()["partition_label"] = orch.partition_label(item)
+    return orch.build_partition(item)
+
+
+@task(pool=POOL, execution_timeout=timedelta(minutes=30), map_index_template=PARTITION_LABEL,
+      doc_md="Publishes the night's outputs in one rename, only if every step has reported.")
+def publish(partition: dict) -> str:
+    return orch.publish_night(partition, _night(partition))
+
+
+def steps(partition: dict, names) -> list:
+    return [step.override(task_id=s.name, doc_md=orch.step_doc(s))(partition, s.name) for s in names]
+
+
+@task_group(tooltip="One region's night up to its partitions: wait, load, plan the partitions")
+def night(partition: dict):
+    planned = plan.override(task_id=f"{SPLIT.name}_plan")(partition)
+    chain(wait_for_delivery(partition), convert(partition), *steps(partition, BEFORE), planned)
+
+
+@task_group(tooltip="One region's night after its partitions: gather them, the region-wide steps, publish")
+def results(partition: dict):
+    gather = step.override(task_id=SPLIT.name, trigger_rule="all_done", doc_md=orch.step_doc(SPLIT))
+    chain(gather(partition, SPLIT.name), *steps(partition, AFTER), publish(partition))
+
+
 @dag(
     dag_id="fh_nightly",
     schedule=CronTriggerTimetable(SCHEDULE, timezone=TZ),
@@ -84,61 +150,7 @@ def _night(partition: dict) -> date:
     doc_md=__doc__,
 )
 def fh_nightly():
-    @task(doc_md="Reads the partitions (regions) to run from the `fh_screen_partitions` Variable or the environment.")
-    def list_partitions() -> list[dict]:
-        return orch.partitions(Variable.get("fh_screen_partitions", default=None))
-
-    @task.sensor(
-        poke_interval=600,
-        timeout=8 * 3600,
-        mode="reschedule",
-        execution_timeout=timedelta(minutes=5),
-        map_index_template=PARTITION_LABEL,
-        doc_md="Waits for `<extracts>/<run date>/` to hold `patients` and `lab_results` "
-        "(or the required register tables of the region's layout).",
-    )
-    def wait_for_delivery(partition: dict) -> PokeReturnValue:
-        return PokeReturnValue(is_done=orch.night_ready(partition, _night(partition)))
-
-    @task(map_index_template=PARTITION_LABEL, doc_md=orch.STEP_DOCS["convert"])
-    def convert(partition: dict) -> dict:
-        return orch.convert_night(partition, _night(partition))
-
-    @task(pool=POOL, map_index_template=PARTITION_LABEL)
-    def step(partition: dict, name: str) -> None:
-        orch.run_step(partition, _night(partition), name)
-
-    @task(pool=POOL, map_index_template=PARTITION_LABEL, doc_md=orch.PLAN_DOC)
-    def plan(partition: dict) -> int:
-        return orch.plan_partitions(partition, _night(partition), SPLIT.name)
-
-    @task(trigger_rule="all_done", doc_md=orch.WORK_DOC)
-    def partition_work(partitions: list[dict]) -> list[dict]:
-        return orch.partition_work(partitions, orch.as_of_from_context(get_current_context(), TZ), SPLIT.name)
-
-    @task(map_index_template="{{ partition_label }}", doc_md=orch.BUILD_DOC)
-    def build(item: dict) -> dict:
-        get_current_context()["partition_label"] = orch.partition_label(item)
-        return orch.build_partition(item)
-
-    @task(pool=POOL, execution_timeout=timedelta(minutes=30), map_index_template=PARTITION_LABEL,
-          doc_md="Publishes the night's outputs in one rename, only if every step has reported.")
-    def publish(partition: dict) -> str:
-        return orch.publish_night(partition, _night(partition))
-
-    def steps(partition: dict, names) -> list:
-        return [step.override(task_id=s.name, doc_md=orch.step_doc(s))(partition, s.name) for s in names]
-
-    @task_group(tooltip="One region's night up to its partitions: wait, load, plan the partitions")
-    def night(partition: dict):
-        planned = plan.override(task_id=f"{SPLIT.name}_plan")(partition)
-        chain(wait_for_delivery(partition), convert(partition), *steps(partition, BEFORE), planned)
-
-    @task_group(tooltip="One region's night after its partitions: gather them, the region-wide steps, publish")
-    def results(partition: dict):
-        gather = step.override(task_id=SPLIT.name, trigger_rule="all_done", doc_md=orch.step_doc(SPLIT))
-        chain(gather(partition, SPLIT.name), *steps(partition, AFTER), publish(partition))
-
+    """Only wires: the tasks and task groups above, per region and per family partition."""
     regions = list_partitions()
     work = partition_work(regions)
     night.expand(partition=regions) >> work

@@ -16,13 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 50
 SEARCHED = ("pipelines/fh_screen", "dags")
 
-_CONCURRENT = "not split yet: the module is being reworked for incremental nights and partitions (issue 17)"
 ALLOWED: dict[str, tuple[int, str]] = {
-    "pipelines/fh_screen/app/run.py::prepare": (52, _CONCURRENT),
-    "pipelines/fh_screen/stages/features/build.py::_regimen_factor": (84, _CONCURRENT),
-    "pipelines/fh_screen/stages/features/build.py::_ldl_summary": (52, _CONCURRENT),
-    "pipelines/fh_screen/stages/features/build.py::_relatives": (62, _CONCURRENT),
-    "pipelines/fh_screen/stages/features/family.py::relatives": (84, _CONCURRENT),
     "pipelines/fh_screen/training/retrain.py::retrain_and_maybe_promote":
         (55, "not split yet: the scorer and its retraining are being reworked (issue 16)"),
     "pipelines/fh_screen/training/multiworld.py::outcome_recalibration":
@@ -30,9 +24,6 @@ ALLOWED: dict[str, tuple[int, str]] = {
     "pipelines/fh_screen/stages/metrics/disclosure.py::suppress_rounded":
         (59, "not split yet: the rounded publication's protection was just reworked (secondary suppression "
              "of margins and nested funnels); its split waits for that work to settle"),
-    "dags/fh_nightly.py::fh_nightly":
-        (60, "not split yet: the nightly DAG's wiring, just extended with mapped family-partition tasks "
-             "(issue 17); it only wires tasks"),
     "pipelines/fh_screen/synth/simulate.py::simulate":
         (80, "not split yet: the pilot simulator's driver (history run, the night-by-night loop of deliveries "
              "and runs, simulation.json) is new and still changing with the demo's pilot year"),

@@ -185,26 +185,32 @@ def prepare(
         as_of=as_of,
         extract_dir=Path(extract_dir).resolve() if extract_dir else None,
     )
-    saved = work / MANIFEST
-    if saved.exists():
-        ctx.manifest = json.loads(saved.read_text(encoding="utf-8"))
-        if ctx.manifest.get("as_of") != as_of.isoformat() or ctx.manifest.get("store_id") != store:
-            ctx.manifest = {}
-    if not ctx.manifest:
-        ctx.manifest = {
-            "product": "fh-screen",
-            "code_version": fh_screen.__version__,
-            "as_of": as_of.isoformat(),
-            "region": settings.region.region_id,
-            "store_id": store,
-            "decision_support_notice": "Decision support for clinicians, not a diagnosis.",
-            "tables": {},
-            "steps": {},
-        }
+    ctx.manifest = resumed_manifest(work / MANIFEST, as_of, store) or new_manifest(as_of, settings, store)
     ctx.delivery_id = ctx.manifest.get("delivery_id", "")
     ctx.run_id = ctx.manifest.get("run_id", "")
     ctx.present_tables = set(ctx.manifest.get("present_tables", []))
     return ctx
+
+
+def resumed_manifest(saved: Path, as_of: date, store: str) -> dict:
+    """The saved manifest of an unfinished run of the same night on the same store, else {}
+    (a manifest of another date or store is never resumed)."""
+    manifest = json.loads(saved.read_text(encoding="utf-8")) if saved.exists() else {}
+    return manifest if manifest.get("as_of") == as_of.isoformat() and manifest.get("store_id") == store else {}
+
+
+def new_manifest(as_of: date, settings: Settings, store: str) -> dict:
+    """The manifest a night starts with: what ran, on what, for which region."""
+    return {
+        "product": "fh-screen",
+        "code_version": fh_screen.__version__,
+        "as_of": as_of.isoformat(),
+        "region": settings.region.region_id,
+        "store_id": store,
+        "decision_support_notice": "Decision support for clinicians, not a diagnosis.",
+        "tables": {},
+        "steps": {},
+    }
 
 
 def save_manifest(ctx: RunContext) -> None:

@@ -300,11 +300,79 @@ def _episode_start(samples: pl.DataFrame, disp: pl.DataFrame, coverage: int) -> 
         check_sortedness=False)
 
 
-def _regimen_factor(s: pl.DataFrame) -> pl.DataFrame:
-    """Correction factor, its provenance, statin intensity and a readable regimen per sample."""
-    table = reference.csv("ldl_correction_factors")
-    cfg = reference.load("ldl_estimation_v2")["treatment"]
-    fallback, cap, onset = cfg["fallback_factor"], cfg["max_factor"], cfg["time_to_effect_days"]
+# Which drug group is on at a sample: the latest dispensing of the group in the coverage days
+# before it (``treatment_at_samples``).
+ON_STATIN = pl.col("statin_on").is_not_null()
+ON_EZETIMIBE = pl.col("eze_on").is_not_null()
+ON_OTHER = pl.col("other_on").is_not_null()
+ON_PCSK9 = pl.col("pcsk9_on").is_not_null()
+FALLBACK_PROVENANCE = "fallback_1.43"
+
+
+def base_regimen_cases(ezetimibe: dict, fallback: float) -> list[tuple[pl.Expr, pl.Expr, pl.Expr]]:
+    """The base regimen's factor and provenance (before a PCSK9 add-on), as rows of
+    (applies when, factor, provenance); the first row that applies wins, no treatment -> 1.0.
+
+    ``f_statin``/``p_statin`` and ``f_combo``/``p_combo`` are the tabulated statin and
+    statin + ezetimibe rows of ``ldl_correction_factors.csv`` for the sample's statin and
+    dose (``_with_tabulated_factors``); ``ezetimibe`` is the ezetimibe row; ``fallback`` the
+    factor for a drug or dose the table lacks (``ldl_estimation_v2`` treatment.fallback_factor).
+    """
+    statin_known = pl.col("f_statin").is_not_null()
+    return [
+        # statin + ezetimibe with a tabulated combination factor
+        (ON_STATIN & ON_EZETIMIBE & pl.col("f_combo").is_not_null(), pl.col("f_combo"), pl.col("p_combo")),
+        # statin + ezetimibe, no combination row: the product of the two factors
+        (ON_STATIN & ON_EZETIMIBE & statin_known, pl.col("f_statin") * ezetimibe["factor"], pl.lit("rdrf_product")),
+        # a tabulated statin and dose alone
+        (ON_STATIN & statin_known & ~ON_EZETIMIBE, pl.col("f_statin"), pl.col("p_statin")),
+        # a statin or dose the table lacks
+        (ON_STATIN, pl.lit(fallback), pl.lit(FALLBACK_PROVENANCE)),
+        (ON_EZETIMIBE, pl.lit(ezetimibe["factor"]), pl.lit(ezetimibe["provenance"])),
+        # another LDL-lowering drug (resin, ...)
+        (ON_OTHER, pl.lit(fallback), pl.lit(FALLBACK_PROVENANCE)),
+    ]
+
+
+def first_case(cases: list[tuple[pl.Expr, ...]], pick: int, otherwise: pl.Expr | None = None) -> pl.Expr:
+    """Column ``pick`` of the first row of ``cases`` whose condition (column 0) holds, else
+    ``otherwise`` (null when not given)."""
+    expr = pl.when(cases[0][0]).then(cases[0][pick])
+    for case in cases[1:]:
+        expr = expr.when(case[0]).then(case[pick])
+    return expr if otherwise is None else expr.otherwise(otherwise)
+
+
+def pcsk9_addon(addon: dict[str, dict]) -> tuple[pl.Expr, pl.Expr]:
+    """A PCSK9 inhibitor's factor (multiplied onto the base regimen; 1.0 without one) and its
+    provenance, from the ``addon`` rows of the factor table by class."""
+    factor = first_case([(pl.col("pcsk9_class") == k, pl.lit(v["factor"])) for k, v in addon.items()], 1, pl.lit(1.0))
+    provenance = pl.when(ON_PCSK9).then(
+        pl.col("pcsk9_class").replace_strict({k: v["provenance"] for k, v in addon.items()}, default=None))
+    return factor, provenance
+
+
+def applied_factor(raw: pl.Expr, early: pl.Expr, cap: float) -> pl.Expr:
+    """The factor applied to a sample: 1.0 before the drug had time to act (decision
+    ``ldl_time_to_effect``), at most ``cap`` (decision ``ldl_factor_cap``), else ``raw``."""
+    return pl.when(early).then(pl.lit(1.0)).when(raw > cap).then(pl.lit(cap)).otherwise(raw)
+
+
+def regimen_text() -> pl.Expr:
+    """The regimen in words, e.g. ``atorvastatin 40 mg + ezetimibe`` (null when untreated)."""
+    statin = pl.when(ON_STATIN).then(
+        pl.when(pl.col("statin_mg").is_not_null())
+        .then(pl.format("{} {} mg", pl.col("statin_drug"), _strength_text("statin_mg")))
+        .otherwise(pl.col("statin_drug")))
+    parts = [statin, pl.when(ON_EZETIMIBE).then(pl.lit("ezetimibe")), pl.when(ON_PCSK9).then(pl.col("pcsk9_drug")),
+             pl.when(ON_OTHER).then(pl.col("other_drug"))]
+    return pl.when(ON_STATIN | ON_EZETIMIBE | ON_OTHER | ON_PCSK9).then(
+        pl.concat_str(parts, separator=" + ", ignore_nulls=True))
+
+
+def _with_tabulated_factors(s: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """Add the factor table's statin row (``f_/p_/i_statin``) and statin + ezetimibe row
+    (``f_/p_/i_combo``) for each sample's statin and dose (null where the table has none)."""
 
     def lookup(regimen: str, alias: str) -> pl.DataFrame:
         return table.filter(pl.col("regimen") == regimen).select(
@@ -315,70 +383,40 @@ def _regimen_factor(s: pl.DataFrame) -> pl.DataFrame:
             pl.col("nice_intensity").alias(f"i_{alias}"),
         )
 
-    eze_row = table.filter(pl.col("regimen") == "ezetimibe").row(0, named=True)
-    addon = {r["drug"]: r for r in table.filter(pl.col("regimen") == "addon").iter_rows(named=True)}
     s = s.with_columns(pl.col("statin_mg").cast(pl.Float64))
     s = s.join(lookup("statin", "statin"), on=["statin_drug", "statin_mg"], how="left")
-    s = s.join(lookup("statin_ezetimibe", "combo"), on=["statin_drug", "statin_mg"], how="left")
-    has_statin = pl.col("statin_on").is_not_null()
-    has_eze = pl.col("eze_on").is_not_null()
-    has_other = pl.col("other_on").is_not_null()
-    base = (
-        pl.when(has_statin & has_eze & pl.col("f_combo").is_not_null()).then(pl.col("f_combo"))
-        .when(has_statin & has_eze & pl.col("f_statin").is_not_null()).then(pl.col("f_statin") * eze_row["factor"])
-        .when(has_statin & pl.col("f_statin").is_not_null() & ~has_eze).then(pl.col("f_statin"))
-        .when(has_statin).then(pl.lit(fallback))
-        .when(has_eze).then(pl.lit(eze_row["factor"]))
-        .when(has_other).then(pl.lit(fallback))
-        .otherwise(pl.lit(1.0))
-    )
-    base_prov = (
-        pl.when(has_statin & has_eze & pl.col("f_combo").is_not_null()).then(pl.col("p_combo"))
-        .when(has_statin & has_eze & pl.col("f_statin").is_not_null()).then(pl.lit("rdrf_product"))
-        .when(has_statin & pl.col("f_statin").is_not_null() & ~has_eze).then(pl.col("p_statin"))
-        .when(has_statin).then(pl.lit("fallback_1.43"))
-        .when(has_eze).then(pl.lit(eze_row["provenance"]))
-        .when(has_other).then(pl.lit("fallback_1.43"))
-    )
-    has_pcsk9 = pl.col("pcsk9_on").is_not_null()
-    addon_factor = {k: pl.lit(v["factor"]) for k, v in addon.items()}
-    pcsk9_factor = pl.when(pl.col("pcsk9_class") == "pcsk9_mab").then(addon_factor["pcsk9_mab"]) \
-        .when(pl.col("pcsk9_class") == "pcsk9_sirna").then(addon_factor["pcsk9_sirna"]).otherwise(pl.lit(1.0))
-    pcsk9_prov = pl.when(has_pcsk9).then(
-        pl.col("pcsk9_class").replace_strict({k: v["provenance"] for k, v in addon.items()}, default=None))
-    intensity = pl.coalesce(pl.when(has_eze).then(pl.col("i_combo")), pl.col("i_statin")).replace_strict(
-        {"low": 1, "medium": 2, "high": 3}, default=None, return_dtype=pl.Int8)
-    statin_text = pl.when(has_statin).then(
-        pl.when(pl.col("statin_mg").is_not_null())
-        .then(pl.format("{} {} mg", pl.col("statin_drug"), _strength_text("statin_mg")))
-        .otherwise(pl.col("statin_drug"))
-    )
-    treated = has_statin | has_eze | has_other | has_pcsk9
+    return s.join(lookup("statin_ezetimibe", "combo"), on=["statin_drug", "statin_mg"], how="left")
+
+
+def _regimen_factor(s: pl.DataFrame) -> pl.DataFrame:
+    """Correction factor, its provenance, statin intensity and a readable regimen per sample."""
+    table = reference.csv("ldl_correction_factors")
+    cfg = reference.load("ldl_estimation_v2")["treatment"]
+    cap, onset = cfg["max_factor"], cfg["time_to_effect_days"]
+    ezetimibe = table.filter(pl.col("regimen") == "ezetimibe").row(0, named=True)
+    addon = {r["drug"]: r for r in table.filter(pl.col("regimen") == "addon").iter_rows(named=True)}
+    s = _with_tabulated_factors(s, table)
+    cases = base_regimen_cases(ezetimibe, cfg["fallback_factor"])
+    addon_factor, addon_provenance = pcsk9_addon(addon)
+    raw = first_case(cases, 1, pl.lit(1.0)) * addon_factor
+    treated = ON_STATIN | ON_EZETIMIBE | ON_OTHER | ON_PCSK9
     days_on = pl.when(treated).then((pl.col("sample_date") - pl.col("treatment_start")).dt.total_days())
     early = treated & (days_on < onset).fill_null(False)
-    raw = base * pcsk9_factor
-    capped = raw > cap
+    intensity = pl.coalesce(pl.when(ON_EZETIMIBE).then(pl.col("i_combo")), pl.col("i_statin")).replace_strict(
+        {"low": 1, "medium": 2, "high": 3}, default=None, return_dtype=pl.Int8)
     s = s.with_columns(
         treated.alias("treated"),
         early.alias("early_treatment"),
-        # Decisions ldl_time_to_effect and ldl_factor_cap (reference/rules/ldl_estimation_v2.yaml).
-        pl.when(early).then(pl.lit(1.0)).when(capped).then(pl.lit(cap)).otherwise(raw).alias("factor"),
+        applied_factor(raw, early, cap).alias("factor"),
         days_on.cast(pl.Int32).alias("days_on_treatment"),
         pl.when(early).then(pl.lit("time_to_effect"))
         .when(treated).then(pl.concat_str(
-            [base_prov, pcsk9_prov, pl.when(capped).then(pl.lit(f"capped at {cap:g}"))],
+            [first_case(cases, 2), addon_provenance, pl.when(raw > cap).then(pl.lit(f"capped at {cap:g}"))],
             separator="+", ignore_nulls=True))
         .alias("factor_source"),
         # 0 = no statin; 1-3 = NICE low/medium/high; null = statin of unknown intensity.
-        pl.when(has_statin).then(intensity).otherwise(pl.lit(0, dtype=pl.Int8)).alias("statin_intensity"),
-        pl.when(treated).then(
-            pl.concat_str(
-                [statin_text, pl.when(has_eze).then(pl.lit("ezetimibe")),
-                 pl.when(has_pcsk9).then(pl.col("pcsk9_drug")),
-                 pl.when(has_other).then(pl.col("other_drug"))],
-                separator=" + ", ignore_nulls=True,
-            )
-        ).alias("regimen"),
+        pl.when(ON_STATIN).then(intensity).otherwise(pl.lit(0, dtype=pl.Int8)).alias("statin_intensity"),
+        regimen_text().alias("regimen"),
     )
     return s.drop(
         [c for c in s.columns if c[:2] in ("f_", "p_", "i_")]
@@ -443,16 +481,48 @@ def _persons(patients: pl.DataFrame, as_of: date) -> pl.DataFrame:
     )
 
 
-def _ldl_summary(samples: pl.DataFrame) -> pl.DataFrame:
-    # Years since the patient's first LDL sample, as a column: the slope's cov/var over plain
-    # columns takes polars' fast grouped path (an expression inside the group-by took the slow
-    # per-group one, ~3x the CPU). var(x) is written cov(x, x), the same two-pass sum that the
-    # per-group var() computes, so the slope keeps every bit.
-    first = pl.col("sample_date").min().over("patient_id")
-    ldl = samples.filter(pl.col("ldl").is_not_null()).with_columns(
-        ((pl.col("sample_date") - first).dt.total_days() / 365.25).alias("years"))
+# THE scoring sample's columns (``scoring_ldl``) -> their feature names.
+INDEX_SAMPLE_COLUMNS = {
+    "ldl_estimate": "ldl_untreated_estimate_mmol", "sample_date": "ldl_estimate_date",
+    "age_at_sample": "ldl_estimate_age", "ldl": "ldl_estimate_measured_mmol",
+    "ldl_source": "ldl_estimate_source", "treated": "ldl_estimate_treated",
+    "regimen": "ldl_estimate_regimen", "factor": "ldl_correction_factor",
+    "factor_source": "ldl_correction_source", "statin_intensity": "ldl_estimate_statin_intensity",
+    "tc": "tc_at_estimate_mmol", "hdl": "hdl_at_estimate_mmol", "tg": "tg_at_estimate_mmol",
+    "ldl_basis": "ldl_estimate_basis", "days_on_treatment": "ldl_estimate_days_on_treatment",
+}
+
+
+def child_ldl() -> list[pl.Expr]:
+    """Paediatric criteria (EAS 2015): the highest and second-highest untreated LDL-C sampled
+    before 18, and the day of the highest (per-patient aggregations)."""
+    untreated_child = (pl.col("age_at_sample") < 18) & ~pl.col("treated")
+    values = pl.col("ldl").filter(untreated_child).sort(descending=True)
+    return [
+        values.first().alias("child_ldl_max_mmol"),
+        values.slice(1, 1).first().alias("child_ldl_second_mmol"),
+        pl.col("sample_date").filter(untreated_child).sort_by(pl.col("ldl").filter(untreated_child), descending=True)
+        .first().alias("child_ldl_max_date"),
+    ]
+
+
+def ldl_by_age() -> list[pl.Expr]:
+    """The highest LDL-C sampled in the age bands the rules read (per-patient aggregations);
+    the adult laboratory flag reads adults' samples only (decision children_eas2015)."""
+    ldl, age = pl.col("ldl"), pl.col("age_at_sample")
+    return [
+        pl.when(age < 40).then(ldl).max().alias("ldl_max_age_lt40_mmol"),
+        pl.when(age.is_between(18, 39)).then(ldl).max().alias("ldl_max_age_18_39_mmol"),
+        pl.when(age >= 40).then(ldl).max().alias("ldl_max_age_ge40_mmol"),
+    ]
+
+
+def _ldl_history(ldl: pl.DataFrame) -> pl.DataFrame:
+    """Per patient: how many LDL-C samples, first and last, median, trend, and the
+    ``child_ldl`` and ``ldl_by_age`` values."""
     years = pl.col("years")
-    stats = ldl.group_by("patient_id").agg(
+    below_40, adult_below_40, from_40 = ldl_by_age()
+    return ldl.group_by("patient_id").agg(
         pl.len().cast(pl.Int32).alias("n_ldl_results"),
         pl.col("sample_date").min().alias("ldl_first_date"),
         pl.col("sample_date").max().alias("ldl_last_date"),
@@ -461,19 +531,21 @@ def _ldl_summary(samples: pl.DataFrame) -> pl.DataFrame:
         (pl.cov(years, pl.col("ldl")) / pl.cov(years, years)).alias("ldl_slope_mmol_per_year"),
         years.max().alias("ldl_span_years"),
         pl.col("treated").sum().cast(pl.Int32).alias("n_samples_treated"),
-        pl.when(pl.col("age_at_sample") < 40).then(pl.col("ldl")).max().alias("ldl_max_age_lt40_mmol"),
-        # The adult laboratory flag reads adults' samples only (decision children_eas2015).
-        pl.when(pl.col("age_at_sample").is_between(18, 39)).then(pl.col("ldl")).max().alias("ldl_max_age_18_39_mmol"),
-        # Paediatric criteria (EAS 2015): untreated LDL-C sampled before 18, highest and second highest.
-        pl.col("ldl").filter((pl.col("age_at_sample") < 18) & ~pl.col("treated")).sort(descending=True)
-        .first().alias("child_ldl_max_mmol"),
-        pl.col("ldl").filter((pl.col("age_at_sample") < 18) & ~pl.col("treated")).sort(descending=True)
-        .slice(1, 1).first().alias("child_ldl_second_mmol"),
-        pl.col("sample_date").filter((pl.col("age_at_sample") < 18) & ~pl.col("treated")).sort_by(
-            pl.col("ldl").filter((pl.col("age_at_sample") < 18) & ~pl.col("treated")), descending=True)
-        .first().alias("child_ldl_max_date"),
-        pl.when(pl.col("age_at_sample") >= 40).then(pl.col("ldl")).max().alias("ldl_max_age_ge40_mmol"),
+        below_40,
+        adult_below_40,
+        *child_ldl(),
+        from_40,
     ).with_columns(pl.col("ldl_slope_mmol_per_year").fill_nan(None))
+
+
+def _ldl_summary(samples: pl.DataFrame) -> pl.DataFrame:
+    # Years since the patient's first LDL sample, as a column: the slope's cov/var over plain
+    # columns takes polars' fast grouped path (an expression inside the group-by took the slow
+    # per-group one, ~3x the CPU). var(x) is written cov(x, x), the same two-pass sum that the
+    # per-group var() computes, so the slope keeps every bit.
+    first = pl.col("sample_date").min().over("patient_id")
+    ldl = samples.filter(pl.col("ldl").is_not_null()).with_columns(
+        ((pl.col("sample_date") - first).dt.total_days() / 365.25).alias("years"))
     highest = _top(ldl, ["ldl", "sample_date"], [True, True], {
         "ldl": "ldl_max_mmol", "sample_date": "ldl_max_date", "age_at_sample": "ldl_max_age",
         "ldl_source": "ldl_max_source", "treated": "ldl_max_treated", "regimen": "ldl_max_regimen",
@@ -482,16 +554,8 @@ def _ldl_summary(samples: pl.DataFrame) -> pl.DataFrame:
         "ldl": "ldl_max_untreated_mmol", "sample_date": "ldl_max_untreated_date",
         "age_at_sample": "ldl_max_untreated_age",
     })
-    index = scoring_ldl(ldl).select("patient_id", *[pl.col(k).alias(v) for k, v in {
-        "ldl_estimate": "ldl_untreated_estimate_mmol", "sample_date": "ldl_estimate_date",
-        "age_at_sample": "ldl_estimate_age", "ldl": "ldl_estimate_measured_mmol",
-        "ldl_source": "ldl_estimate_source", "treated": "ldl_estimate_treated",
-        "regimen": "ldl_estimate_regimen", "factor": "ldl_correction_factor",
-        "factor_source": "ldl_correction_source", "statin_intensity": "ldl_estimate_statin_intensity",
-        "tc": "tc_at_estimate_mmol", "hdl": "hdl_at_estimate_mmol", "tg": "tg_at_estimate_mmol",
-        "ldl_basis": "ldl_estimate_basis", "days_on_treatment": "ldl_estimate_days_on_treatment",
-    }.items()])
-    return stats.join(highest, on="patient_id").join(untreated, on="patient_id", how="left") \
+    index = scoring_ldl(ldl).select("patient_id", *[pl.col(k).alias(v) for k, v in INDEX_SAMPLE_COLUMNS.items()])
+    return _ldl_history(ldl).join(highest, on="patient_id").join(untreated, on="patient_id", how="left") \
         .join(index, on="patient_id").with_columns(
             (pl.col("tc_at_estimate_mmol") - pl.col("hdl_at_estimate_mmol")).alias("non_hdl_at_estimate_mmol")
         )
@@ -632,24 +696,18 @@ def _clinic(outcomes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
-    """Relatives' evidence per patient from the relatives' own features (``person``)."""
+def relative_evidence(person: pl.DataFrame) -> pl.DataFrame:
+    """What each person's own features say about them as someone's relative (``relative_id``
+    and one flag per item the family criteria ask about: DLCN, Simon Broome, MEDPED, EAS 2015)."""
     dlcn = reference.load("dlcn_v1")
     sb = reference.load("simon_broome_v1")
-    # The one family graph (``family.relatives``): siblings through a shared recorded parent
-    # are first degree, half-siblings second degree, exactly as the cascade sees them.
-    everyone = pl.concat([relations["patient_id"], relations["relative_id"]]).drop_nulls().unique()
-    graph = family.relatives(relations, everyone, None).rename({"index_patient_id": "patient_id"})
-    first = graph.filter(pl.col("degree") == 1).select("patient_id", "relative_id", "relationship")
-    second = graph.filter(pl.col("degree") == 2).select("patient_id", "relative_id")
-
     premature = pl.when(pl.col("sex") == "F").then(dlcn["premature_age"]["F"]).when(
         pl.col("sex") == "M").then(dlcn["premature_age"]["M"]).otherwise(dlcn["premature_age"]["U"])
     tc_raised = pl.when(pl.col("tc_max_age") < sb["child_age"]).then(
         pl.col("tc_max_mmol") > sb["family_tc"]["child_relative_above"]).otherwise(
         pl.col("tc_max_mmol") > sb["family_tc"]["adult_relative_above"])
     starr = lipids.relative_ldl_category(pl.col("ldl_untreated_estimate_mmol"), pl.col("ldl_estimate_age"), pl.col("sex"))
-    ev = person.select(
+    return person.select(
         pl.col("patient_id").alias("relative_id"),
         (pl.col("clinic_confirmed_fh").fill_null(False) | pl.col("fh_diagnosis_specific").fill_null(False))
         .alias("confirmed"),
@@ -667,32 +725,56 @@ def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
         ((starr == "likely").fill_null(False) | tc_raised.fill_null(False)
          | pl.col("clinic_confirmed_fh").fill_null(False)).alias("high_cholesterol"),
     )
-    f = first.join(ev, on="relative_id", how="left")
-    s = second.join(ev, on="relative_id", how="left")
-    fdr = f.group_by("patient_id").agg(
+
+
+def _any(flag: str, name: str) -> pl.Expr:
+    return pl.col(flag).fill_null(False).any().alias(name)
+
+
+def first_degree_summary() -> list[pl.Expr]:
+    """Per patient, from their first-degree relatives' ``relative_evidence`` (with
+    ``relationship``): the family items of the criteria (aggregations)."""
+    parent = pl.col("relationship") == "parent"
+    return [
         pl.len().cast(pl.Int32).alias("n_fdr"),
-        pl.col("confirmed").fill_null(False).any().alias("fdr_confirmed_fh"),
-        pl.col("premature_chd").fill_null(False).any().alias("fdr_premature_chd"),
-        pl.col("chd60").fill_null(False).any().alias("fdr_chd_before_60"),
+        _any("confirmed", "fdr_confirmed_fh"),
+        _any("premature_chd", "fdr_premature_chd"),
+        _any("chd60", "fdr_chd_before_60"),
         pl.col("ldl_percentile").max().alias("fdr_ldl_pct_max"),
         pl.when((pl.col("relationship") == "child") & pl.col("is_child")).then(pl.col("ldl_percentile"))
         .max().alias("child_ldl_pct_max"),
-        pl.col("ldl_likely").fill_null(False).any().alias("fdr_ldl_likely"),
-        pl.col("tc_raised").fill_null(False).any().alias("fdr_tc_raised"),
-        pl.col("xanthoma_or_arcus").fill_null(False).any().alias("fdr_xanthoma_or_arcus"),
-        pl.col("xanthoma").fill_null(False).any().alias("fdr_tendon_xanthoma"),
+        _any("ldl_likely", "fdr_ldl_likely"),
+        _any("tc_raised", "fdr_tc_raised"),
+        _any("xanthoma_or_arcus", "fdr_xanthoma_or_arcus"),
+        _any("xanthoma", "fdr_tendon_xanthoma"),
         # EAS 2015 paediatric criteria: a parent with a genetic diagnosis / high cholesterol.
-        ((pl.col("relationship") == "parent") & pl.col("genetic")).fill_null(False).any().alias("parent_genetic_fh"),
-        ((pl.col("relationship") == "parent") & pl.col("high_cholesterol")).fill_null(False).any()
-        .alias("parent_high_cholesterol"),
-    )
-    sdr = s.group_by("patient_id").agg(
+        (parent & pl.col("genetic")).fill_null(False).any().alias("parent_genetic_fh"),
+        (parent & pl.col("high_cholesterol")).fill_null(False).any().alias("parent_high_cholesterol"),
+    ]
+
+
+def second_degree_summary() -> list[pl.Expr]:
+    """Per patient, from their second-degree relatives' ``relative_evidence`` (aggregations)."""
+    return [
         pl.len().cast(pl.Int32).alias("n_sdr"),
-        pl.col("confirmed").fill_null(False).any().alias("sdr_confirmed_fh"),
-        pl.col("chd50").fill_null(False).any().alias("sdr_chd_before_50"),
-        pl.col("tc_raised").fill_null(False).any().alias("sdr_tc_raised"),
-        pl.col("xanthoma").fill_null(False).any().alias("sdr_tendon_xanthoma"),
-    )
+        _any("confirmed", "sdr_confirmed_fh"),
+        _any("chd50", "sdr_chd_before_50"),
+        _any("tc_raised", "sdr_tc_raised"),
+        _any("xanthoma", "sdr_tendon_xanthoma"),
+    ]
+
+
+def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
+    """Relatives' evidence per patient from the relatives' own features (``person``)."""
+    # The one family graph (``family.relatives``): siblings through a shared recorded parent
+    # are first degree, half-siblings second degree, exactly as the cascade sees them.
+    everyone = pl.concat([relations["patient_id"], relations["relative_id"]]).drop_nulls().unique()
+    graph = family.relatives(relations, everyone, None).rename({"index_patient_id": "patient_id"})
+    first = graph.filter(pl.col("degree") == 1).select("patient_id", "relative_id", "relationship")
+    second = graph.filter(pl.col("degree") == 2).select("patient_id", "relative_id")
+    ev = relative_evidence(person)
+    fdr = first.join(ev, on="relative_id", how="left").group_by("patient_id").agg(*first_degree_summary())
+    sdr = second.join(ev, on="relative_id", how="left").group_by("patient_id").agg(*second_degree_summary())
     return fdr.join(sdr, on="patient_id", how="full", coalesce=True)
 
 

@@ -133,6 +133,63 @@ def sibling_pairs(relations: pl.DataFrame, links: pl.DataFrame, among: pl.Series
     ).sort(["a_id", "b_id"])
 
 
+# A second-degree relative by the first-degree relative they are reached through and the
+# step from there: (what the connector is to the index case, what the relative is to the
+# connector) -> what the relative is to the index case.
+SECOND_DEGREE = {
+    ("parent", "parent"): "grandparent",
+    ("parent", "sibling"): "aunt_uncle",
+    ("parent", "child"): "half_sibling",
+    ("child", "child"): "grandchild",
+    ("sibling", "child"): "niece_nephew",
+}
+
+
+def one_step(links: pl.DataFrame, sibs: pl.DataFrame) -> pl.DataFrame:
+    """Every first-degree step (from_id, to_id, relationship: what ``to_id`` is to ``from_id``):
+    parents, children and full siblings."""
+
+    def edge(frame: pl.DataFrame, src: str, dst: str, label: str) -> pl.DataFrame:
+        return frame.select(pl.col(src).alias("from_id"), pl.col(dst).alias("to_id"), pl.lit(label).alias("relationship"))
+
+    return pl.concat([
+        edge(links, "child_id", "parent_id", "parent"),
+        edge(links, "parent_id", "child_id", "child"),
+        edge(sibs.filter(pl.col("kind") == "full"), "a_id", "b_id", "sibling"),
+    ])
+
+
+def second_degree(openers: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
+    """Second-degree relatives one ``steps`` further out from each first-degree relative in
+    ``openers`` (index_patient_id, relative_id, relationship), labelled by ``SECOND_DEGREE``
+    (steps it has no label for, e.g. a parent's other partner, are no relatives)."""
+    labels = pl.DataFrame({"relationship": [k[0] for k in SECOND_DEGREE], "step": [k[1] for k in SECOND_DEGREE],
+                           "second": list(SECOND_DEGREE.values())})
+    return (
+        openers
+        .join(steps.rename({"relationship": "step"}), left_on="relative_id", right_on="from_id")
+        .join(labels, on=["relationship", "step"])
+        .select("index_patient_id", pl.col("to_id").alias("relative_id"), pl.col("second").alias("relationship"),
+                pl.col("relative_id").alias("via_id"))
+    )
+
+
+def closest(candidates: pl.DataFrame) -> pl.DataFrame:
+    """One row per (index case, relative), the closest relationship of ``RELATIONSHIP_ORDER``
+    when several paths reach them (then the path without a ``via_id``, then the first
+    ``via_id``), with its degree; never the index case itself."""
+    order = {name: rank for rank, name in enumerate(RELATIONSHIP_ORDER)}
+    return (
+        candidates.filter(pl.col("relative_id") != pl.col("index_patient_id"))
+        .with_columns(pl.col("relationship").replace_strict(order, return_dtype=pl.Int32).alias("_rank"))
+        .sort(["index_patient_id", "relative_id", "_rank", "via_id"], nulls_last=False)
+        .unique(["index_patient_id", "relative_id"], keep="first", maintain_order=True)
+        .with_columns(pl.col("relationship").replace_strict(DEGREE, return_dtype=pl.Int32).alias("degree"))
+        .select(list(RELATIVES_SCHEMA))
+        .cast(RELATIVES_SCHEMA)
+    )
+
+
 def relatives(
     relations: pl.DataFrame, index_ids: pl.Series, confirmed: pl.Series | None, links: pl.DataFrame | None = None
 ) -> pl.DataFrame:
@@ -156,64 +213,10 @@ def relatives(
     # Siblings are stepped from only: from an index case, or from a relative who opens the
     # second degree (everybody, for the features).
     among = None if confirmed is None else pl.concat([index_ids.cast(pl.Utf8), confirmed.cast(pl.Utf8)])
-    sibs = sibling_pairs(relations, links, among=among)
-
-    def edge(frame: pl.DataFrame, src: str, dst: str, label: str) -> pl.DataFrame:
-        return frame.select(pl.col(src).alias("from_id"), pl.col(dst).alias("to_id"), pl.lit(label).alias("relationship"))
-
-    first_edges = pl.concat(
-        [
-            edge(links, "child_id", "parent_id", "parent"),
-            edge(links, "parent_id", "child_id", "child"),
-            edge(sibs.filter(pl.col("kind") == "full"), "a_id", "b_id", "sibling"),
-        ]
-    )
-    first = index.join(first_edges, left_on="index_patient_id", right_on="from_id").select(
+    steps = one_step(links, sibling_pairs(relations, links, among=among))
+    first = index.join(steps, left_on="index_patient_id", right_on="from_id").select(
         "index_patient_id", pl.col("to_id").alias("relative_id"), "relationship", pl.lit(None, pl.Utf8).alias("via_id")
-    )
-
-    # Second degree: step from a confirmed first-degree relative one link further out.
-    outward = pl.concat(
-        [
-            edge(links, "child_id", "parent_id", "parent"),  # connector's parents
-            edge(links, "parent_id", "child_id", "child"),  # connector's children
-            edge(sibs.filter(pl.col("kind") == "full"), "a_id", "b_id", "sibling"),
-        ]
-    ).rename({"relationship": "step"})
-    second_label = {
-        ("parent", "parent"): "grandparent",
-        ("parent", "sibling"): "aunt_uncle",
-        ("parent", "child"): "half_sibling",
-        ("child", "child"): "grandchild",
-        ("sibling", "child"): "niece_nephew",
-    }
-    label_frame = pl.DataFrame(
-        {
-            "relationship": [k[0] for k in second_label],
-            "step": [k[1] for k in second_label],
-            "second": list(second_label.values()),
-        }
     )
     openers = first if confirmed is None else first.filter(
         pl.col("relative_id").is_in(confirmed.cast(pl.Utf8).unique().implode()))
-    second = (
-        openers
-        .join(outward, left_on="relative_id", right_on="from_id")
-        .join(label_frame, on=["relationship", "step"])
-        .select(
-            "index_patient_id",
-            pl.col("to_id").alias("relative_id"),
-            pl.col("second").alias("relationship"),
-            pl.col("relative_id").alias("via_id"),
-        )
-    )
-    order = {name: rank for rank, name in enumerate(RELATIONSHIP_ORDER)}
-    both = pl.concat([first, second]).filter(pl.col("relative_id") != pl.col("index_patient_id"))
-    return (
-        both.with_columns(pl.col("relationship").replace_strict(order, return_dtype=pl.Int32).alias("_rank"))
-        .sort(["index_patient_id", "relative_id", "_rank", "via_id"], nulls_last=False)
-        .unique(["index_patient_id", "relative_id"], keep="first", maintain_order=True)
-        .with_columns(pl.col("relationship").replace_strict(DEGREE, return_dtype=pl.Int32).alias("degree"))
-        .select(list(RELATIVES_SCHEMA))
-        .cast(RELATIVES_SCHEMA)
-    )
+    return closest(pl.concat([first, second_degree(openers, steps)]))
