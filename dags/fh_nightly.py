@@ -11,7 +11,8 @@ Outputs are decision support for clinicians, not diagnoses.
 
 **Per family partition** (`features_partition`, mapped over the partitions of every region,
 labelled e.g. `nord 2/4`): builds one partition's patient features from the region's store,
-opened read-only, into its own Parquet file in the night's work folder. Partitions hold whole
+opened read-only, into its own Parquet file in the night's work folder, then their rule results
+into another (the `rules` step gathers those). Partitions hold whole
 families of about `incremental.partition_people` people (region settings); on an incremental
 night a region has one partition (the changed patients). The executor spreads them over its
 workers (Celery workers, Kubernetes pods); memory per task is set by the partition size.

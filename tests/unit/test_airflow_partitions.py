@@ -17,6 +17,7 @@ from fh_screen.app import orchestration as orch
 from fh_screen.app.cli import main
 from fh_screen.context import PARTS_DIR, measured
 from fh_screen.errors import UserError
+from fh_screen.stages.rules import step as rules_step
 from fh_screen.store import files
 
 NIGHT = date(2026, 11, 23)
@@ -60,7 +61,18 @@ def _parts(region: dict) -> Path:
     return Path(region["out"]) / f".{NIGHT.isoformat()}.partial" / PARTS_DIR / "features"
 
 
-def test_partitions_built_in_any_order_and_gathered_equal_one_pass(tmp_path, delivery):
+def _rules(region: dict) -> pl.DataFrame:
+    with duckdb.connect(region["db"], read_only=True) as con:
+        return con.execute("SELECT * FROM rule_results ORDER BY patient_id").pl()
+
+
+def _no_scoring(*args, **kwargs):
+    raise AssertionError("the rules step scored from the store although the partitions cover the night")
+
+
+def test_partitions_built_in_any_order_and_gathered_equal_one_pass(tmp_path, delivery, monkeypatch):
+    """Features and rule results: each partition's task builds both for its families; the
+    rules step then scores nobody itself and holds the same rows as scoring from the store."""
     one = _region(tmp_path / "one", delivery, people=10 * PEOPLE)
     split = _region(tmp_path / "split", delivery, people=PEOPLE // 3)
     assert len(items := _loaded(one)) == 1
@@ -75,6 +87,15 @@ def test_partitions_built_in_any_order_and_gathered_equal_one_pass(tmp_path, del
     gathered = orch.run_step(split, NIGHT, "features")
     assert [p["people"] for p in gathered["partitions"]] == [r["people"] for r in reversed(reports)]
     assert _features(split).equals(_features(one))
+    assert all(r["rules"]["peak_rss_mib"] > 0 for r in reports)
+    assert sorted(p.name for p in _parts(split).glob("rules-*")) == [f"rules-part-{k}-of-3.parquet" for k in range(3)]
+    for path in _parts(one).glob("rules-*"):        # e.g. a partition task that ended before its rules
+        path.unlink()
+    orch.run_step(one, NIGHT, "rules")               # scored from the store instead
+    with monkeypatch.context() as m:
+        m.setattr(rules_step, "score", _no_scoring)
+        assert orch.run_step(split, NIGHT, "rules")["patients"] == PEOPLE
+    assert _rules(split).equals(_rules(one))
 
 
 def test_the_gather_refuses_while_a_partition_is_missing_and_the_store_is_unchanged(tmp_path, delivery):
@@ -168,3 +189,4 @@ def test_a_step_peak_includes_the_peaks_of_its_partitions():
             del block
     assert part["peak_rss_mib"] >= 64
     assert step["peak_rss_mib"] >= part["peak_rss_mib"]
+

@@ -3,11 +3,15 @@
 import json
 from datetime import date
 
+import duckdb
+
 import numpy as np
 import polars as pl
 import pytest
 
 from fh_screen.errors import UserError
+from fh_screen.stages.score import step as score
+from fh_screen.stages.score.outcomes import assessed_referrals
 from fh_screen.stages.score import artefact, model, spec
 from fh_screen.training import train, validation
 
@@ -149,25 +153,6 @@ def test_calibration_in_the_large_is_zero_when_observed_equals_expected():
     assert validation.calibration_in_the_large(p, np.r_[np.ones(200), np.zeros(800)]) > 0.5
 
 
-def test_score_frame_explains_only_the_most_probable_in_plain_language(monkeypatch):
-    from fh_screen.stages.score import step as score
-
-    table = toy_features(800, seed=6).with_columns(is_deceased=pl.lit(False), is_moved_out=pl.lit(False))
-    estimator, meta = train.fit(table, "fh_baseline", seed=1)
-    meta["version"] = "test"
-    monkeypatch.setattr(score, "EXPLAIN_AT_MOST", 5)
-    scored = score.score_frame(table, estimator, meta)
-    assert scored.height == 800 and scored["probability"].is_between(0, 1, closed="none").all()
-    assert set(scored["probability_band"]) <= {"very_high", "high", "moderate", "low"}
-    explained = scored.filter(pl.col("reasons") != "")
-    assert 1 <= explained.height <= 5
-    top = scored.sort("probability", descending=True).head(explained.height)
-    assert set(explained["patient_id"]) == set(top["patient_id"])
-    # reasons name the inputs in words, not column names
-    assert not any("_" in text for text in explained["reasons"])
-    assert all(json.loads(items) for items in explained["reason_items"])
-
-
 def test_clinic_order_takes_only_candidates_a_clinic_would_receive():
     # the validation's clinic order is the referrals step's selection: no model-only referral, no child
     pool = pl.DataFrame({
@@ -183,3 +168,47 @@ def test_clinic_order_takes_only_candidates_a_clinic_would_receive():
     assert validation.clinic_order(pool, threshold=0.2).to_list() == ["model_and_criterion", "rules", "rules_low_p"]
     # below the clinics' threshold the model adds nobody; the rules' candidates stay
     assert validation.clinic_order(pool, threshold=0.95).to_list() == ["rules", "rules_low_p"]
+
+
+
+def _scored_table(n: int = 800):
+    table = toy_features(n, seed=6).with_columns(
+        is_deceased=pl.Series([i % 50 == 0 for i in range(n)]), is_moved_out=pl.lit(False),
+        fh_diagnosis=pl.Series([i % 97 == 0 for i in range(n)]), clinic_confirmed_fh=pl.lit(None, pl.Boolean))
+    estimator, meta = train.fit(table, "fh_baseline", seed=1)
+    meta["version"] = "test"
+    con = duckdb.connect()
+    con.register("_t", table.sample(fraction=1.0, shuffle=True, seed=3))   # stored in no particular order
+    con.execute("CREATE TABLE patient_features AS SELECT * FROM _t")
+    return con, estimator, meta
+
+
+def test_scoring_in_ranges_of_patients_equals_scoring_everyone_at_once(monkeypatch):
+    """The score step reads the model inputs a range of patients at a time (memory set by the
+    range, not the region) and calibrates over all of them: the same rows as scoring every
+    patient in one frame; bit for bit when the region fits in one range, and within 1e-12
+    otherwise (the linear algebra library may round a product in the last bit differently
+    for a different number of rows). It explains only the most probable, in plain language."""
+    monkeypatch.setattr(score, "EXPLAIN_AT_MOST", 7)
+    con, estimator, meta = _scored_table()
+    features = score.model_inputs(con, meta["feature_schema"])
+    _, record, probability, logit = score.region_scorer(estimator, features, assessed_referrals(con), meta, 0.004)
+    in_one, one_record = score.score_region(con, estimator, meta, 0.004, 5000)
+    assert in_one["patient_id"].equals(spec.eligible(features)["patient_id"]) and in_one.height == 800 - 16
+    assert in_one["probability"].to_numpy().tolist() == probability.tolist()
+    assert in_one["model_logit"].to_numpy().tolist() == logit.tolist()
+    assert one_record.record() == record.record() and in_one["known_case"].sum() == 8
+    assert in_one["probability"].is_between(0, 1, closed="none").all()
+    assert set(in_one["probability_band"]) <= {"very_high", "high", "moderate", "low"}
+    explained = in_one.filter(pl.col("reasons") != "")
+    assert explained.height == 7
+    assert set(explained["patient_id"]) == set(in_one.sort("probability", descending=True).head(7)["patient_id"])
+    assert not any("_" in text for text in explained["reasons"])       # inputs in words, not column names
+    assert all(json.loads(items) for items in explained["reason_items"])
+    in_ranges, ranged_record = score.score_region(con, estimator, meta, 0.004, 97)
+    floats = ["probability", "model_logit"]
+    assert in_ranges.drop(floats).equals(in_one.drop(floats))
+    for column in floats:
+        assert np.allclose(in_ranges[column].to_numpy(), in_one[column].to_numpy(), rtol=1e-12, atol=0)
+    for key, value in record.record().items():
+        assert ranged_record.record()[key] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value)

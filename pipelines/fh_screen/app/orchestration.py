@@ -117,8 +117,8 @@ PLAN_DOC = ("Plans the region's features work tonight (everyone or only the chan
 WORK_DOC = ("Lists every region's partitions as one list of work items; runs when every region has planned "
             "or failed, so one region's failure does not stop the others.")
 BUILD_DOC = ("Builds one partition's patient features from the region's store, opened read-only, into its own "
-             "Parquet file in the run's work folder. Mapped: the partitions of all regions spread over the "
-             "workers; memory is set by the partition size.")
+             "Parquet file in the run's work folder, then the rule results of those patients into another. "
+             "Mapped: the partitions of all regions spread over the workers; memory is set by the partition size.")
 
 
 def step_doc(step) -> str:

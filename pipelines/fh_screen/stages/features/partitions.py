@@ -16,6 +16,8 @@ written under a temporary name and renamed into place:
     scope.parquet                  ``patient_id, part``: whose inputs each partition reads
                                    (absent: one partition reads everyone)
     part-<k>-of-<n>.parquet/.json  partition k's feature rows, then its people, seconds and peak memory
+    <step>-part-<k>-of-<n>.parquet a later per-patient step's rows of partition k (the rules:
+                                   ``companion``), built in the same task from its features
 
 Only the gather writes to the store, in one transaction; the plan and the partitions open it
 read-only, so the store never has two writers. Every part may be repeated: the plan starts
@@ -112,6 +114,28 @@ def build(ctx: RunContext, part: int) -> dict:
     report = {"partition": part, "people": people, **cost}
     files.write_text(_part(folder, part, parts, "json"), json.dumps(report, sort_keys=True))
     return report
+
+
+def partition_files(ctx: RunContext, part: int, step: str) -> tuple[Path, Path]:
+    """Partition ``part``'s features file of the saved plan, and the file where the later
+    per-patient ``step`` writes its rows of the same patients (see ``companions``)."""
+    folder, parts = ctx.parts_dir(STEP), _saved_plan(ctx)["parts"]
+    return _part(folder, part, parts, "parquet"), folder / f"{step}-part-{part}-of-{parts}.parquet"
+
+
+def companions(ctx: RunContext, step: str) -> tuple[bool, pl.DataFrame, list[str]] | None:
+    """The rows a later per-patient ``step`` built beside tonight's feature partitions: whether
+    the features made a full pass, the patients they recomputed (an incremental night) and
+    every partition's file of ``step``. None without a plan for tonight or while a file is
+    missing (``step`` then works from the store)."""
+    path = ctx.parts_dir(STEP) / PLAN
+    record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if record is None or record["as_of"] != ctx.as_of.isoformat():
+        return None
+    paths = [partition_files(ctx, k, step)[1] for k in range(record["parts"])]
+    if not all(p.is_file() for p in paths):
+        return None
+    return record["plan"]["full"], pl.read_parquet(ctx.parts_dir(STEP) / "recompute.parquet"), [str(p) for p in paths]
 
 
 def gather(ctx: RunContext) -> dict:
