@@ -33,6 +33,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -390,47 +391,17 @@ def simulate(out: Path, months: float, n_patients: int, seed: int, start: date, 
     if months <= 0 or every_nights < 1:
         raise UserError("--months must be above 0 and --every-nights at least 1")
     started, cpu = time.perf_counter(), time.process_time()
-    out = Path(out).resolve()
-    if out.exists():
-        shutil.rmtree(out)
+    out = _emptied(Path(out).resolve())
     say = progress or (lambda _msg: None)
     settings = settings or load_settings()
     behaviour, cited = load_params(params_file, DEFAULTS)
     say(f"synthetic region of {n_patients:,} people")
     summary, region = generate_region(out / "region", n_patients, seed, start, nights=1, params_file=region_params)
     world = World(region, behaviour, settings, seed)
-    db_path, runs = out / "fh_screen.duckdb", out / "runs"
-    start_day = day_of(start)
-    # Whole delivery intervals, so the last delivery is as long as the others.
-    nights = -(-round(months * 365.25 / 12) // every_nights) * every_nights
-
-    def run_on(extract: Path, as_of: date) -> Path:
-        say(f"nightly run for {as_of}")
-        folder = runs / as_of.isoformat()
-        runner(extract_dir=extract, db_path=db_path, out_dir=folder, as_of=as_of, settings=settings)
-        return folder
-
-    latest = run_on(Path(summary["extract_dirs"][0]), start)
-    world.react(latest, start_day)
-    n_runs, run_seconds, last_delivery = 1, 0.0, 0
-    for night in range(nights):
-        day = start_day + night
-        world.live(day)
-        # Deliver every ``every_nights`` nights; a night without a single lab result waits for
-        # the next (the contract requires lab rows in every delivery).
-        due = (night + 1 - last_delivery) >= every_nights or night + 1 == nights
-        if not due or not world.lab_idx:
-            continue
-        last_delivery = night + 1
-        as_of = EPOCH + timedelta(days=day + 1)
-        extract = world.deliver(out / "region" / "extracts", as_of)
-        began = time.perf_counter()
-        folder = run_on(extract, as_of)
-        run_seconds += time.perf_counter() - began
-        n_runs += 1
-        world.react(folder, day + 1)
-        shutil.rmtree(latest)   # only the last run's outputs are kept
-        latest = folder
+    nights = simulated_nights(months, every_nights)
+    run_on = partial(_run_night, runner, out / "fh_screen.duckdb", out / "runs", settings, say)
+    latest, n_runs, run_seconds = _play(world, run_on, Path(summary["extract_dirs"][0]), start, nights,
+                                        every_nights, out / "region" / "extracts")
     result = {
         "region": {"patients": n_patients, "seed": seed, "start": start.isoformat(),
                    "end": (start + timedelta(days=nights)).isoformat(), "months": months},
@@ -448,3 +419,60 @@ def simulate(out: Path, months: float, n_patients: int, seed: int, start: date, 
     }
     write_text(out / "simulation.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return result
+
+
+def simulated_nights(months: float, every_nights: int) -> int:
+    """Nights to play: ``months`` of average length (365.25 / 12 days) rounded to whole days,
+    then up to whole delivery intervals, so the last delivery is as long as the others."""
+    return -(-round(months * 365.25 / 12) // every_nights) * every_nights
+
+
+def delivery_due(night: int, last_delivery: int, every_nights: int, nights: int, has_lab_results: bool) -> bool:
+    """Deliver after night ``night`` (0-based) once ``every_nights`` nights have passed since the
+    last delivery (night ``last_delivery``), and after the last night; a delivery without a
+    single lab result waits for the next night (the contract requires lab rows in every
+    delivery)."""
+    due = (night + 1 - last_delivery) >= every_nights or night + 1 == nights
+    return due and has_lab_results
+
+
+def _run_night(runner: Callable[..., dict], db_path: Path, runs: Path, settings: Settings,
+               say: Callable[[str], None], extract: Path, as_of: date) -> Path:
+    """The nightly job on one delivery; its outputs go to ``runs/<as_of>/``."""
+    say(f"nightly run for {as_of}")
+    folder = runs / as_of.isoformat()
+    runner(extract_dir=extract, db_path=db_path, out_dir=folder, as_of=as_of, settings=settings)
+    return folder
+
+
+def _emptied(folder: Path) -> Path:
+    """``folder``, with anything an earlier simulation left there removed."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    return folder
+
+
+def _play(world: World, run_on: Callable[[Path, date], Path], history: Path, start: date, nights: int,
+          every_nights: int, extracts: Path) -> tuple[Path, int, float]:
+    """Run the job on the history delivery, then live ``nights`` nights, delivering and running
+    when ``delivery_due``; only the last run's outputs are kept. Returns that run's folder, the
+    number of runs (the history's included) and the seconds of the later runs."""
+    latest, start_day = run_on(history, start), day_of(start)
+    world.react(latest, start_day)
+    n_runs, run_seconds, last_delivery = 1, 0.0, 0
+    for night in range(nights):
+        day = start_day + night
+        world.live(day)
+        if not delivery_due(night, last_delivery, every_nights, nights, bool(world.lab_idx)):
+            continue
+        last_delivery = night + 1
+        as_of = EPOCH + timedelta(days=day + 1)
+        extract = world.deliver(extracts, as_of)
+        began = time.perf_counter()
+        folder = run_on(extract, as_of)
+        run_seconds += time.perf_counter() - began
+        n_runs += 1
+        world.react(folder, day + 1)
+        shutil.rmtree(latest)
+        latest = folder
+    return latest, n_runs, run_seconds

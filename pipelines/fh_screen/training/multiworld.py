@@ -204,13 +204,7 @@ def outcome_recalibration(w: worlds.World, scorer: tuple, threshold: float) -> d
     among the eligible people nobody has assessed and who are not known cases (the people the
     probability is for), and among the assessed themselves (the fit's own data)."""
     estimator, meta = scorer
-    con = db.connect(w.db, read_only=True)
-    try:
-        features = step.model_inputs(con, meta["feature_schema"])
-        rules = con.execute("SELECT * FROM rule_results WHERE excluded_reason IS NULL").pl()
-    finally:
-        con.close()
-    people = spec.eligible(features)
+    people, rules = _eligible_and_rules(w, meta["feature_schema"])
     score = estimator.labelled_score(spec.matrix(people, meta["feature_schema"]))
     known = spec.known_case(people).to_numpy()
     nothing = np.zeros(0)
@@ -222,38 +216,66 @@ def outcome_recalibration(w: worlds.World, scorer: tuple, threshold: float) -> d
     order = validation.clinic_order(pool, threshold)
     ordered = pl.DataFrame({"patient_id": order}).join(pool, on="patient_id", how="left", maintain_order="left")
     y_order = ordered["fh_carrier"].to_numpy()
-    enough = (np.cumsum(y_order) >= calibration.MIN_EVENTS) & (np.cumsum(1 - y_order) >= calibration.MIN_NON_EVENTS)
+    n_assessed = assessed_until_enough(y_order, calibration.MIN_EVENTS, calibration.MIN_NON_EVENTS)
     out = {"world": w.name, "people": w.patients, "prevalence": round(w.prevalence, 6), "candidates": order.len(),
-           "carriers_among_candidates": int(y_order.sum()), "triggered": bool(enough.any())}
-    if not enough.any():
+           "carriers_among_candidates": int(y_order.sum()), "triggered": n_assessed is not None}
+    if n_assessed is None:
         return out
-    assessed = ordered.head(int(np.argmax(enough)) + 1)
+    assessed = ordered.head(n_assessed)
     record = calibration.calibrate_region(score, known, assessed["fh_carrier"].to_numpy().astype(float),
                                           assessed["model_logit"].to_numpy(), estimator.mapping(), w.prevalence)
-    after = record.mapping().apply(score)
-    y = np.zeros(people.height)
-    truth = pool.select("row", "fh_carrier")
-    y[truth["row"].to_numpy()] = truth["fh_carrier"].to_numpy()
-    in_pool = np.zeros(people.height, bool)
-    in_pool[truth["row"].to_numpy()] = True
-    was_assessed = np.zeros(people.height, bool)
-    was_assessed[assessed["row"].to_numpy()] = True
-    before = prior.mapping().apply(score)
-    rest = in_pool & ~known & ~was_assessed
-
-    def high(p, mask):
-        sel = mask & (p >= validation.HIGH)
-        return {"people": int(sel.sum()), "oe": validation.observed_expected(p[sel], y[sel])}
-
+    y, rest, was_assessed = measured_among(people.height, pool["row"].to_numpy(), pool["fh_carrier"].to_numpy(),
+                                           assessed["row"].to_numpy(), known)
+    before, after = prior.mapping().apply(score), record.mapping().apply(score)
     out.update(
         assessed=assessed.height, assessed_confirmed=int(assessed["fh_carrier"].sum()), method=record.method,
         outcome_fit=record.outcome_fit, mapping_before={"intercept": prior.intercept, "slope": prior.slope},
         mapping_after={"intercept": record.intercept, "slope": record.slope},
         not_assessed=train.calibration_report(before[rest], after[rest], y[rest], "truth, eligible not assessed"),
-        not_assessed_high={"before": high(before, rest), "after": high(after, rest)},
+        not_assessed_high={"before": high_band(before, y, rest), "after": high_band(after, y, rest)},
         assessed_fit=train.calibration_report(before[was_assessed], after[was_assessed], y[was_assessed],
                                               "truth, the assessed (the fit's own data)"))
     return out
+
+
+def _eligible_and_rules(w: worlds.World, feature_schema: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The world's eligible people with their model inputs, and its rule results (not excluded)."""
+    con = db.connect(w.db, read_only=True)
+    try:
+        features = step.model_inputs(con, feature_schema)
+        rules = con.execute("SELECT * FROM rule_results WHERE excluded_reason IS NULL").pl()
+    finally:
+        con.close()
+    return spec.eligible(features), rules
+
+
+def assessed_until_enough(carrier_in_order: np.ndarray, min_events: int, min_non_events: int) -> int | None:
+    """How many of the clinic order the clinics assess, first to last: up to and including the
+    first patient at which at least ``min_events`` are confirmed and ``min_non_events`` ruled
+    out (the score step's threshold for trusting an outcome fit); None if the order never
+    gets there."""
+    y = np.asarray(carrier_in_order)
+    enough = (np.cumsum(y) >= min_events) & (np.cumsum(1 - y) >= min_non_events)
+    return int(np.argmax(enough)) + 1 if enough.any() else None
+
+
+def measured_among(n_people: int, pool_rows: np.ndarray, pool_carrier: np.ndarray, assessed_rows: np.ndarray,
+                   known: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Truth per eligible person (0 outside the rules' pool), the people a probability is for
+    (in the pool, not a known case, not assessed) and the assessed, as masks by row."""
+    y = np.zeros(n_people)
+    y[pool_rows] = pool_carrier
+    in_pool = np.zeros(n_people, bool)
+    in_pool[pool_rows] = True
+    was_assessed = np.zeros(n_people, bool)
+    was_assessed[assessed_rows] = True
+    return y, in_pool & ~known & ~was_assessed, was_assessed
+
+
+def high_band(p: np.ndarray, y: np.ndarray, mask: np.ndarray) -> dict:
+    """People with a probability of at least ``validation.HIGH`` in ``mask`` and their O/E."""
+    sel = mask & (p >= validation.HIGH)
+    return {"people": int(sel.sum()), "oe": validation.observed_expected(p[sel], y[sel])}
 
 
 def markdown(result: dict) -> str:

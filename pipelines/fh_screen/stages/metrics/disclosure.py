@@ -83,10 +83,7 @@ def suppress(
     published = [c for c in values if c not in hidden]
     withheld = primary(values, published, small_cell_max)
     members = _line_members(lines)
-    cell_lines: dict[Hashable, list[int]] = defaultdict(list)
-    for i, cells in enumerate(members):
-        for c in cells:
-            cell_lines[c].append(i)
+    cell_lines = _cell_lines(members)
 
     def protected(c: Hashable) -> bool:
         v = values[c]
@@ -139,6 +136,15 @@ def _protect(cells: list, withheld: set, hidden: set, values, members, cell_line
 
 def _line_members(lines: Sequence[Line]) -> list[tuple[Hashable, ...]]:
     return [(total, *parts) for total, parts in lines]
+
+
+def _cell_lines(members: list[tuple[Hashable, ...]]) -> dict[Hashable, list[int]]:
+    """cell -> the indexes of the lines it is in."""
+    cell_lines: dict[Hashable, list[int]] = defaultdict(list)
+    for i, cells in enumerate(members):
+        for c in cells:
+            cell_lines[c].append(i)
+    return cell_lines
 
 
 def _signs(line: tuple[Hashable, ...]) -> list[int]:
@@ -305,42 +311,65 @@ def suppress_rounded(
     """
     if rounding_base <= 1:
         return suppress(values, lines, hidden, small_cell_max, keep)
-    hidden = set(hidden)
-    keep = keep or {}
+    hidden, keep = set(hidden), keep or {}
     withheld = primary(values, [c for c in values if c not in hidden], small_cell_max)
     members = _line_members(lines)
-    cell_lines: dict[Hashable, list[int]] = defaultdict(list)
-    for i, cells in enumerate(members):
-        for c in cells:
-            cell_lines[c].append(i)
-    min_width = rounding_base - 1
-    protected = [c for c in values if (c in hidden and 1 <= values[c] <= small_cell_max)]
-
+    cell_lines = _cell_lines(members)
     reader = _Reader(values, members)
+    headline = headline_cells(keep, never_withhold)
     # Withholding only widens what a reader must allow: a cell once wide enough stays so, and
     # only the cells exposed last round and the complements just withheld need checking again.
-    to_check = [c for c in withheld if values[c] >= 1] + protected
-
-    headline = {c for c, r in keep.items() if r >= never_withhold}
+    to_check = rounded_protected(values, hidden, withheld, small_cell_max)
     while True:
-        found = reader.exposed(_prior(values, hidden, withheld, small_cell_max, rounding_base), to_check, min_width)
+        prior = _prior(values, hidden, withheld, small_cell_max, rounding_base)
+        found = reader.exposed(prior, to_check, narrowest_range(rounding_base))
         if not found:
             return withheld
         to_check = list(found)
-        touched: set[int] = set()
-        for cell in found:
-            if touched.intersection(cell_lines[cell]):
-                continue
-            try:
-                extra = _complement(cell, values, members, cell_lines, withheld | hidden | set(headline), keep)
-            except DisclosureError:
-                # Only a headline count can protect it (a very small region): withhold that
-                # rather than publish, as the exact method would.
-                extra = _complement(cell, values, members, cell_lines, withheld | hidden, keep)
-            withheld.add(extra)
-            touched.update(cell_lines[extra])
+        for extra in _withhold_complements(found, values, members, cell_lines, withheld, hidden, headline, keep):
             if values[extra] >= 1:
                 to_check.append(extra)
+
+
+def headline_cells(keep: Mapping[Hashable, int], never_withhold: int) -> set:
+    """Cells ranked ``never_withhold`` or higher (the headline funnel): complements only when
+    nothing else can protect a count."""
+    return {c for c, r in keep.items() if r >= never_withhold}
+
+
+def rounded_protected(values: Mapping[Hashable, float], hidden: set, withheld: set, small_cell_max: int) -> list:
+    """The cells a reader must not narrow, to check first: every withheld count of 1 or more
+    (a withheld 0 reveals nothing), then every hidden difference from 1 to ``small_cell_max``."""
+    return ([c for c in withheld if values[c] >= 1]
+            + [c for c in values if (c in hidden and 1 <= values[c] <= small_cell_max)])
+
+
+def narrowest_range(rounding_base: int) -> int:
+    """The narrowest range (highest minus lowest whole count) a reader may be left with for a
+    protected cell: that of one published rounded figure (4 for base 5: 10 stands for 8..12),
+    so a small count is never known more precisely than any published count."""
+    return rounding_base - 1
+
+
+def _withhold_complements(found: list, values, members, cell_lines, withheld: set, hidden: set, headline: set,
+                          keep) -> list:
+    """Withhold one complement for each exposed cell whose lines no complement of this round
+    touches yet, and return them. A complement is a cell other than a headline one when one
+    can protect the cell; otherwise a headline cell, since only a headline count can protect
+    it (a very small region): withheld rather than published, as the exact method would."""
+    touched: set[int] = set()
+    added = []
+    for cell in found:
+        if touched.intersection(cell_lines[cell]):
+            continue
+        try:
+            extra = _complement(cell, values, members, cell_lines, withheld | hidden | headline, keep)
+        except DisclosureError:
+            extra = _complement(cell, values, members, cell_lines, withheld | hidden, keep)
+        withheld.add(extra)
+        touched.update(cell_lines[extra])
+        added.append(extra)
+    return added
 
 
 def _prior(values, hidden: set, withheld: set, small_cell_max: int, base: int) -> dict:
