@@ -59,6 +59,7 @@ RENDERING = {"worklists": ("referrals", "pdf_pages"), "letters": ("cascade", "le
 FLOOR = """
 import duckdb, sys
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")   # the bar would land in the figures
 n = con.execute('''
   SELECT count(*) FROM (
     SELECT patient_id, max(CASE WHEN lower(unit) = 'mg/dl' THEN TRY_CAST(replace(value, ',', '.') AS DOUBLE) / 38.67

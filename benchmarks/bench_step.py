@@ -30,6 +30,7 @@ from floor import ratio_line
 FLOOR = """
 import duckdb, sys, time
 con = duckdb.connect(sys.argv[1], read_only=True)
+con.execute("SET enable_progress_bar = false")   # stdout is the figure
 cpu = time.process_time()
 con.execute("SELECT count(*) FROM (SELECT patient_id, max(value) FROM lab_results "
             "WHERE analyte = 'ldl' GROUP BY patient_id)").fetchone()
