@@ -94,12 +94,12 @@ def backends(root: Path, staged: Path, extract: Path) -> dict:
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     from fh_screen.stages.validate.gx_runner import RESULT_FORMAT, SuiteRunner, load_suite
-    from fh_screen.stages.validate.step import prepare_checks
+    from fh_screen.stages.validate.step import known_patients, prepare_checks
 
     ctx = R.prepare(extract, staged, root / "out-backends", AS_OF)
     with closing(db.connect(staged)) as con:
         prepare_checks(con, ctx)
-        con.execute(db.sql("validate/known_patients"))
+        known_patients(con, ("lab_results",))
         _, build, _ = timed(lambda: con.execute(db.sql("validate/lab_results")))
     runner = SuiteRunner(staged, root / "out-backends" / "quality")
     run_time = datetime.combine(AS_OF, time.min, tzinfo=timezone.utc)

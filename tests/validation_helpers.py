@@ -84,7 +84,7 @@ def quarantine(ctx: RunContext, table: str | None = None) -> list[tuple]:
 
 def empty_relations(tmp_path: Path) -> dict[str, list[str]]:
     """Columns of each gx_<table> check relation, built over empty staged tables."""
-    from fh_screen.stages.validate.step import prepare_checks
+    from fh_screen.stages.validate.step import FIRST_PHASE, known_patients, prepare_checks
 
     ctx = make_context(tmp_path)
     for table in db.CONTRACT_TABLES:
@@ -92,7 +92,7 @@ def empty_relations(tmp_path: Path) -> dict[str, list[str]]:
     con = ctx.connect()
     try:
         prepare_checks(con, ctx)
-        con.execute(db.sql("validate/known_patients"))
+        known_patients(con, tuple(t for t in db.CONTRACT_TABLES if t not in FIRST_PHASE))
         out = {}
         for table in db.CONTRACT_TABLES:
             con.execute(db.sql(f"validate/{table}"))

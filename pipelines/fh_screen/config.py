@@ -135,6 +135,17 @@ class IncrementalSettings(_Frozen):
     partition_people: int = Field(default=250_000, ge=1)
 
 
+class StoreSettings(_Frozen):
+    """How much of the machine the store's DuckDB may take (``store.db`` applies it to every
+    connection). Beyond ``memory_limit`` DuckDB spills to a temporary folder inside the run's
+    private work folder (owner-only, removed with it), never next to the database file."""
+
+    memory_limit: str = Field(
+        default="1GiB", pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB memory_limit, e.g. 1GiB or 512MiB; the rest of a run (polars, Python) comes on top",
+    )
+
+
 class Settings(_Frozen):
     region: RegionSettings = RegionSettings()
     ingest: IngestSettings = IngestSettings()
@@ -147,6 +158,7 @@ class Settings(_Frozen):
     metrics: MetricsSettings = MetricsSettings()
     model: ModelSettings = ModelSettings()
     incremental: IncrementalSettings = IncrementalSettings()
+    store: StoreSettings = StoreSettings()
     worklist_language: Literal["da", "en"] = "da"
 
 

@@ -19,6 +19,9 @@ log = logging.getLogger("fh_screen")
 # Inside the run's work folder: the files a partitioned step's tasks hand to each other
 # (plan, one file per partition). Removed before the outputs are published.
 PARTS_DIR = ".partitions"
+# Inside the run's work folder: where DuckDB spills beyond ``settings.store.memory_limit``.
+# Removed before the outputs are published (and with the work folder when a run fails).
+SPILL_DIR = ".duckdb-spill"
 
 
 @dataclass
@@ -42,7 +45,10 @@ class RunContext:
     manifest: dict = field(default_factory=dict)
 
     def connect(self, read_only: bool = False) -> db.Connection:
-        return db.connect(self.db_path, read_only=read_only)
+        # Spill only into the run's work folder once it exists: a task that merely reads the
+        # store (e.g. listing a night's partitions) must not create one as a side effect.
+        spill = self.work_dir / SPILL_DIR if self.work_dir.is_dir() else None
+        return db.connect(self.db_path, read_only=read_only, limits=self.settings.store, temp_dir=spill)
 
     def parts_dir(self, step: str) -> Path:
         """Where ``step``'s plan and partition files go (a shared folder for every worker)."""

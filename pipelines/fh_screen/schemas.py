@@ -45,6 +45,10 @@ class TableSpec:
     columns: tuple[Column, ...]
     key: tuple[str, ...]            # natural key (last delivery wins; unique within a delivery)
     required: bool = False          # the delivery must contain this table
+    # The whole table arrives in every delivery (a register extract, not the day's events):
+    # only its rows that differ from the store are staged, validated and loaded, so a night
+    # costs what changed. A row the store already holds as delivered changes nothing.
+    whole: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -75,6 +79,7 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("patient_id",),
             required=True,
+            whole=True,
         ),
         TableSpec(
             "lab_results",
@@ -149,6 +154,7 @@ TABLES: dict[str, TableSpec] = {
                 _c("language", LOWER),
             ),
             key=("patient_id",),
+            whole=True,
         ),
     )
 }

@@ -9,12 +9,16 @@ import pytest
 
 from adversarial_helpers import run_args
 from fh_screen.app import run
+from fh_screen.context import SPILL_DIR
 
 
 def _leftovers(region) -> list[str]:
     root = region["root"]
     found = [p.name for p in root.iterdir() if p.name.startswith(".out.") and not p.name.endswith(".lock")]
     found += [str(p.relative_to(root)) for p in root.rglob("*.parquet")]
+    # DuckDB's spill folder (inside the work folder) and its default one next to the store
+    found += [str(p.relative_to(root)) for p in root.rglob(SPILL_DIR)]
+    found += [str(p.relative_to(root)) for p in root.rglob("*.duckdb.tmp")]
     con = duckdb.connect(str(region["db"]), read_only=True)
     try:
         found += [r[0] for r in con.execute(

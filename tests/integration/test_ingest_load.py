@@ -3,6 +3,7 @@ the Danish dialect, structural refusals, and received = loaded + quarantined."""
 
 import math
 import shutil
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -113,6 +114,35 @@ def test_a_later_delivery_corrects_and_cancels(tmp_path):
     assert con.execute("SELECT count(*) FROM medications").fetchone() == (7,)
     # loading the earlier delivery's content again is a new delivery only if its name differs
     assert con.execute("SELECT count(*) FROM deliveries").fetchone() == (2,)
+
+
+def test_a_table_that_arrives_whole_stages_only_the_rows_that_changed(tmp_path):
+    """patients and contacts arrive whole every night: only the rows that differ from the store
+    are staged (so validate and load cost what changed); the rest count as received and loaded
+    (unchanged), and the store ends as if the whole file had been loaded."""
+    dbp = tmp_path / "fh.duckdb"
+    ingest_delivery(FIXTURES / "mini", dbp, tmp_path / "out")
+    night = tmp_path / "night"
+    shutil.copytree(FIXTURES / "mini", night)
+    patients = night / "patients.csv"
+    text = patients.read_text(encoding="utf-8")
+    patients.write_text(text.replace("000108,2001-02-28,M,P0101", "000108,2001-02-28,M,P0102")
+                        .replace("000110,1995-10-10,U,", "000110,1995-10-10,,"), encoding="utf-8")  # '' is read as U
+    ctx = prepare(night, dbp, tmp_path / "out", date(2026, 11, 24))
+    report = ingest.stage_step(ctx)
+    assert (report["staged_rows"]["patients"], report["unchanged_rows"]) == (1, {"patients": 11, "contacts": 4})
+    with closing(db.connect(dbp, read_only=True)) as con:
+        assert con.execute("SELECT patient_id, practice_id FROM stg_patients").fetchall() == [("000108", "P0102")]
+        assert con.execute("SELECT count(*) FROM stg_contacts").fetchone() == (0,)
+    ingest.load_step(ctx)
+    counts = ctx.manifest["tables"]["patients"]
+    assert (counts["received"], counts["loaded"], counts["unchanged"], counts["quarantined"]) == (12, 12, 11, 0)
+    whole = tmp_path / "whole.duckdb"
+    ingest_delivery(night, whole, tmp_path / "out-whole")
+    query = "SELECT * EXCLUDE (delivery_id) FROM {} ORDER BY ALL"
+    for table in ("patients", "contacts"):
+        with closing(db.connect(dbp, read_only=True)) as a, closing(db.connect(whole, read_only=True)) as b:
+            assert a.execute(query.format(table)).fetchall() == b.execute(query.format(table)).fetchall()
 
 
 def test_danish_dialect_loads_the_same_values(tmp_path):

@@ -22,7 +22,7 @@ from fh_screen import schemas
 from fh_screen.app import audit, publishing
 from fh_screen.app.publishing import RunLocked, lock_for, work_dir_for  # noqa: F401 (the run's API)
 from fh_screen.config import Settings, load_settings
-from fh_screen.context import PARTS_DIR, RunContext, log, measured
+from fh_screen.context import PARTS_DIR, SPILL_DIR, RunContext, log, measured
 from fh_screen.stages import metrics
 from fh_screen.stages.cascade import step as cascade
 from fh_screen.stages.features import partitions as feature_parts
@@ -248,6 +248,7 @@ def execute_step(ctx: RunContext, name: str, body: Callable[[RunContext], dict] 
 def publish(ctx: RunContext) -> Path:
     """Swap the finished work folder into place as ``out_dir`` in one rename."""
     shutil.rmtree(ctx.work_dir / PARTS_DIR, ignore_errors=True)   # the partitioned steps' hand-over files
+    shutil.rmtree(ctx.work_dir / SPILL_DIR, ignore_errors=True)   # DuckDB's spilled rows, if any
     ctx.manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     files.write_text(ctx.work_dir / "settings.json", ctx.settings.model_dump_json(indent=2))
     save_manifest(ctx)

@@ -15,6 +15,9 @@ from typing import Iterator
 import duckdb
 import polars as pl
 
+from fh_screen.config import StoreSettings
+from fh_screen.store import files
+
 # The connection type the other layers annotate with (only this package imports duckdb).
 Connection = duckdb.DuckDBPyConnection
 
@@ -37,10 +40,21 @@ def sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
 
 
-def connect(db_path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the store; a writable one is made owner-only (it holds everyone's records)."""
+def connect(
+    db_path: str | Path, read_only: bool = False, limits: StoreSettings | None = None, temp_dir: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the store; a writable one is made owner-only (it holds everyone's records).
+
+    Every connection gets the memory bound of ``limits`` (the settings' ``store``; defaults
+    when not given). ``temp_dir`` is where DuckDB may spill beyond it: a run passes a folder
+    inside its private work folder (made owner-only here, removed with the work folder), so
+    spilled rows never land next to the database file or outlive the run.
+    """
     con = duckdb.connect(str(db_path), read_only=read_only)
     con.execute("SET enable_progress_bar = false")  # quiet under Airflow, CI and cron
+    con.execute("SET memory_limit = ?", [(limits or StoreSettings()).memory_limit])
+    if temp_dir is not None:
+        con.execute("SET temp_directory = ?", [str(files.ensure_dir(Path(temp_dir)))])
     if not read_only:
         con.execute(sql("schema"))
         con.execute(sql("usable_lab_results"))

@@ -8,7 +8,10 @@ Raw -> staged -> curated:
   structural checks of all files pass before anything is written; then, in one
   transaction, the delivery's old quarantine rows are removed (a rerun starts clean),
   ``stg_<table>`` is replaced for each delivered table (dropped for absent ones) and the
-  rows that could not be parsed go to ``quarantine``.
+  rows that could not be parsed go to ``quarantine``. A table that arrives whole every
+  night (``TableSpec.whole``: patients, contacts) stages only the rows that differ from
+  the store, so validate and load cost what changed; the others are counted
+  ``unchanged`` (and as loaded: the store holds them as delivered).
 * **load** merges stg_* into the curated tables in one transaction: keyed tables replace
   the row with the same key (last delivery wins: corrections, cancellations), the others
   delete rows with the same natural key and insert, so loading a delivery twice changes
@@ -69,12 +72,12 @@ def stage_step(ctx: RunContext) -> dict:
         ctx.run_id = f"{ctx.as_of.isoformat()}_{ctx.delivery_id}"
         ctx.present_tables = set(paths)
         with clock("write"), closing(ctx.connect()) as con, db.transaction(con):
-            _write_delivery(con, ctx.delivery_id, staged)
+            unchanged = _write_delivery(con, ctx.delivery_id, staged)
     finally:
         for result in staged.values():
             result.remove_parts()
     absent = [t for t in TABLES if t not in paths]
-    _record_tables(ctx, staged, reports, absent)
+    _record_tables(ctx, staged, reports, absent, unchanged)
     for warning in warnings:
         log.warning("%s", warning)
     log.info("staged %d tables of delivery %s", len(staged), ctx.delivery_id)
@@ -83,7 +86,8 @@ def stage_step(ctx: RunContext) -> dict:
         "delivery_id": ctx.delivery_id,
         "tables": sorted(staged),
         "absent_optional_tables": absent,
-        "staged_rows": {t: s.rows for t, s in staged.items()},
+        "staged_rows": {t: s.rows - unchanged.get(t, 0) for t, s in staged.items()},
+        "unchanged_rows": unchanged,
         "quarantined_rows": {t: s.bad.height for t, s in staged.items()},
         **clock.report(),
     }
@@ -127,20 +131,27 @@ def _record_inputs(ctx: RunContext, hashes, warnings: list[str]) -> None:
                         "they were not read (recorded by count and hash only)")
 
 
-def _write_delivery(con, delivery_id: str, staged: dict[str, Staged]) -> None:
-    """Every stg_<table> of the delivery and its parse rejects; a table not delivered has none."""
+def _write_delivery(con, delivery_id: str, staged: dict[str, Staged]) -> dict[str, int]:
+    """Every stg_<table> of the delivery and its parse rejects; a table not delivered has none.
+    Returns, per table that arrives whole, how many of its rows the store already holds."""
     con.execute("DELETE FROM quarantine WHERE delivery_id = ?", [delivery_id])
+    unchanged = {}
     for table in TABLES:
         if table in staged:
-            _write_staging(con, table, staged[table])
+            _write_staging(con, table, staged[table], delivery_id)
             db.add_quarantine(con, delivery_id, table, staged[table].bad)
+            if TABLES[table].whole:
+                (n,) = con.execute(f"SELECT count(*) FROM {staging_table(table)}").fetchone()
+                unchanged[table] = staged[table].rows - n
         else:
             con.execute(f"DROP TABLE IF EXISTS {staging_table(table)}")
+    return unchanged
 
 
-def _record_tables(ctx: RunContext, staged: dict[str, Staged], reports: dict[str, dict], absent: list[str]) -> None:
-    """The manifest's per-table counts (received, quarantined; loaded comes later) for
-    the tables of this delivery only."""
+def _record_tables(ctx: RunContext, staged: dict[str, Staged], reports: dict[str, dict], absent: list[str],
+                   unchanged: dict[str, int]) -> None:
+    """The manifest's per-table counts (received, quarantined, unchanged; loaded comes later)
+    for the tables of this delivery only."""
     tables = ctx.manifest.setdefault("tables", {})
     for table in list(tables):
         if table not in staged:
@@ -151,24 +162,40 @@ def _record_tables(ctx: RunContext, staged: dict[str, Staged], reports: dict[str
             "quarantined": result.bad.height,
             "loaded": 0,
             "quarantine_rules": result.rules,
+            **({"unchanged": unchanged[table]} if table in unchanged else {}),
         }
     ctx.manifest["tables_absent"] = absent
 
 
-def _write_staging(con, table: str, result: Staged) -> None:
+def _write_staging(con, table: str, result: Staged, delivery_id: str) -> None:
     """CREATE OR REPLACE stg_<table> from the staged Parquet parts, in file order, without
-    the rows superseded by a later row with the same key.
+    the rows superseded by a later row with the same key and, for a table that arrives
+    whole, without the rows the store already holds exactly as delivered (compared column by
+    column, NULL equal to NULL: one hash anti-join, exact where a row hash could collide).
+    Rows this same delivery loaded (an attempt killed after load) are staged again, so a
+    rerun stages, validates and reports exactly what its first attempt did.
 
     Parquet is the hand-over because DuckDB builds a compressed table from Parquet's
     dictionary-encoded pages with about half the CPU it needs for the same rows handed over
     as an Arrow or polars frame (measured on 1M lab rows: 3.9 against 5.8 CPU seconds).
     """
-    query = f"CREATE OR REPLACE TABLE {staging_table(table)} AS SELECT * FROM read_parquet(?)"
+    query = f"CREATE OR REPLACE TABLE {staging_table(table)} AS SELECT s.* FROM read_parquet(?) AS s"
     params: list = [[str(p) for p in result.parts]]
+    compare = TABLES[table].whole and not _is_empty(con, table)
+    if compare:
+        # An explicit anti-join on a filtered store: a third of the CPU of NOT EXISTS with the
+        # delivery test inside (1M patients: 0.26 against 0.88 CPU seconds).
+        same = " AND ".join(f"c.{c} IS NOT DISTINCT FROM s.{c}" for c in CURATED_COLUMNS[table])
+        query += f" ANTI JOIN (SELECT * FROM {db.checked_table(table)} WHERE delivery_id <> ?) AS c ON {same}"
+        params.append(delivery_id)
     if result.duplicates:
-        query += " WHERE _row NOT IN (SELECT unnest(?::BIGINT[]))"
+        query += " WHERE s._row NOT IN (SELECT unnest(?::BIGINT[]))"
         params.append(result.duplicates)
-    con.execute(query, params)
+    con.execute(query + (" ORDER BY s._row" if compare else ""), params)   # file order, as without the join
+
+
+def _is_empty(con, table: str) -> bool:
+    return not con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {db.checked_table(table)} LIMIT 1)").fetchone()[0]
 
 
 class _Clock:
@@ -218,7 +245,7 @@ def load_step(ctx: RunContext) -> dict:
         quarantined = dict(con.execute(db.sql("ingest_quarantined"), {"delivery_id": ctx.delivery_id}).fetchall())
         for table, n_loaded in loaded.items():
             counts = tables.setdefault(table, {"received": n_loaded})
-            counts["loaded"] = n_loaded
+            counts["loaded"] = n_loaded + counts.get("unchanged", 0)
             counts["quarantined"] = int(quarantined.get(table, 0))
             erased = counts.get("set_aside_for_erasure", 0)
             if counts["received"] != counts["loaded"] + counts["quarantined"] + erased:
@@ -246,7 +273,7 @@ def _merge(con, table: str, delivery_id: str) -> int:
     n = con.execute(f"SELECT count(*) FROM {stg}").fetchone()[0]
     if n == 0:
         return 0
-    if not con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)").fetchone()[0]:
+    if _is_empty(con, table):
         if _adopt_staging(con, table, delivery_id):
             return n
     else:

@@ -13,6 +13,7 @@ the patch; when GX fixes it that test fails, and this module can be deleted.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 
 class _DuckDialect(str):
@@ -33,6 +34,10 @@ def apply_patch() -> None:
         )
 
 
-def connection_string(db_path: Path) -> str:
-    """SQLAlchemy URL of a DuckDB file for duckdb-engine."""
-    return f"duckdb:///{Path(db_path).resolve()}"
+def connection_string(db_path: Path, memory_limit: str | None = None, temp_dir: Path | None = None) -> str:
+    """SQLAlchemy URL of a DuckDB file for duckdb-engine, with the store's memory bound and
+    spill folder as DuckDB settings (duckdb-engine passes the URL's query on as config), so
+    GX's own connection is bounded like the pipeline's (``store.db.connect``)."""
+    config = {"memory_limit": memory_limit, "temp_directory": str(temp_dir) if temp_dir else None}
+    query = urlencode({k: v for k, v in config.items() if v is not None})
+    return f"duckdb:///{Path(db_path).resolve()}" + (f"?{query}" if query else "")

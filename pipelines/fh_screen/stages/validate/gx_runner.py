@@ -46,7 +46,8 @@ def load_suite(table: str) -> dict:
 class SuiteRunner:
     """Validate ``gx_<table>`` relations of one DuckDB file and keep Data Docs under ``docs_dir``."""
 
-    def __init__(self, db_path: Path, docs_dir: Path) -> None:
+    def __init__(self, db_path: Path, docs_dir: Path, memory_limit: str | None = None,
+                 temp_dir: Path | None = None) -> None:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -70,7 +71,7 @@ class SuiteRunner:
             },
         )
         self.source = self.context.data_sources.add_sql(
-            DATASOURCE, connection_string=gx_duckdb.connection_string(db_path)
+            DATASOURCE, connection_string=gx_duckdb.connection_string(db_path, memory_limit, temp_dir)
         )
         self.release()  # add_sql tested the connection
 
