@@ -71,10 +71,7 @@ def model_inputs(con, columns: list[str]) -> pl.DataFrame:
     (about 50 of 129): DuckDB reads and converts only these, a fifth of the time of every column.
     In patient order: an incremental night leaves the table's rows in no particular order, and
     the scores, the calibration's sums and which ties are explained must not depend on it."""
-    features = con.sql("SELECT * FROM patient_features").pl(lazy=True)
-    available = features.collect_schema()
-    wanted = dict.fromkeys(["patient_id", *spec.ELIGIBILITY_COLUMNS, *spec.KNOWN_CASE_COLUMNS, *columns])
-    return features.select(c for c in wanted if c in available).collect().sort("patient_id")
+    return con.execute(f"SELECT {_input_columns(con, columns)} FROM patient_features ORDER BY patient_id").pl()
 
 
 def region_scorer(estimator, features: pl.DataFrame, outcomes: pl.DataFrame, meta: dict,
@@ -84,12 +81,16 @@ def region_scorer(estimator, features: pl.DataFrame, outcomes: pl.DataFrame, met
     (the model runs once). ``outcomes``: ``outcomes.assessed_referrals``."""
     people = spec.eligible(features)
     score = estimator.labelled_score(spec.matrix(people, meta["feature_schema"])) if people.height else np.zeros(0)
-    known = spec.known_case(people).to_numpy()
-    record = calibration.calibrate_region(
-        score, known, outcomes["confirmed"].to_numpy().astype(np.float64), outcomes["model_logit"].to_numpy(),
-        estimator.mapping(), prevalence,
-    )
+    record = _calibrated(score, spec.known_case(people), outcomes, estimator, prevalence)
     return RegionScorer(estimator, record.mapping()), record, record.mapping().apply(score), calibration.logit(score)
+
+
+def _calibrated(score: np.ndarray, known: pl.Series, outcomes: pl.DataFrame, estimator,
+                prevalence: float) -> calibration.RegionCalibration:
+    """Tonight's region calibration of the model scores (``outcomes``: ``assessed_referrals``)."""
+    return calibration.calibrate_region(
+        score, known.to_numpy(), outcomes["confirmed"].to_numpy().astype(np.float64),
+        outcomes["model_logit"].to_numpy(), estimator.mapping(), prevalence)
 
 
 def _input_columns(con, columns: list[str]) -> str:
@@ -136,10 +137,7 @@ def score_region(con, estimator, meta: dict, prevalence: float,
     calibration."""
     columns = meta["feature_schema"]
     ids, score, known = _scored_ranges(con, estimator, columns, people)
-    outcomes = assessed_referrals(con)
-    record = calibration.calibrate_region(
-        score, known.to_numpy(), outcomes["confirmed"].to_numpy().astype(np.float64),
-        outcomes["model_logit"].to_numpy(), estimator.mapping(), prevalence)
+    record = _calibrated(score, known, assessed_referrals(con), estimator, prevalence)
     probability = record.mapping().apply(score)
     chosen = explained_positions(probability)
     con.register("_explained", pl.DataFrame({"patient_id": ids.gather(chosen)}))
