@@ -1,7 +1,12 @@
 """Drift warnings: signs that a delivery changed shape, reported but never fatal.
 
 * volume: a table with far fewer rows than the previous delivery of the same table
-  (``delivery_stats`` keeps the counts);
+  (``delivery_stats`` keeps the counts). A table of the day's events (lab results,
+  dispensings ...) is compared only with earlier nightly deliveries, never with its first
+  delivery: that is the history load, hundreds of times a night's size, and comparing the
+  first night with it raised a false alarm every time a region started. A table that
+  arrives whole every night (``TableSpec.whole``: patients, contacts) is compared with its
+  previous delivery whatever it was;
 * unit switch: an analyte code whose results now come in a unit it (almost) never had;
 * new code: an analyte code never delivered before.
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 from fh_screen.store import db
 from fh_screen.config import ValidationSettings
+from fh_screen.schemas import TABLES
 
 
 def _sql(name: str) -> str:
@@ -30,11 +36,8 @@ def volume_warnings(
     con.execute(_sql("delivery_stats"))
     warnings = []
     for table, count in sorted(received.items()):
-        previous = con.execute(
-            "SELECT received FROM delivery_stats WHERE table_name = ? AND delivery_id <> ? "
-            "ORDER BY as_of DESC, recorded_at DESC LIMIT 1",
-            [table, delivery_id],
-        ).fetchone()
+        whole = table in TABLES and TABLES[table].whole
+        previous = con.execute(_sql("previous_volume"), [table, delivery_id, whole]).fetchone()
         if previous and previous[0] > 0 and count < settings.drift_min_volume_ratio * previous[0]:
             warnings.append(
                 f"{table}: {count:,} rows received, below {settings.drift_min_volume_ratio:.0%} "
