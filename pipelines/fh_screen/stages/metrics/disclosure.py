@@ -46,7 +46,10 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog
+# HiGHS as scipy bundles it (scipy is pinned): ``linprog`` rebuilds and re-solves every
+# program from nothing, while this keeps one solver per component and re-solves from the
+# last basis when only the objective changes (4.3 CPU s -> well under 1 s on a 1M region).
+from scipy.optimize._highspy import _core as highs
 
 
 Line = tuple[Hashable, Sequence[Hashable]]   # (total, parts)
@@ -415,6 +418,7 @@ class _Reader:
         truth = np.array([values[c] for c in self.cells], dtype=float)
         self._random = np.random.default_rng(0)   # reproducible: the same table, the same result
         self.seen_lo, self.seen_hi = truth.copy(), truth.copy()
+        self._solvers: dict = {}
 
     def exposed(self, prior: Mapping[Hashable, tuple[float, float]], cells: Iterable[Hashable],
                 min_width: int) -> list:
@@ -422,6 +426,7 @@ class _Reader:
         lo = np.array([prior[c][0] for c in self.cells], dtype=float)
         hi = np.array([prior[c][1] for c in self.cells], dtype=float)
         component = self._components(lo, hi)
+        self._solvers = {}   # a new prior: the components' programs change
         pending = [c for c in sorted(set(cells), key=repr)
                    if _width(self.seen_lo[self.index[c]], self.seen_hi[self.index[c]]) < min_width]
         self._spread(pending, component, lo, hi, min_width)
@@ -500,26 +505,50 @@ class _Reader:
     def _program(self, ks: list[int], cols: np.ndarray, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                  sense: float) -> float:
         """min (sense 1) or max (sense -1) of the sum of cells ``ks``; records the solution as a
-        witness and fails closed on anything but an answer (an unbounded maximum is INF)."""
+        witness and fails closed on anything but an answer (an unbounded maximum is INF).
+
+        The answer is the program's optimum whichever basis the solver starts from, so the
+        cells found exposed do not depend on the order programs are solved in."""
         objective = np.zeros(len(cols))
         objective[np.searchsorted(cols, ks)] = sense
         if not np.isscalar(sense):
             sense = 0.0   # a mixed objective serves only as a witness
-        box = np.column_stack([lo[cols], hi[cols]])
-        if len(rows):
-            res = linprog(objective, A_eq=self.matrix[rows][:, cols], b_eq=np.zeros(len(rows)), bounds=box,
-                          method="highs")
-        else:
-            res = linprog(objective, bounds=box, method="highs")
-        if res.status == 3 and np.any(objective < 0):
+        solver = self._solver(cols, rows, lo, hi)
+        solver.changeColsCost(len(cols), np.arange(len(cols), dtype=np.int32), objective)
+        solver.run()
+        status = solver.getModelStatus()
+        # The true table satisfies every line and prior, so the program is never infeasible:
+        # "unbounded or infeasible" is an unbounded maximum.
+        if status in _UNBOUNDED and np.any(objective < 0):
             return INF
-        if res.status != 0:
-            raise DisclosureError(f"what a reader can work out could not be computed ({res.message})")
-        self.seen_lo[cols] = np.minimum(self.seen_lo[cols], res.x)
-        self.seen_hi[cols] = np.maximum(self.seen_hi[cols], res.x)
-        return sense * res.fun
+        if status != highs.HighsModelStatus.kOptimal:
+            raise DisclosureError("what a reader can work out could not be computed "
+                                  f"({solver.modelStatusToString(status)})")
+        x = np.asarray(solver.getSolution().col_value)
+        self.seen_lo[cols] = np.minimum(self.seen_lo[cols], x)
+        self.seen_hi[cols] = np.maximum(self.seen_hi[cols], x)
+        return sense * solver.getInfo().objective_function_value
+
+    def _solver(self, cols: np.ndarray, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+        """One HiGHS model per component and prior (``exposed`` empties the cache): the lines
+        of the component, each cell boxed by what a reader knows, objective set per program."""
+        key = (cols.tobytes(), lo[cols].tobytes(), hi[cols].tobytes())
+        if key not in self._solvers:
+            solver = highs._Highs()
+            solver.setOptionValue("output_flag", False)
+            n = len(cols)
+            solver.addCols(n, np.zeros(n), lo[cols], np.minimum(hi[cols], highs.kHighsInf), 0,
+                           np.zeros(n, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
+            if len(rows):
+                lines = self.matrix[rows][:, cols].tocsr()
+                solver.addRows(len(rows), np.zeros(len(rows)), np.zeros(len(rows)), lines.nnz,
+                               lines.indptr[:-1].astype(np.int32), lines.indices.astype(np.int32),
+                               lines.data.astype(float))
+            self._solvers[key] = solver
+        return self._solvers[key]
 
 
+_UNBOUNDED = (highs.HighsModelStatus.kUnbounded, highs.HighsModelStatus.kUnboundedOrInfeasible)
 _SPREADS = 6   # random witness programs per component before one program per cell
 _EPS = 1e-6   # solver tolerance when rounding a bound to the whole numbers it allows
 
