@@ -10,6 +10,7 @@ import pytest
 from fh_screen.store import db
 from fh_screen.config import load_settings
 from fh_screen.stages.metrics import compute, derive, federated, pilot
+from fh_screen.outputs import metrics_schema as S
 
 AS_OF = date(2026, 11, 23)
 
@@ -247,3 +248,21 @@ def test_the_model_alone_never_flags(region_db):
     con.execute("UPDATE rule_results SET dlcn_points = 3 WHERE patient_id = 'P3'")
     con.close()
     assert _flagged(region_db) == 4
+
+
+@pytest.mark.parametrize("people", [1, 2, 3, 6])
+def test_ranges_of_people_add_up_to_the_whole_region(region_db, table, people):
+    """The metrics hold the person rows of one range of patients at a time: however the
+    region is cut, the federated table is the one computed over everyone at once."""
+    settings = load_settings()
+    con = db.connect(region_db, read_only=True)
+    try:
+        assert len(compute.patient_ranges(con, people)) == -(-len(PATIENTS) // people)
+        ranged = compute.compute_aggregates(con, AS_OF, "hand", settings.selection, settings.metrics, people)
+    finally:
+        con.close()
+    counts = pl.col("metric").is_in(list(S.COUNT_METRICS)) | pl.col("metric").str.starts_with("hist_")
+    assert ranged.filter(counts).equals(table.filter(counts))
+    joined = table.join(ranged, on=["dimension", "level", "metric"], how="full", coalesce=True)
+    assert joined.height == table.height == ranged.height
+    assert joined.select((pl.col("value") - pl.col("value_right")).abs().max()).item() < 1e-9

@@ -1,15 +1,18 @@
 """Additive pilot metrics from the curated and derived tables.
 
-Three stages, each testable on its own:
+Three stages, each testable on its own, run over the region one range of about
+``RANGE_PEOPLE`` patients at a time, so that memory does not grow with the region:
 
-1. ``read_inputs``: small per-person frames from DuckDB (SQL in ``sql/metrics_*.sql``);
+1. ``read_range`` and ``read_shared``: small per-person frames from DuckDB (SQL in
+   ``sql/metrics_*.sql``) of one range of patients, and the region's referrals and cascade;
    derived tables a step has not written yet are read as empty.
 2. ``person_frame``: one row per person in the population with the dimension levels and
    0/1 indicator columns for every count metric (pure polars), from named policies, one per
    group of metrics (``funnel_columns``, ``rule_positivity_columns`` ...), each with its spec
    test (tests/spec/test_metrics_person_policies.py).
-3. ``aggregate``: the tidy federated table ``(dimension, level, metric, value)`` of
-   additive statistics (counts, sums, weekly histogram bins), zero cells left out.
+3. ``level_sums`` per range, then ``aggregate`` over the ranges: the tidy federated table
+   ``(dimension, level, metric, value)`` of additive statistics (counts, sums, weekly
+   histogram bins), zero cells left out.
 
 The person frame never leaves this module's callers' memory: nothing patient-level is
 written by the metrics step.
@@ -83,31 +86,52 @@ def _frame(con, query: str, params: dict, empty: dict) -> pl.DataFrame:
     return frame if frame.height else pl.DataFrame(schema=empty)
 
 
-def read_inputs(con: db.Connection, as_of: date) -> dict[str, pl.DataFrame]:
-    """The per-person inputs of the metrics, read from DuckDB (read-only use).
+# People whose per-person rows the metrics hold at a time: memory is set by this number, not
+# by the region's size (a 1M region is read in four ranges, a 3M one in twelve).
+RANGE_PEOPLE = 250_000
 
-    Returns frames ``population``, ``referrals``, ``rules``, ``model`` and ``cascade``;
-    a derived table that does not exist yet gives an empty frame with the right columns.
-    """
+Range = tuple[str | None, str | None]   # patient ids from lo up to but not including hi (None: open)
+
+
+def patient_ranges(con: db.Connection, people: int) -> list[Range]:
+    """Consecutive ranges of about ``people`` patients in patient order, covering every id."""
+    bounds = [r[0] for r in con.execute(
+        "SELECT patient_id FROM (SELECT patient_id, row_number() OVER (ORDER BY patient_id) - 1 AS i "
+        "FROM patients) WHERE i % $n = 0 ORDER BY 1", {"n": people}).fetchall()]
+    return list(zip([None, *bounds[1:]], [*bounds[1:], None])) if bounds else [(None, None)]
+
+
+def _in_range(column: str) -> str:
+    return f"($lo::VARCHAR IS NULL OR {column} >= $lo::VARCHAR) AND ($hi::VARCHAR IS NULL OR {column} < $hi::VARCHAR)"
+
+
+def _ranged(con, table: str, columns: dict, ids: Range) -> pl.DataFrame:
+    """``columns`` of ``table`` for the patients of ``ids``; empty when the table is not built."""
+    if not table_exists(con, table):
+        return pl.DataFrame(schema=columns)
+    query = f"SELECT {', '.join(columns)} FROM {table} WHERE {_in_range('patient_id')} ORDER BY patient_id"
+    return _frame(con, query, {"lo": ids[0], "hi": ids[1]}, columns)
+
+
+def read_range(con: db.Connection, as_of: date, ids: Range) -> dict[str, pl.DataFrame]:
+    """Frames ``population``, ``rules`` and ``model`` of the patients in ``ids``; a derived
+    table that does not exist yet gives an empty frame with the right columns."""
+    params = {"as_of": as_of, "lo": ids[0], "hi": ids[1]}
+    return {"population": con.execute(db.sql("metrics_population"), params).pl(),
+            "rules": _ranged(con, "rule_results", _EMPTY_RULES, ids),
+            "model": _ranged(con, "model_scores", _EMPTY_MODEL, ids)}
+
+
+def read_shared(con: db.Connection, as_of: date) -> dict[str, pl.DataFrame]:
+    """Frames ``referrals`` (one row per person ever listed) and ``cascade`` (one per relative
+    in the ledger): few rows, read once and joined to every range."""
     params = {"as_of": as_of}
-    out = {"population": con.execute(db.sql("metrics_population"), params).pl()}
-    out["referrals"] = (
-        _frame(con, db.sql("metrics_referrals"), params, _EMPTY_REFERRALS)
-        if table_exists(con, "referral_events") else pl.DataFrame(schema=_EMPTY_REFERRALS)
-    )
-    out["rules"] = (
-        _frame(con, f"SELECT {', '.join(_EMPTY_RULES)} FROM rule_results ORDER BY patient_id", {}, _EMPTY_RULES)
-        if table_exists(con, "rule_results") else pl.DataFrame(schema=_EMPTY_RULES)
-    )
-    out["model"] = (
-        _frame(con, f"SELECT {', '.join(_EMPTY_MODEL)} FROM model_scores ORDER BY patient_id", {}, _EMPTY_MODEL)
-        if table_exists(con, "model_scores") else pl.DataFrame(schema=_EMPTY_MODEL)
-    )
-    out["cascade"] = (
-        _frame(con, db.sql("metrics_cascade"), params, _EMPTY_CASCADE)
-        if table_exists(con, "cascade_ledger") else pl.DataFrame(schema=_EMPTY_CASCADE)
-    )
-    return out
+    return {
+        "referrals": (_frame(con, db.sql("metrics_referrals"), params, _EMPTY_REFERRALS)
+                      if table_exists(con, "referral_events") else pl.DataFrame(schema=_EMPTY_REFERRALS)),
+        "cascade": (_frame(con, db.sql("metrics_cascade"), params, _EMPTY_CASCADE)
+                    if table_exists(con, "cascade_ledger") else pl.DataFrame(schema=_EMPTY_CASCADE)),
+    }
 
 
 def _age_band(age: pl.Expr) -> pl.Expr:
@@ -309,34 +333,54 @@ def person_frame(
     )
 
 
-def aggregate(persons: pl.DataFrame, metrics: MetricsSettings) -> pl.DataFrame:
-    """The federated table: additive statistics per (dimension, level, metric); zeros omitted."""
+def level_sums(persons: pl.DataFrame) -> dict[tuple[str, str | None], pl.DataFrame]:
+    """Per dimension, the sums of the additive per-person metrics per level (key ``(dim, None)``)
+    and per duration the people per (level, week) (key ``(dim, duration)``): additive, so the
+    sums of several ranges of people add up to those of all of them (``aggregate``)."""
     # Summed per person; expected cases and cost follow linearly from the summed counts.
     per_person = tuple(m for m in S.COUNT_METRICS if m not in S.SELECTION_COUNTS)
     additive = per_person + ("ldl_change_sum_mmol",) + tuple(f"calib_prob_sum_{b}" for b in S.CALIBRATION_BINS)
-    parts = []
+    out = {}
     for dim in S.DIMENSIONS:
         level = pl.col(DIMENSION_COLUMNS[dim]).alias("level")
-        allowed = [m for m in additive if dim in S.METRICS[m].dims]
-        wide = persons.group_by(level).agg([pl.col(m).sum().cast(pl.Float64) for m in allowed])
-        wide = wide.with_columns(
+        out[(dim, None)] = persons.group_by(level).agg(
+            [pl.col(m).sum() for m in additive if dim in S.METRICS[m].dims])
+        for duration in S.DURATIONS:
+            week = pl.min_horizontal((pl.col(duration) // 7).clip(lower_bound=0), pl.lit(S.HIST_WEEKS))
+            out[(dim, duration)] = (persons.filter(pl.col(duration).is_not_null())
+                                    .group_by(level, week.alias("week")).agg(pl.len().cast(pl.Int64).alias("value")))
+    return out
+
+
+def aggregate(parts: list[dict[tuple[str, str | None], pl.DataFrame]], metrics: MetricsSettings) -> pl.DataFrame:
+    """The federated table from the ``level_sums`` of every range of people: additive
+    statistics per (dimension, level, metric); zeros omitted."""
+    tables = []
+    for dim in S.DIMENSIONS:
+        wide = _added([p[(dim, None)] for p in parts], ["level"])
+        wide = wide.select("level", pl.exclude("level").cast(pl.Float64)).with_columns(
             (pl.col("population") * metrics.expected_prevalence).alias("expected_cases"),
             programme_cost(pl.col, metrics.unit_costs_dkk).alias("cost_dkk"),
         )
-        parts.append(wide.unpivot(index="level", variable_name="metric", value_name="value")
-                     .with_columns(pl.lit(dim).alias("dimension")))
+        tables.append(wide.unpivot(index="level", variable_name="metric", value_name="value")
+                      .with_columns(pl.lit(dim).alias("dimension")))
         for duration in S.DURATIONS:
-            week = pl.min_horizontal((pl.col(duration) // 7).clip(lower_bound=0), pl.lit(S.HIST_WEEKS))
-            hist = (persons.filter(pl.col(duration).is_not_null())
-                    .group_by(level, week.alias("week")).agg(pl.len().cast(pl.Float64).alias("value")))
-            parts.append(hist.select(
+            hist = _added([p[(dim, duration)] for p in parts], ["level", "week"])
+            tables.append(hist.select(
                 pl.lit(dim).alias("dimension"), "level",
                 pl.format("hist_{}_w{}", pl.lit(duration), pl.col("week").cast(pl.Utf8).str.pad_start(3, "0"))
                 .alias("metric"),
-                "value",
+                pl.col("value").cast(pl.Float64),
             ))
-    table = pl.concat([p.select("dimension", "level", "metric", "value") for p in parts])
+    table = pl.concat([t.select("dimension", "level", "metric", "value") for t in tables])
     return table.filter(pl.col("value") != 0).sort("dimension", "level", "metric")
+
+
+def _added(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    """The frames' value columns summed per ``keys`` (one frame: itself, to the last bit)."""
+    if len(frames) == 1:
+        return frames[0]
+    return pl.concat(frames).group_by(keys).agg(pl.exclude(keys).sum())
 
 
 def programme_cost(count, unit_costs: dict[str, float]):
@@ -379,8 +423,12 @@ def selection_rows(con: db.Connection, as_of: date, region_id: str) -> pl.DataFr
     return long.filter(pl.col("value") != 0).select(empty.columns)
 
 
-def compute_aggregates(con: db.Connection, as_of: date, region_id: str,
-                       selection: SelectionSettings, metrics: MetricsSettings) -> pl.DataFrame:
-    """DuckDB -> the region's federated table."""
-    persons = aggregate(person_frame(read_inputs(con, as_of), region_id, selection), metrics)
+def compute_aggregates(con: db.Connection, as_of: date, region_id: str, selection: SelectionSettings,
+                       metrics: MetricsSettings, people: int = RANGE_PEOPLE) -> pl.DataFrame:
+    """DuckDB -> the region's federated table, holding the person rows of about ``people``
+    patients at a time (``patient_ranges``); only their ``level_sums`` are kept."""
+    shared = read_shared(con, as_of)
+    parts = [level_sums(person_frame({**read_range(con, as_of, ids), **shared}, region_id, selection))
+             for ids in patient_ranges(con, people)]
+    persons = aggregate(parts, metrics)
     return pl.concat([persons, selection_rows(con, as_of, region_id)]).sort("dimension", "level", "metric")

@@ -1,5 +1,7 @@
 -- Pilot metrics: everyone in the register with whether they were resident at the run date
--- and whether they ever had a usable lipid result (usable_lab_results.sql). Bound: $as_of.
+-- and whether they ever had a usable lipid result (usable_lab_results.sql), for the patients
+-- from $lo up to but not including $hi (NULL: no bound), so that the metrics hold one range of
+-- the region at a time. Bound: $as_of, $lo, $hi.
 SELECT
   p.patient_id,
   p.sex,
@@ -12,4 +14,6 @@ SELECT
 FROM patients p
 LEFT JOIN (              -- one pass over the results, not a lookup per person
   SELECT DISTINCT patient_id FROM usable_lipid_results($as_of)
+  WHERE ($lo::VARCHAR IS NULL OR patient_id >= $lo::VARCHAR) AND ($hi::VARCHAR IS NULL OR patient_id < $hi::VARCHAR)
 ) t USING (patient_id)
+WHERE ($lo::VARCHAR IS NULL OR p.patient_id >= $lo::VARCHAR) AND ($hi::VARCHAR IS NULL OR p.patient_id < $hi::VARCHAR)
