@@ -115,7 +115,8 @@ def _ranged(con, table: str, columns: dict, ids: Range) -> pl.DataFrame:
 
 def read_range(con: db.Connection, as_of: date, ids: Range) -> dict[str, pl.DataFrame]:
     """Frames ``population``, ``rules`` and ``model`` of the patients in ``ids``; a derived
-    table that does not exist yet gives an empty frame with the right columns."""
+    table that does not exist yet gives an empty frame with the right columns. Needs the
+    connection's ``metrics_tested`` (``sql/metrics_tested.sql``)."""
     params = {"as_of": as_of, "lo": ids[0], "hi": ids[1]}
     return {"population": con.execute(db.sql("metrics_population"), params).pl(),
             "rules": _ranged(con, "rule_results", _EMPTY_RULES, ids),
@@ -428,7 +429,11 @@ def compute_aggregates(con: db.Connection, as_of: date, region_id: str, selectio
     """DuckDB -> the region's federated table, holding the person rows of about ``people``
     patients at a time (``patient_ranges``); only their ``level_sums`` are kept."""
     shared = read_shared(con, as_of)
-    parts = [level_sums(person_frame({**read_range(con, as_of, ids), **shared}, region_id, selection))
-             for ids in patient_ranges(con, people)]
+    con.execute(db.sql("metrics_tested"), {"as_of": as_of})
+    try:
+        parts = [level_sums(person_frame({**read_range(con, as_of, ids), **shared}, region_id, selection))
+                 for ids in patient_ranges(con, people)]
+    finally:
+        con.execute("DROP TABLE IF EXISTS metrics_tested")
     persons = aggregate(parts, metrics)
     return pl.concat([persons, selection_rows(con, as_of, region_id)]).sort("dimension", "level", "metric")

@@ -1,7 +1,7 @@
 -- Pilot metrics: everyone in the register with whether they were resident at the run date
--- and whether they ever had a usable lipid result (usable_lab_results.sql), for the patients
--- from $lo up to but not including $hi (NULL: no bound), so that the metrics hold one range of
--- the region at a time. Bound: $as_of, $lo, $hi.
+-- and whether they ever had a usable lipid result (metrics_tested.sql, run first), for the
+-- patients from $lo up to but not including $hi (NULL: no bound), so that the metrics hold one
+-- range of the region at a time. Bound: $as_of, $lo, $hi.
 SELECT
   p.patient_id,
   p.sex,
@@ -12,8 +12,5 @@ SELECT
     AND (p.moved_out_date IS NULL OR p.moved_out_date > $as_of::DATE) AS resident,
   t.patient_id IS NOT NULL AS tested
 FROM patients p
-LEFT JOIN (              -- one pass over the results, not a lookup per person
-  SELECT DISTINCT patient_id FROM usable_lipid_results($as_of)
-  WHERE ($lo::VARCHAR IS NULL OR patient_id >= $lo::VARCHAR) AND ($hi::VARCHAR IS NULL OR patient_id < $hi::VARCHAR)
-) t USING (patient_id)
+LEFT JOIN metrics_tested t USING (patient_id)
 WHERE ($lo::VARCHAR IS NULL OR p.patient_id >= $lo::VARCHAR) AND ($hi::VARCHAR IS NULL OR p.patient_id < $hi::VARCHAR)
