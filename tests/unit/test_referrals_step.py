@@ -151,3 +151,52 @@ def test_as_of_is_stored_per_event(tmp_path):
     db_path = f.build_db(tmp_path / "r.duckdb", rows, patients=people)
     referrals_step(f.context(tmp_path, db_path, date(2026, 2, 1), cfg=settings()))
     assert read(db_path, "SELECT DISTINCT as_of FROM referral_events")["as_of"].to_list() == [date(2026, 2, 1)]
+
+
+def _with_stored_criterion(db_path, policy):
+    """rule_results as the rules step stores it: with ``clinical_criterion`` (its one definition)."""
+    from fh_screen.stages.rules.results import selection
+    from fh_screen.store import db
+
+    con = db.connect(db_path)
+    try:
+        frame = con.sql("SELECT * FROM rule_results").pl()
+        db.replace_table(con, "rule_results", frame.with_columns(selection(policy)[1]))
+    finally:
+        con.close()
+
+
+def test_reading_only_triggerable_patients_plans_as_the_whole_region(tmp_path):
+    """The step reads only patients the selection can trigger (a stored clinical criterion or
+    the region's DLCN cut-off); the plan, files and counts equal the whole-region plan."""
+    from fh_screen.stages.rules.results import Policy
+
+    rows, people = small_region()
+    rows += [
+        f.rule("low", dlcn_points=2, simon_broome="unlikely", lab_flag=False),      # no criterion
+        f.rule("model_only", dlcn_points=1, simon_broome="unlikely", lab_flag=False),  # high probability alone
+        f.rule("model_adds", dlcn_points=4, simon_broome="unlikely", lab_flag=False),  # criterion + probability
+        f.rule("edge", dlcn_points=5, simon_broome="unlikely", lab_flag=False, medped="met"),
+    ]
+    people = f.patients_frame(rows, nogp={"practice_id": None})
+    scores = pl.DataFrame(
+        [{"patient_id": p, "probability": pr, "model_name": "m", "model_version": "2", "reasons": "",
+          "reason_items": "[]"} for p, pr in [("model_only", 0.99), ("model_adds", 0.9), ("edge", 0.9), ("low", 0.2), ("p1", 0.5)]],
+        schema=f.SCORE_SCHEMA, orient="row",
+    )
+    outputs = {}
+    for name in ("whole", "narrowed"):
+        db_path = f.build_db(tmp_path / f"{name}.duckdb", rows, patients=people, scores=scores)
+        if name == "narrowed":
+            _with_stored_criterion(db_path, Policy(dlcn_min_points=f.settings().selection.dlcn_min_points))
+        ctx = f.context(tmp_path / name, db_path, cfg=settings())
+        report = referrals_step(ctx)
+        files = {p.relative_to(ctx.work_dir): p.read_bytes() for p in sorted(ctx.work_dir.rglob("*")) if p.is_file()}
+        outputs[name] = (read(db_path, "SELECT * FROM referral_events ORDER BY patient_id"), files, report)
+    (events_w, files_w, report_w), (events_n, files_n, report_n) = outputs["whole"], outputs["narrowed"]
+    assert events_n.equals(events_w) and {"model_adds", "edge"} <= set(events_n["patient_id"])
+    assert "model_only" not in set(events_n["patient_id"]) and "low" not in set(events_n["patient_id"])
+    assert files_n == files_w
+    assert report_n["scored"] == report_w["scored"] == len(rows)
+    assert {k: v for k, v in report_n.items() if "seconds" not in k} == \
+        {k: v for k, v in report_w.items() if "seconds" not in k}

@@ -542,6 +542,8 @@ PLAN_RULE_COLUMNS = (
 )
 # model_scores columns ``with_probability`` uses; the per-patient reason texts are not shown.
 PLAN_SCORE_COLUMNS = ("patient_id", "probability", "model_name", "model_version", "model_logit")
+# patients columns ``screen`` uses (GP practice, postcode, and deaths and moves after the rules ran).
+PATIENT_COLUMNS = ("patient_id", "practice_id", "postcode", "deceased_date", "moved_out_date")
 
 
 def _columns(con, name: str) -> list[str]:
@@ -552,16 +554,37 @@ def _columns(con, name: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _table(con, name: str, wanted: tuple[str, ...]) -> pl.DataFrame | None:
+# Who the selection can trigger at all: every trigger of ``rules.results.selection`` but the
+# region's DLCN cut-off is itself a clinical criterion, and the model adds only patients who
+# meet one (decision no_model_only_referral). The rules step stores ``clinical_criterion``
+# (that one definition), so DuckDB narrows the region to these patients (about 5 % of it)
+# before anything reaches polars; ``triggered`` then applies the exact selection to them, and
+# the plan is the one the whole region would give. Bound: $min_points (dlcn_min_points).
+POSSIBLY_TRIGGERED = "SELECT patient_id FROM rule_results WHERE clinical_criterion OR dlcn_points >= $min_points"
+
+
+def _narrowable(con) -> bool:
+    """Whether rule_results holds the columns ``POSSIBLY_TRIGGERED`` reads."""
+    return {"clinical_criterion", "dlcn_points"} <= set(_columns(con, "rule_results"))
+
+
+def _table(con, name: str, wanted: tuple[str, ...], min_points: int | None = None) -> pl.DataFrame | None:
     """The ``wanted`` columns the table has, in table order, or None when it does not exist.
 
     Tolerant of absent columns (a rule_results without ``postcode`` takes it from
     ``patients``), so every store plans exactly as it did when the whole table was read.
     Rows in patient order (an incremental night leaves the table in no particular order).
+    With ``min_points`` (``selection.dlcn_min_points``), only the rows of patients the
+    selection can trigger (``POSSIBLY_TRIGGERED``).
     """
     columns = [c for c in _columns(con, name) if c in wanted]
+    if not columns:
+        return None
+    narrow = min_points is not None and "patient_id" in columns and _narrowable(con)
+    where = f" WHERE patient_id IN ({POSSIBLY_TRIGGERED})" if narrow else ""
     order = " ORDER BY patient_id" if "patient_id" in columns else ""
-    return con.sql(f"SELECT {', '.join(columns)} FROM {name}{order}").pl() if columns else None
+    return con.execute(f"SELECT {', '.join(columns)} FROM {name}{where}{order}",
+                       {"min_points": min_points} if narrow else {}).pl()
 
 
 def with_candidate_details(con, planned: pl.DataFrame, rule_columns: list[str]) -> pl.DataFrame:
@@ -591,16 +614,15 @@ def referrals_step(ctx: RunContext) -> dict:
     con = ctx.connect()
     try:
         con.execute(db.sql("referrals_schema"))
-        rule_results = _table(con, "rule_results", PLAN_RULE_COLUMNS)
+        min_points = ctx.settings.selection.dlcn_min_points
+        rule_results = _table(con, "rule_results", PLAN_RULE_COLUMNS, min_points)
         if rule_results is None:
             ctx.feature_off("referrals", "rule_results table missing: the rules step did not run")
             return {"skipped": "no rule_results"}
-        model_scores = _table(con, "model_scores", PLAN_SCORE_COLUMNS)
-        if model_scores is None or model_scores.height == 0:
+        if not _columns(con, "model_scores") or not con.sql("SELECT count(*) FROM model_scores").fetchone()[0]:
             ctx.feature_off("referral_probability", "no model scores: ranking falls back to the rules")
-        patients = con.sql(
-            "SELECT patient_id, practice_id, postcode, deceased_date, moved_out_date FROM patients"
-        ).pl()
+        model_scores = _table(con, "model_scores", PLAN_SCORE_COLUMNS, min_points)
+        patients = _table(con, "patients", PATIENT_COLUMNS, min_points)
         outcomes = con.sql("SELECT patient_id, outcome_date, outcome FROM clinic_outcomes").pl()
         prior = con.execute("SELECT * FROM referral_events WHERE as_of < ?", [ctx.as_of]).pl()
         runs = con.sql("SELECT as_of FROM selection_runs UNION SELECT as_of FROM referral_events").pl()
@@ -609,6 +631,7 @@ def referrals_step(ctx: RunContext) -> dict:
             rule_results, model_scores, patients, outcomes, prior, ctx.settings, ctx.as_of,
             lambda eligible: prospective.read_evidence(con, ctx.as_of, eligible), since
         )
+        report["scored"] = con.sql("SELECT count(*) FROM rule_results").fetchone()[0]  # the region, not the few read
         planned = with_candidate_details(con, planned, _columns(con, "rule_results"))
         all_events = _record(con, ctx.as_of, planned, outcomes, report)
 
