@@ -843,18 +843,21 @@ def _completeness() -> list[pl.Expr]:
     return [pl.sum_horizontal(m.cast(pl.Int8) for m in missing).cast(pl.Int32).alias("n_missing_core")]
 
 
-def ldl_series(con, patient_ids: list[str], as_of: date) -> dict[str, list[tuple[date, float]]]:
+def ldl_series(con, patient_ids: list[str], as_of: date,
+               labs: pl.DataFrame | None = None) -> dict[str, list[tuple[date, float]]]:
     """Per patient, the LDL-C of every sample day exactly as the features see it
     (``features.build.lipid_samples``: measured, lab-calculated or derived), so the trend chart
-    and its "highest" agree with the table's highest LDL-C."""
+    and its "highest" agree with the table's highest LDL-C. ``labs``: these patients' usable
+    lipid results when the caller has read them already (the worklist does, for its table)."""
     if not patient_ids:
         return {}
     con.register("_listed", pl.DataFrame({"patient_id": patient_ids}, schema={"patient_id": pl.Utf8}))
     try:
-        labs = con.execute(
-            """SELECT patient_id, result_id, sampled_at, sample_date, analyte, method, value
-               FROM usable_lipid_results(?) WHERE patient_id IN (SELECT patient_id FROM _listed)""",
-            [as_of]).pl()
+        if labs is None:
+            labs = con.execute(
+                """SELECT patient_id, result_id, sampled_at, sample_date, analyte, method, value
+                   FROM usable_lipid_results(?) WHERE patient_id IN (SELECT patient_id FROM _listed)""",
+                [as_of]).pl()
         people = con.execute("SELECT patient_id, birth_date, sex FROM patients "
                              "WHERE patient_id IN (SELECT patient_id FROM _listed)").pl()
     finally:

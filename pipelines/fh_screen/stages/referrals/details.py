@@ -17,6 +17,11 @@ from fh_screen.stages.features.build import ldl_series
 from fh_screen.store import db
 
 
+# worklist_labs.sql columns the worklist's table shows, and those the LDL-C trend reads.
+TABLE_COLUMNS = ("patient_id", "analyte", "day", "value", "censored")
+LDL_SERIES_COLUMNS = ("patient_id", "result_id", "sampled_at", "sample_date", "analyte", "method", "value")
+
+
 def read_details(con: db.Connection, patient_ids: list[str], as_of: date) -> dict[str, dict]:
     """Labs, current lipid-lowering drugs, names and the LDL-C trend of ``patient_ids`` as of
     ``as_of`` (see ``worklists.details_from`` for the shape)."""
@@ -30,4 +35,5 @@ def read_details(con: db.Connection, patient_ids: list[str], as_of: date) -> dic
         names = con.execute(db.sql("worklist_names")).pl()
     finally:
         con.unregister("_listed")
-    return worklists.details_from(patient_ids, labs, drugs, names, ldl_series(con, patient_ids, as_of))
+    series = ldl_series(con, patient_ids, as_of, labs.select(LDL_SERIES_COLUMNS))
+    return worklists.details_from(patient_ids, labs.select(TABLE_COLUMNS), drugs, names, series)

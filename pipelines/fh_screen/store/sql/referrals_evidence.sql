@@ -13,10 +13,14 @@ arrival AS (
 own AS (
   -- a high result: each patient's highest LDL-C and highest total cholesterol (latest of
   -- equal values). A lower retest, e.g. on treatment, is not new evidence of FH.
-  SELECT patient_id, sample_date AS dated, delivery_id
-  FROM usable_lab_results($as_of)
-  WHERE analyte IN ('ldl', 'tc') AND patient_id IN (SELECT patient_id FROM wanted)
-  QUALIFY row_number() OVER (PARTITION BY patient_id, analyte ORDER BY value DESC, sampled_at DESC, result_id DESC) = 1
+  -- arg_max over (value, sampled_at, result_id), a unique key, picks that one row without
+  -- sorting each patient's results (one struct, so a NULL delivery_id stays that row's).
+  SELECT patient_id, top.dated, top.delivery_id FROM (
+    SELECT patient_id, arg_max({'dated': sample_date, 'delivery_id': delivery_id},
+                               (value, sampled_at, result_id)) AS top
+    FROM usable_lab_results($as_of)
+    WHERE analyte IN ('ldl', 'tc') AND patient_id IN (SELECT patient_id FROM wanted)
+    GROUP BY patient_id, analyte)
   UNION ALL
   SELECT patient_id, outcome_date, delivery_id FROM clinic_outcomes
   WHERE outcome_date <= $as_of AND patient_id IN (SELECT patient_id FROM wanted)
