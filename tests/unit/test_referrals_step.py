@@ -200,3 +200,18 @@ def test_reading_only_triggerable_patients_plans_as_the_whole_region(tmp_path):
     assert report_n["scored"] == report_w["scored"] == len(rows)
     assert {k: v for k, v in report_n.items() if "seconds" not in k} == \
         {k: v for k, v in report_w.items() if "seconds" not in k}
+
+
+def test_clinic_pages_count_as_rendering(tmp_path, monkeypatch):
+    """The clinic pages' HTML and PDF are rendering, reported apart like the worklists'."""
+    import time
+
+    from fh_screen.outputs import clinics
+
+    pdf = clinics.page_pdf
+    monkeypatch.setattr(clinics, "page_pdf", lambda page: (time.sleep(0.1), pdf(page))[1])
+    rows, people = small_region()
+    db_path = f.build_db(tmp_path / "r.duckdb", rows, patients=people)
+    report = referrals_step(f.context(tmp_path, db_path, cfg=settings()))
+    assert report["clinic_pages"] == 2
+    assert report["render_seconds"] >= 0.2

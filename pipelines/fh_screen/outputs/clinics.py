@@ -27,6 +27,8 @@ flow continues at P and every place is used.
 
 from __future__ import annotations
 
+import time
+
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -202,8 +204,15 @@ def write_all(work_dir, waiting: pl.DataFrame, events: pl.DataFrame, settings: S
         pl.col("probability").round(CSV_DECIMALS["probability"]).clip(*EXPORT_PROBABILITY_RANGE)))
     folder = files.ensure_dir(work_dir / "clinics")
     pages = clinic_pages(queue, events, settings, as_of, figures)
+    rendering, rendering_cpu = 0.0, 0.0
     for page in pages:
         stem = files.safe_name(page.clinic_id, "clinic")
-        files.write_text(files.child_path(folder, f"{stem}.html"), page_html(page))
-        files.write_bytes(files.child_path(folder, f"{stem}.pdf"), page_pdf(page))
-    return {"queue_csv_rows": queue.height, "clinic_pages": len(pages)}
+        started, cpu = time.perf_counter(), time.process_time()
+        html, pdf = page_html(page), page_pdf(page)
+        rendering += time.perf_counter() - started
+        rendering_cpu += time.process_time() - cpu
+        files.write_text(files.child_path(folder, f"{stem}.html"), html)
+        files.write_bytes(files.child_path(folder, f"{stem}.pdf"), pdf)
+    # Rendering is reported apart, as for the worklists (worklist_files.write_all).
+    return {"queue_csv_rows": queue.height, "clinic_pages": len(pages),
+            "render_seconds": rendering, "render_cpu_seconds": rendering_cpu}

@@ -644,8 +644,9 @@ def referrals_step(ctx: RunContext) -> dict:
         report.update(worklist_files.write_all(planned, details, ctx, explain_reasons))
         # The waiting list in the order clinics give places (one definition: backlog.serving_order).
         waiting = backlog.serving_order(planned.filter(pl.col("event") == QUEUED)).drop("_flow_order")
-        report.update(clinics.write_all(ctx.work_dir, waiting, all_events, ctx.settings, ctx.as_of,
-                                        report["selection_by_clinic"]))
+        pages = clinics.write_all(ctx.work_dir, waiting, all_events, ctx.settings, ctx.as_of,
+                                  report["selection_by_clinic"])
+        report.update(pages | {k: round(report[k] + pages[k], 3) for k in ("render_seconds", "render_cpu_seconds")})
     finally:
         con.close()
     log.info("referrals: %d listed, %d queued", report["events"].get(LISTED, 0), report["events"].get(QUEUED, 0))
