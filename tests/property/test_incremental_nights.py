@@ -2,7 +2,7 @@
 
 A small synthetic region is loaded once. Each example then draws a chain of nightly
 deliveries - new, corrected and cancelled lab results, dispensings, diagnoses, clinic
-outcomes, relations, family history and deaths, for random patients, with gaps from one
+outcomes, relations, family history, deaths and erasures, for random patients, with gaps from one
 day to over a year (birthdays, the end of treatment coverage and of the clinic's recent
 window fall inside) - and processes it twice from the same starting database:
 
@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import outputs_compare  # noqa: E402
 
 from fh_screen.app import run  # noqa: E402
+from fh_screen.app.privacy import erase_patient  # noqa: E402
 from fh_screen.config import IncrementalSettings, load_settings  # noqa: E402
 from fh_screen.synth.generate import generate  # noqa: E402
 
@@ -55,6 +56,7 @@ night = st.fixed_dictionaries({
     "family_history": st.lists(st.tuples(INDEX, st.sampled_from(["tendon_xanthoma", "premature_chd_first_degree"])),
                                max_size=1),
     "deaths": st.lists(INDEX, max_size=1),
+    "erasures": st.lists(INDEX, max_size=1),     # erased on request before the night runs
 })
 
 
@@ -146,6 +148,10 @@ def test_a_chain_of_incremental_nights_equals_full_recomputation(region, chain):
             day += timedelta(days=spec["gap"])
             extract = root / "extracts" / day.isoformat()
             _delivery(extract, day, spec, tables, state)
+            for i in spec["erasures"]:
+                for db in dbs.values():
+                    with duckdb.connect(str(db)) as con:
+                        erase_patient(con, state["patients"]["patient_id"][i % state["patients"].height], day)
             with duckdb.connect(str(dbs["full"])) as con:
                 con.execute("DELETE FROM incr_steps")        # the full side forgets: everyone is recomputed
             manifests = {name: run.run(extract, db, root / f"out_{name}_{k}", day, SETTINGS)

@@ -6,8 +6,10 @@ from datetime import date, timedelta
 
 import pytest
 
+from fh_screen.app.privacy import erase_patient
 from fh_screen.config import IncrementalSettings, load_settings
 from fh_screen.stages.features.build import boundary_day_counts
+from fh_screen.stages.ingest import step as ingest
 from fh_screen.store import changes, db
 
 DAY = date(2026, 3, 10)
@@ -30,6 +32,14 @@ def con(tmp_path):
     con.close()
 
 
+def _deliver(con, table, rows):
+    """What the load step does with a delivered table: ``rows`` (a query of the table's
+    columns) staged as ``stg_<table>`` and merged (replacing rows with the same key)."""
+    con.execute(f"CREATE OR REPLACE TABLE stg_{table} AS {rows}")
+    ingest._merge(con, table, "d2")
+    con.execute(f"DROP TABLE stg_{table}")
+
+
 def _night(con, as_of, settings=SETTINGS):
     plan = changes.plan_features(con, as_of, settings, boundary_day_counts())
     changes.save_features(con, plan, as_of, settings)
@@ -44,23 +54,61 @@ def test_first_night_is_full_then_nothing_changed_means_nobody_is_recomputed(con
 
 def test_a_changed_result_recomputes_the_patient_and_everyone_within_three_relations_rows(con):
     _night(con, DAY)
-    con.execute("UPDATE lab_results SET value = 6.5, status = 'corrected' WHERE patient_id = 'A'")
+    _deliver(con, "lab_results", "SELECT * EXCLUDE (delivery_id) REPLACE (6.5 AS value, 'corrected' AS status) "
+                                 "FROM lab_results WHERE patient_id = 'A'")
     plan = _night(con, DAY + timedelta(days=1))
     assert plan.recompute["patient_id"].to_list() == ["A", "B", "C", "D"]   # E, F and G keep their rows
 
 
 def test_a_new_relation_counts_for_both_ends(con):
     _night(con, DAY)
-    con.execute("INSERT INTO relations VALUES ('G', 'F', 'sibling', 'd2')")
+    _deliver(con, "relations", "SELECT 'G' AS patient_id, 'F' AS relative_id, 'sibling' AS relationship")
     plan = _night(con, DAY + timedelta(days=1))
     assert plan.recompute["patient_id"].to_list() == ["C", "D", "E", "F", "G"]
 
 
-def test_an_erased_patient_is_recomputed_away(con):
+def test_a_result_corrected_onto_another_patient_recomputes_both(con):
+    """The replaced row names A, its correction G: A loses the result, G gains it."""
     _night(con, DAY)
-    con.execute("DELETE FROM patients WHERE patient_id = 'G'")
-    con.execute("DELETE FROM lab_results WHERE patient_id = 'G'")
-    assert _night(con, DAY + timedelta(days=1)).recompute["patient_id"].to_list() == ["G"]
+    _deliver(con, "lab_results", "SELECT * EXCLUDE (delivery_id) REPLACE ('G' AS patient_id, 'corrected' AS status) "
+                                 "FROM lab_results WHERE patient_id = 'A'")
+    plan = _night(con, DAY + timedelta(days=1))
+    assert plan.recompute["patient_id"].to_list() == ["A", "B", "C", "D", "G"]
+
+
+def test_an_erasure_recomputes_the_relatives_and_never_notes_the_erased_person(con):
+    """Erasing C splits the chain: B and D lose a relative (so do A and E, F through them)."""
+    _night(con, DAY)
+    erase_patient(con, "C", DAY)
+    assert con.execute("SELECT count(*) FROM incr_changes WHERE patient_id = 'C'").fetchone()[0] == 0
+    plan = _night(con, DAY + timedelta(days=1))
+    assert plan.recompute["patient_id"].to_list() == ["A", "B", "D", "E", "F"]
+
+
+def test_a_record_is_a_change_on_the_night_its_date_is_reached(con):
+    """A result dated after the run date (already in the store) counts from its sample date."""
+    con.execute("DELETE FROM relations")
+    con.execute("INSERT INTO lab_results VALUES ('RF', 'G', TIMESTAMP '2026-03-14 08:00', 'ldl', 'measured', 'c', "
+                "7.0, 'mmol/L', NULL, '7.0', 'mmol/L', 'final', 'P1', 'd1')")
+    _night(con, DAY)
+    assert _night(con, date(2026, 3, 13)).recompute.height == 0
+    assert _night(con, date(2026, 3, 14)).recompute["patient_id"].to_list() == ["G"]
+    assert _night(con, date(2026, 3, 15)).recompute.height == 0
+
+
+def test_a_rerun_plans_the_same_and_notes_after_the_plan_wait_for_the_next_night(con):
+    _night(con, DAY)
+    _deliver(con, "lab_results", "SELECT * EXCLUDE (delivery_id) REPLACE ('corrected' AS status) "
+                                 "FROM lab_results WHERE patient_id = 'G'")
+    night = DAY + timedelta(days=1)
+    plan = changes.plan_features(con, night, SETTINGS, boundary_day_counts())
+    _deliver(con, "lab_results", "SELECT * EXCLUDE (delivery_id) REPLACE ('corrected' AS status) "
+                                 "FROM lab_results WHERE patient_id = 'F'")   # after the plan was made
+    changes.save_features(con, plan, night, SETTINGS)
+    assert plan.recompute["patient_id"].to_list() == ["G"]
+    rerun = changes.plan_features(con, night, SETTINGS, boundary_day_counts())
+    assert rerun.recompute["patient_id"].to_list() == ["C", "D", "E", "F", "G"]   # G again, and F now
+    assert _night(con, night + timedelta(days=1)).recompute["patient_id"].to_list() == ["C", "D", "E", "F"]
 
 
 @pytest.mark.parametrize(("days", "crossed"), [(0, False), (1, True), (2, True)])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fh_screen.store import db, erasure
+from fh_screen.store import changes, db, erasure
 from fh_screen.store.erasure import PATIENT_COLUMNS
 
 
@@ -30,6 +30,7 @@ def erase_patient(con, patient_id: str, erased_on: date) -> dict[str, int]:
     ]
     removed: dict[str, int] = {}
     with db.transaction(con):
+        changes.note_erased(con, patient_id)   # their relatives' family evidence changes tonight
         for table, column in tables:
             if not (table.isidentifier() and column in PATIENT_COLUMNS):
                 continue

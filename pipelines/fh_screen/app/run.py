@@ -103,16 +103,18 @@ FEATURE_INPUTS = ("patients", "lab_results", "medications", "diagnoses", "relati
                   "clinic_outcomes")
 
 # What an incremental night remembers of the last one (fh_screen.store.changes).
-INCREMENTAL_STATE = ("incr_fingerprints", "incr_steps", "incr_recompute")
+INCREMENTAL_STATE = ("incr_changes", "incr_steps", "incr_recompute")
 
 STEPS: list[Step] = [
     Step("stage", ingest.stage_step, reads=DELIVERED, writes=(*STAGED, "quarantine")),
     Step("validate", validate.validate_step, reads=(*STAGED, "quarantine"),
          writes=(*STAGED, "quarantine", "delivery_stats"), history=("patients", "lab_results", "delivery_stats"),
          files=(validate.QUALITY_DIR, validate.QUARANTINE_CSV)),
-    Step("load", ingest.load_step, reads=(*STAGED, "quarantine"), writes=(*CURATED, "deliveries")),
+    # The load notes the patients its rows name for the next incremental night (store.changes).
+    Step("load", ingest.load_step, reads=(*STAGED, "quarantine"),
+         writes=(*CURATED, "deliveries", "incr_changes"), history=("incr_steps",)),
     # Incremental nights: each keeps yesterday's rows of the patients it does not recompute.
-    Step("features", FEATURE_PARTITIONS.run_in_process, reads=FEATURE_INPUTS,
+    Step("features", FEATURE_PARTITIONS.run_in_process, reads=(*FEATURE_INPUTS, "incr_changes"),
          writes=("patient_features", *INCREMENTAL_STATE),
          history=("patient_features", *INCREMENTAL_STATE), partitioned=FEATURE_PARTITIONS),
     Step("rules", rules.rules_step, reads=("patient_features", "incr_steps", "incr_recompute"),

@@ -5,13 +5,17 @@ result can differ from yesterday's; everyone else keeps yesterday's row (with th
 and the other ``DAILY_COLUMNS`` refreshed). Which patients, decided generically, without
 knowing any rule:
 
-1. **changed inputs** - per patient, a fingerprint (sum of row hashes) over exactly the rows
-   the features step reads (``sql/feat_*.sql`` as of the run date) is compared with last
-   night's. New, corrected and cancelled results, dispensings, diagnoses, outcomes, family
-   history, relations (both ends), records whose date is reached and erasures all show.
+1. **changed inputs** - the patients named by a row that the load step wrote or replaced
+   (both ends of a relation; the row it replaced too: a corrected result may name another
+   patient) or that an erasure removed (the erased person's relatives: the erased id itself
+   is not kept). ``note_loaded`` and ``note_erased`` record them in ``incr_changes``; the
+   features step takes the notes made up to its plan (``Plan.mark``). New, corrected and
+   cancelled results, dispensings, diagnoses, outcomes, family history, relations and
+   changed patients' rows all show, and a night costs what arrived, not the region.
 2. **date boundaries** - results that depend on the run date and crossed a boundary since
-   the last night (``sql/incr_boundaries.sql``: birthdays, death/move-out dates, treatment
-   coverage ending, the clinic's "recent outcome" window ending).
+   the last night (``sql/incr_boundaries.sql``: records whose date is reached, birthdays,
+   death/move-out dates, treatment coverage ending, the clinic's "recent outcome" window
+   ending).
 3. **family** - a relative's change alters family evidence: everyone within
    ``FAMILY_LINKS`` relations rows of 1 and 2 (anyone who can count them as a first- or
    second-degree relative) is recomputed, from inputs read for everyone within
@@ -70,7 +74,7 @@ class Plan:
     recompute: pl.DataFrame          # patient_id of the rows to recompute (empty when full)
     seq: int                         # the features night this plan belongs to
     base: dict | None = None         # the step's state of the night before (None: none yet)
-    fingerprints: pl.DataFrame | None = None   # tonight's, saved with the features
+    mark: int = 0                    # the last ``incr_changes`` note this plan took
 
     def report(self) -> dict:
         return {"mode": "full" if self.full else "incremental", "full_reason": self.reason,
@@ -93,16 +97,55 @@ def logic_digest(settings) -> str:
     return hashlib.sha256((_package_digest() + settings.model_dump_json()).encode()).hexdigest()
 
 
-def fingerprint_sql() -> str:
-    """One row per patient: the sum of the hashes of every input row that names them."""
-    parts = []
-    for table in INPUT_TABLES:
-        text = db.sql(f"feat_{table}")
-        keys = ("patient_id", "relative_id") if table == "relations" else ("patient_id",)
-        for key in keys:
-            parts.append(f"SELECT {key} AS patient_id, hash(r, '{table}')::HUGEINT AS h FROM ({text}) r")
-    return ("SELECT patient_id, (sum(h) % 18446744073709551616)::UBIGINT AS fingerprint FROM ("
-            + "\nUNION ALL\n".join(parts) + ") GROUP BY patient_id")
+def _person_columns(table: str) -> tuple[str, ...]:
+    """The columns of an input table's row that name a patient whose features read it."""
+    return ("patient_id", "relative_id") if table == "relations" else ("patient_id",)
+
+
+def _noting(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether changes are noted: only once a features night has run (before it, the first
+    night is a full pass that reads everyone anyway, e.g. after the historical load)."""
+    return con.execute("SELECT count(*) FROM incr_steps WHERE step = ?", [FEATURES]).fetchone()[0] > 0
+
+
+def _note(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> None:
+    """Note the distinct ``patient_id`` values of ``query`` as changed (not yet planned)."""
+    con.execute("INSERT INTO incr_changes SELECT patient_id, nextval('incr_change_mark'), NULL "
+                f"FROM (SELECT DISTINCT patient_id FROM ({query}) WHERE patient_id IS NOT NULL)", params or [])
+
+
+def delete_returning_people(table: str) -> str:
+    """``RETURNING`` clause for the load's ``DELETE`` of replaced rows from ``table``: the
+    people they name, for ``note_loaded`` (empty for a table the features step does not read)."""
+    return "RETURNING " + ", ".join(f"{table}.{c}" for c in _person_columns(table)) if table in INPUT_TABLES else ""
+
+
+def note_loaded(con: duckdb.DuckDBPyConnection, table: str, staged: str, replaced: pl.DataFrame | None) -> None:
+    """Inside the load step's transaction: note the patients named by the rows of ``staged``
+    (the staging table merged into ``table``) and of ``replaced`` (the rows the merge deleted,
+    ``delete_returning_people``; None when it deleted none). Tables the features step does
+    not read change nobody's features."""
+    if table not in INPUT_TABLES or not _noting(con):
+        return
+    if not staged.isidentifier():
+        raise ValueError(f"bad table name {staged!r}")
+    sources = [staged] if replaced is None else [staged, "_incr_replaced"]
+    if replaced is not None:
+        con.register("_incr_replaced", replaced)
+    try:
+        _note(con, " UNION ALL ".join(f"SELECT {c} AS patient_id FROM {source}"
+                                      for c in _person_columns(table) for source in sources))
+    finally:
+        if replaced is not None:
+            con.unregister("_incr_replaced")
+
+
+def note_erased(con: duckdb.DuckDBPyConnection, patient_id: str) -> None:
+    """Inside an erasure's transaction, before the rows go: note the erased person's relatives
+    (their family evidence changes). The erased id is not noted; its own rows are removed by
+    the erasure itself, the per-patient results included."""
+    _note(con, "SELECT relative_id AS patient_id FROM relations WHERE patient_id = $1 AND relative_id <> $1 "
+               "UNION ALL SELECT patient_id FROM relations WHERE relative_id = $1 AND patient_id <> $1", [patient_id])
 
 
 def _base(con: duckdb.DuckDBPyConnection, step: str, rerun_of) -> tuple[dict | None, dict | None]:
@@ -190,18 +233,18 @@ def select_partition(con: duckdb.DuckDBPyConnection, assignment: str, part: int)
 
 
 def plan_record(plan: Plan) -> dict:
-    """The JSON-safe part of ``plan`` (its frames are saved beside it as Parquet)."""
+    """The JSON-safe part of ``plan`` (its recompute set is saved beside it as Parquet)."""
     base = None if plan.base is None else {
         k: v.isoformat() if isinstance(v, date) else v for k, v in plan.base.items()}
-    return {"full": plan.full, "reason": plan.reason, "seq": plan.seq, "base": base}
+    return {"full": plan.full, "reason": plan.reason, "seq": plan.seq, "base": base, "mark": plan.mark}
 
 
-def plan_from_record(record: dict, recompute: pl.DataFrame, fingerprints: pl.DataFrame) -> Plan:
-    """The ``Plan`` that ``plan_record`` saved, with its frames read back."""
+def plan_from_record(record: dict, recompute: pl.DataFrame) -> Plan:
+    """The ``Plan`` that ``plan_record`` saved, with its recompute set read back."""
     base = record["base"]
     if base is not None:
         base = {**base, **{k: date.fromisoformat(base[k]) for k in ("as_of", "full_as_of") if base.get(k)}}
-    return Plan(record["full"], record["reason"], recompute, record["seq"], base, fingerprints)
+    return Plan(record["full"], record["reason"], recompute, record["seq"], base, record["mark"])
 
 
 def _reach(con: duckdb.DuckDBPyConnection, source: str, target: str) -> None:
@@ -223,26 +266,24 @@ def plan_features(con: duckdb.DuckDBPyConnection, as_of: date, settings, day_cou
     ``day_counts``: ``medication_days`` and ``outcome_days``, the day counts after a dispensing
     or a clinic outcome on which a result may change (``sql/incr_boundaries.sql``; the features
     step derives them from the current rules)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _incr_fingerprints AS {fingerprint_sql()}", {"as_of": as_of})
-    fingerprints = con.execute("SELECT * FROM _incr_fingerprints").pl()
     latest, base = _base(con, FEATURES, lambda state: state["as_of"] == as_of)
     seq = latest["seq"] if latest and latest["as_of"] == as_of else (latest["seq"] + 1 if latest else 1)
+    mark = con.execute("SELECT coalesce(max(noted), 0) FROM incr_changes").fetchone()[0]
     reason = _full_reason(base, as_of, logic_digest(settings), settings)
     if reason:
-        return Plan(True, reason, _empty(), seq, base, fingerprints)
+        return Plan(True, reason, _empty(), seq, base, mark)
+    # The notes not yet planned, and those a first attempt of this same night planned (a rerun).
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _incr_changed AS "
-        "SELECT coalesce(n.patient_id, o.patient_id) AS patient_id FROM _incr_fingerprints n "
-        "FULL OUTER JOIN (SELECT * FROM incr_fingerprints WHERE seq = $base) o ON n.patient_id = o.patient_id "
-        "WHERE n.fingerprint IS DISTINCT FROM o.fingerprint "
+        "SELECT patient_id FROM incr_changes WHERE (seq IS NULL AND noted <= $mark) OR seq >= $seq "
         f"UNION SELECT patient_id FROM ({db.sql('incr_boundaries')})",
-        {"as_of": as_of, "since": base["as_of"], "base": base["seq"], **day_counts},
+        {"as_of": as_of, "since": base["as_of"], "mark": mark, "seq": seq, **day_counts},
     )
     _edges(con)
     _reach(con, "_incr_changed", RECOMPUTE_TABLE)   # changed + everyone they are a relative of
     _reach(con, RECOMPUTE_TABLE, SCOPE_TABLE)       # + their relatives: all the evidence they need
     recompute = con.execute(f"SELECT patient_id FROM {RECOMPUTE_TABLE} ORDER BY 1").pl()
-    return Plan(False, "", recompute, seq, base, fingerprints)
+    return Plan(False, "", recompute, seq, base, mark)
 
 
 def _full_reason(state: dict | None, as_of: date, logic: str, settings) -> str:
@@ -262,16 +303,15 @@ def _full_reason(state: dict | None, as_of: date, logic: str, settings) -> str:
 
 
 def save_features(con: duckdb.DuckDBPyConnection, plan: Plan, as_of: date, settings) -> None:
-    """Inside the features step's transaction: tonight's fingerprints, recompute set and state
-    (the night before's are kept beside them until the next night, for a rerun)."""
-    keep_from = plan.base["seq"] if plan.base else plan.seq
-    con.execute("DELETE FROM incr_fingerprints WHERE seq >= ? OR seq < ?", [plan.seq, keep_from])
-    con.register("_plan_fingerprints", plan.fingerprints)
-    try:
-        con.execute("INSERT INTO incr_fingerprints SELECT patient_id, fingerprint, ? FROM _plan_fingerprints",
-                    [plan.seq])
-    finally:
-        con.unregister("_plan_fingerprints")
+    """Inside the features step's transaction: the notes the plan took, tonight's recompute
+    set and state (the night before's state is kept beside them until the next night, and
+    an incremental night's notes until then too, for a rerun; a full pass's rerun is a full
+    pass again and needs none)."""
+    if plan.full:
+        con.execute("DELETE FROM incr_changes WHERE seq IS NOT NULL OR noted <= ?", [plan.mark])
+    else:
+        con.execute("UPDATE incr_changes SET seq = ? WHERE seq IS NULL AND noted <= ?", [plan.seq, plan.mark])
+        con.execute("DELETE FROM incr_changes WHERE seq < ?", [plan.seq])
     # Rows every follower has caught up with are dropped; a follower's own last night stays
     # (a rerun of it recomputes the same patients).
     con.execute("DELETE FROM incr_recompute WHERE seq >= ? "

@@ -11,7 +11,6 @@ The parts hand over through files in the run's work folder (``RunContext.parts_d
 written under a temporary name and renamed into place:
 
     plan.json                      tonight's plan; written last, so a partition never reads half a plan
-    fingerprints.parquet           tonight's input fingerprints (``store.changes``)
     recompute.parquet              the patients an incremental night recomputes
     scope.parquet                  ``patient_id, part``: whose inputs each partition reads
                                    (absent: one partition reads everyone)
@@ -65,7 +64,6 @@ def plan(ctx: RunContext) -> int:
         parts = changes.family_partitions(con, ctx.settings.incremental.partition_people) if night.full else 1
         scope = (changes.partition_of_everyone(con) if parts > 1
                  else None if night.full else changes.scope_in_one_partition(con))
-    files.write_parquet(folder / "fingerprints.parquet", night.fingerprints)
     files.write_parquet(folder / "recompute.parquet", night.recompute)
     if scope is not None:
         files.write_parquet(folder / "scope.parquet", scope)
@@ -148,8 +146,7 @@ def gather(ctx: RunContext) -> dict:
         raise UserError(f"features: partition(s) {', '.join(map(str, missing))} of {parts} not built; "
                         "run them, then the gather again")
     paths = [str(_part(folder, k, parts, "parquet")) for k in range(parts)]
-    night = changes.plan_from_record(record["plan"], pl.read_parquet(folder / "recompute.parquet"),
-                                     pl.read_parquet(folder / "fingerprints.parquet"))
+    night = changes.plan_from_record(record["plan"], pl.read_parquet(folder / "recompute.parquet"))
     with closing(ctx.connect()) as con, db.transaction(con):
         if night.full:
             db.replace_table_from_files(con, "patient_features", paths, "patient_id")

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from fh_screen.store import db, erasure, files
+from fh_screen.store import changes, db, erasure, files
 from fh_screen.context import RunContext, log
 from fh_screen.schemas import CURATED_COLUMNS, TABLES
 from fh_screen.errors import DeliveryError
@@ -262,7 +262,9 @@ def _merge(con, table: str, delivery_id: str) -> int:
 
     Rows of the curated table with a key present in stg are deleted (one set-based
     DELETE ... USING), then stg is inserted: last delivery wins, and the same delivery
-    twice leaves the table as it was. Into an empty curated table (a region's first,
+    twice leaves the table as it was. The patients the replaced and merged rows name are
+    noted for the next incremental night (``store.changes.note_loaded``), so it recomputes
+    what arrived without scanning the store. Into an empty curated table (a region's first,
     historical delivery) the staged table itself becomes the curated one
     (``_adopt_staging``), which halves the cost of the largest load. Identifiers come
     from the contract, never from input.
@@ -273,12 +275,14 @@ def _merge(con, table: str, delivery_id: str) -> int:
     n = con.execute(f"SELECT count(*) FROM {stg}").fetchone()[0]
     if n == 0:
         return 0
-    if _is_empty(con, table):
-        if _adopt_staging(con, table, delivery_id):
-            return n
-    else:
+    replaced = None
+    if not _is_empty(con, table):
         match = " AND ".join(f"{table}.{k} IS NOT DISTINCT FROM s.{k}" for k in spec.key)
-        con.execute(f"DELETE FROM {table} USING {stg} AS s WHERE {match}")
+        replaced = con.execute(f"DELETE FROM {table} USING {stg} AS s WHERE {match} "
+                               f"{changes.delete_returning_people(table)}").pl()
+    changes.note_loaded(con, table, stg, replaced)
+    if replaced is None and _adopt_staging(con, table, delivery_id):
+        return n
     con.execute(
         f"INSERT INTO {table} ({columns}, delivery_id) SELECT {columns}, ? FROM {stg}",
         [delivery_id],

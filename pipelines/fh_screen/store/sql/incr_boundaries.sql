@@ -1,6 +1,8 @@
 -- Patients whose date-dependent results may differ between the night $since and the night
--- $as_of although their records did not change (records that become visible on a later
--- date, e.g. a future sample date, change the input fingerprint instead):
+-- $as_of although no row of theirs was loaded since (fh_screen.store.changes):
+--   * a record whose date is reached (the features read only records dated on or before the
+--     run date: a result sampled, a drug dispensed, a diagnosis, family history item or
+--     clinic outcome dated after $since and on or before $as_of),
 --   * a birthday (age in completed years, the adult/child line and age bands),
 --   * a death or move-out date reached,
 --   * a day count from a dispensing reached ($medication_days: treatment coverage ending, the
@@ -24,3 +26,14 @@ UNION
 SELECT patient_id FROM clinic_outcomes
 WHERE EXISTS (SELECT 1 FROM unnest($outcome_days) AS u(d)
               WHERE outcome_date + d > $since AND outcome_date + d <= $as_of)
+UNION
+SELECT patient_id FROM lab_results
+WHERE sampled_at >= CAST($since AS DATE) + 1 AND sampled_at < CAST($as_of AS DATE) + 1
+UNION
+SELECT patient_id FROM medications WHERE dispensed_on > $since AND dispensed_on <= $as_of
+UNION
+SELECT patient_id FROM diagnoses WHERE diagnosed_on > $since AND diagnosed_on <= $as_of
+UNION
+SELECT patient_id FROM family_history WHERE recorded_on > $since AND recorded_on <= $as_of
+UNION
+SELECT patient_id FROM clinic_outcomes WHERE outcome_date > $since AND outcome_date <= $as_of

@@ -107,13 +107,17 @@ CREATE TABLE IF NOT EXISTS store_identity (
   erasure_key   BLOB NOT NULL
 );
 
--- Incremental nights (fh_screen.store.changes): what the last night saw, so the next one
--- recomputes only the patients whose inputs changed or whose date-dependent results crossed
--- a boundary.
-CREATE TABLE IF NOT EXISTS incr_fingerprints (
-  patient_id    VARCHAR NOT NULL,      -- [PD] one row per patient named by any input row
-  fingerprint   UBIGINT NOT NULL,      -- sum (mod 2^64) of the hashes of the patient's input rows as of the run date
-  seq           BIGINT NOT NULL        -- the features night (this one and the one before are kept)
+-- Incremental nights (fh_screen.store.changes): which patients the next night's features step
+-- recomputes. The load step and an erasure note every patient named by a row they write or
+-- remove; the features step plans from these notes (and the date boundaries), not from the
+-- whole store. A store made before the notes kept per-patient input fingerprints instead:
+-- they are dropped (that store's next night is a full pass: its code digest differs).
+DROP TABLE IF EXISTS incr_fingerprints;
+CREATE SEQUENCE IF NOT EXISTS incr_change_mark;
+CREATE TABLE IF NOT EXISTS incr_changes (
+  patient_id    VARCHAR NOT NULL,      -- [PD] named by a row loaded, replaced or removed
+  noted         BIGINT NOT NULL,       -- incr_change_mark when noted: a plan takes the notes up to its mark
+  seq           BIGINT                 -- the features night that planned it (NULL: not yet); kept for a rerun
 );
 
 CREATE TABLE IF NOT EXISTS incr_steps (
