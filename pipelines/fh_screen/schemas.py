@@ -204,7 +204,7 @@ STORE: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "store_identity": _columns("store_id VARCHAR, erasure_key BLOB"),
     "erasure_register": _columns("id_hash VARCHAR, key_check VARCHAR, erased_on DATE"),
-    "incr_changes": _columns("patient_id VARCHAR, noted BIGINT, seq BIGINT"),
+    "incr_changes": _columns("patient_id VARCHAR, noted BIGINT, seq BIGINT, links BOOLEAN"),
     "incr_steps": _columns(
         "step VARCHAR, seq BIGINT, as_of DATE, full_seq BIGINT, full_as_of DATE, logic VARCHAR"
     ),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import polars as pl
 import pytest
 
 from fh_screen.app.privacy import erase_patient
 from fh_screen.config import IncrementalSettings, load_settings
-from fh_screen.stages.features.build import boundary_day_counts
+from fh_screen.stages.features import partitions
+from fh_screen.stages.features.build import boundary_day_counts, build_features, load_inputs
 from fh_screen.stages.ingest import step as ingest
 from fh_screen.store import changes, db
 
@@ -40,8 +42,13 @@ def _deliver(con, table, rows):
     con.execute(f"DROP TABLE stg_{table}")
 
 
-def _night(con, as_of, settings=SETTINGS):
+def _night(con, as_of, settings=SETTINGS, evidence=None):
+    """One night's plan, saved. ``evidence``: the changed patients whose evidence as a
+    relative changed (the features step finds them, ``partitions.evidence_changed``;
+    default: all of them)."""
     plan = changes.plan_features(con, as_of, settings, boundary_day_counts())
+    if not plan.full:
+        plan = changes.widen(con, plan, plan.recompute if evidence is None else evidence)
     changes.save_features(con, plan, as_of, settings)
     return plan
 
@@ -65,6 +72,30 @@ def test_a_new_relation_counts_for_both_ends(con):
     _deliver(con, "relations", "SELECT 'G' AS patient_id, 'F' AS relative_id, 'sibling' AS relationship")
     plan = _night(con, DAY + timedelta(days=1))
     assert plan.recompute["patient_id"].to_list() == ["C", "D", "E", "F", "G"]
+
+
+def test_relatives_are_recomputed_only_where_their_family_evidence_changed(con):
+    """A's new result changes nothing A's relatives see (``evidence`` empty): only A. A new
+    relation changes the family graph whatever the evidence: its ends' families."""
+    _night(con, DAY)
+    _deliver(con, "lab_results", "SELECT * EXCLUDE (delivery_id) REPLACE ('RA2' AS result_id) "
+                                 "FROM lab_results WHERE patient_id = 'A'")
+    _deliver(con, "relations", "SELECT 'G' AS patient_id, 'F' AS relative_id, 'sibling' AS relationship")
+    plan = _night(con, DAY + timedelta(days=1), evidence=pl.DataFrame(schema={"patient_id": pl.Utf8}))
+    assert plan.recompute["patient_id"].to_list() == ["A", "C", "D", "E", "F", "G"]
+
+
+def test_evidence_changes_only_with_what_a_relative_sees(con):
+    """A lower LDL-C than A's highest leaves A's evidence as a relative unchanged; a higher one
+    changes it (the LDL-C category relatives are judged by)."""
+    db.replace_table(con, "patient_features", build_features(load_inputs(con, DAY), DAY))
+    _night(con, DAY)
+    night = DAY + timedelta(days=1)
+    for value, changed in ((3.0, []), (9.5, ["A"])):
+        _deliver(con, "lab_results", f"SELECT * EXCLUDE (delivery_id) REPLACE ('RA{value}' AS result_id, {value} AS value, "
+                                     "TIMESTAMP '2025-06-05 08:00' AS sampled_at) FROM lab_results WHERE result_id = 'RA'")
+        changes.plan_features(con, night, SETTINGS, boundary_day_counts())
+        assert partitions.evidence_changed(con, night)["patient_id"].to_list() == changed
 
 
 def test_a_result_corrected_onto_another_patient_recomputes_both(con):
@@ -102,11 +133,13 @@ def test_a_rerun_plans_the_same_and_notes_after_the_plan_wait_for_the_next_night
                                  "FROM lab_results WHERE patient_id = 'G'")
     night = DAY + timedelta(days=1)
     plan = changes.plan_features(con, night, SETTINGS, boundary_day_counts())
+    plan = changes.widen(con, plan, plan.recompute)
     _deliver(con, "lab_results", "SELECT * EXCLUDE (delivery_id) REPLACE ('corrected' AS status) "
                                  "FROM lab_results WHERE patient_id = 'F'")   # after the plan was made
     changes.save_features(con, plan, night, SETTINGS)
     assert plan.recompute["patient_id"].to_list() == ["G"]
     rerun = changes.plan_features(con, night, SETTINGS, boundary_day_counts())
+    rerun = changes.widen(con, rerun, rerun.recompute)
     assert rerun.recompute["patient_id"].to_list() == ["C", "D", "E", "F", "G"]   # G again, and F now
     assert _night(con, night + timedelta(days=1)).recompute["patient_id"].to_list() == ["C", "D", "E", "F"]
 

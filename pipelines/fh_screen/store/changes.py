@@ -55,8 +55,10 @@ from fh_screen.store import db
 FEATURES = "features"
 INPUT_TABLES = ("patients", "lab_results", "medications", "diagnoses", "relations", "family_history",
                 "clinic_outcomes")
-SCOPE_TABLE = "_incr_scope"          # patients whose inputs are read (recomputed + their relatives)
-RECOMPUTE_TABLE = "_incr_recompute"  # patients whose rows are recomputed
+SCOPE_TABLE = "_incr_scope"          # patients whose relations are read (recomputed + their relatives)
+RECOMPUTE_TABLE = "_incr_recompute"  # patients whose rows are recomputed (and whose inputs are read)
+CHANGED_TABLE = "_incr_changed"      # patients whose own inputs or date-dependent results changed
+LINKED_TABLE = "_incr_linked"        # patients whose family graph changed (relations, erasures)
 _PACKAGE_SUFFIXES = (".py", ".sql", ".yaml", ".csv", ".json")
 # The most ``relations`` rows between a patient and a relative whose data counts for them
 # (``stages.features.family``): an aunt is parent -> grandparent -> child, a niece sibling
@@ -108,9 +110,10 @@ def _noting(con: duckdb.DuckDBPyConnection) -> bool:
     return con.execute("SELECT count(*) FROM incr_steps WHERE step = ?", [FEATURES]).fetchone()[0] > 0
 
 
-def _note(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> None:
-    """Note the distinct ``patient_id`` values of ``query`` as changed (not yet planned)."""
-    con.execute("INSERT INTO incr_changes SELECT patient_id, nextval('incr_change_mark'), NULL "
+def _note(con: duckdb.DuckDBPyConnection, query: str, links: bool, params: list | None = None) -> None:
+    """Note the distinct ``patient_id`` values of ``query`` as changed (not yet planned);
+    ``links``: their family graph changed (a relation, an erasure), not their own inputs."""
+    con.execute(f"INSERT INTO incr_changes SELECT patient_id, nextval('incr_change_mark'), NULL, {bool(links)} "
                 f"FROM (SELECT DISTINCT patient_id FROM ({query}) WHERE patient_id IS NOT NULL)", params or [])
 
 
@@ -134,7 +137,7 @@ def note_loaded(con: duckdb.DuckDBPyConnection, table: str, staged: str, replace
         con.register("_incr_replaced", replaced)
     try:
         _note(con, " UNION ALL ".join(f"SELECT {c} AS patient_id FROM {source}"
-                                      for c in _person_columns(table) for source in sources))
+                                      for c in _person_columns(table) for source in sources), table == "relations")
     finally:
         if replaced is not None:
             con.unregister("_incr_replaced")
@@ -145,7 +148,7 @@ def note_erased(con: duckdb.DuckDBPyConnection, patient_id: str) -> None:
     (their family evidence changes). The erased id is not noted; its own rows are removed by
     the erasure itself, the per-patient results included."""
     _note(con, "SELECT relative_id AS patient_id FROM relations WHERE patient_id = $1 AND relative_id <> $1 "
-               "UNION ALL SELECT patient_id FROM relations WHERE relative_id = $1 AND patient_id <> $1", [patient_id])
+               "UNION ALL SELECT patient_id FROM relations WHERE relative_id = $1 AND patient_id <> $1", True, [patient_id])
 
 
 def _base(con: duckdb.DuckDBPyConnection, step: str, rerun_of) -> tuple[dict | None, dict | None]:
@@ -232,6 +235,20 @@ def select_partition(con: duckdb.DuckDBPyConnection, assignment: str, part: int)
                 "SELECT patient_id FROM read_parquet(?) WHERE part = ?", [assignment, part])
 
 
+def select_recompute(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Make the saved recompute set (Parquet of ``patient_id``) ``RECOMPUTE_TABLE``."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {RECOMPUTE_TABLE} AS SELECT patient_id FROM read_parquet(?)", [path])
+
+
+def stored_features(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], among: str) -> pl.DataFrame:
+    """``columns`` of the stored ``patient_features`` rows of the patients in the temp table
+    ``among`` (code names both)."""
+    if not among.isidentifier() or not all(c.isidentifier() for c in columns):
+        raise ValueError(f"bad table or column name in {among!r}, {columns!r}")
+    return con.execute(f"SELECT {', '.join(columns)} FROM patient_features "
+                       f"WHERE patient_id IN (SELECT patient_id FROM {among}) ORDER BY patient_id").pl()
+
+
 def plan_record(plan: Plan) -> dict:
     """The JSON-safe part of ``plan`` (its recompute set is saved beside it as Parquet)."""
     base = None if plan.base is None else {
@@ -248,20 +265,29 @@ def plan_from_record(record: dict, recompute: pl.DataFrame) -> Plan:
 
 
 def _reach(con: duckdb.DuckDBPyConnection, source: str, target: str) -> None:
-    """``target`` = ``source`` and everyone within ``FAMILY_LINKS`` relations rows of it."""
+    """``target`` = ``source`` and everyone within ``FAMILY_LINKS`` relations rows of it (each
+    link joins ``relations`` with the people found so far, both ways)."""
     current = source
     for step in range(FAMILY_LINKS):
         following = target if step == FAMILY_LINKS - 1 else f"_incr_reach{step}"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {following} AS SELECT patient_id FROM {current} "
-            f"UNION SELECT e.b FROM _incr_edges e JOIN {current} s ON e.a = s.patient_id"
+            f"UNION SELECT relative_id FROM relations WHERE patient_id IN (SELECT patient_id FROM {current}) "
+            f"UNION SELECT patient_id FROM relations WHERE relative_id IN (SELECT patient_id FROM {current})"
         )
         current = following
 
 
 def plan_features(con: duckdb.DuckDBPyConnection, as_of: date, settings, day_counts: dict[str, list[int]]) -> Plan:
-    """Decide tonight's features work; leaves the temp table ``SCOPE_TABLE`` (whose inputs to
-    read) on ``con``. Nothing is written: ``save_features`` does that in the step's transaction.
+    """Decide tonight's features work, in two parts. Nothing is written: ``save_features``
+    does that in the step's transaction.
+
+    An incremental night's plan names the patients whose *own* inputs or date-dependent
+    results changed (``recompute``; temp table ``CHANGED_TABLE``), and leaves those whose
+    family graph changed (a relation or an erasure) in ``LINKED_TABLE``. Whether their
+    relatives must be recomputed too depends on whether what the changed patients' features
+    say about them as a relative changed: the features step finds out
+    (``stages.features.partitions``) and calls ``widen`` with those patients.
 
     ``day_counts``: ``medication_days`` and ``outcome_days``, the day counts after a dispensing
     or a clinic outcome on which a result may change (``sql/incr_boundaries.sql``; the features
@@ -273,17 +299,34 @@ def plan_features(con: duckdb.DuckDBPyConnection, as_of: date, settings, day_cou
     if reason:
         return Plan(True, reason, _empty(), seq, base, mark)
     # The notes not yet planned, and those a first attempt of this same night planned (a rerun).
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _incr_changed AS "
-        "SELECT patient_id FROM incr_changes WHERE (seq IS NULL AND noted <= $mark) OR seq >= $seq "
-        f"UNION SELECT patient_id FROM ({db.sql('incr_boundaries')})",
-        {"as_of": as_of, "since": base["as_of"], "mark": mark, "seq": seq, **day_counts},
-    )
-    _edges(con)
-    _reach(con, "_incr_changed", RECOMPUTE_TABLE)   # changed + everyone they are a relative of
-    _reach(con, RECOMPUTE_TABLE, SCOPE_TABLE)       # + their relatives: all the evidence they need
+    notes = "SELECT patient_id FROM incr_changes WHERE ((seq IS NULL AND noted <= $mark) OR seq >= $seq) AND "
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CHANGED_TABLE} AS {notes} NOT links "
+                f"UNION SELECT patient_id FROM ({db.sql('incr_boundaries')})",
+                {"as_of": as_of, "since": base["as_of"], "mark": mark, "seq": seq, **day_counts})
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {LINKED_TABLE} AS {notes} links", {"mark": mark, "seq": seq})
+    changed = con.execute(f"SELECT patient_id FROM {CHANGED_TABLE} ORDER BY 1").pl()
+    return Plan(False, "", changed, seq, base, mark)
+
+
+def widen(con: duckdb.DuckDBPyConnection, plan: Plan, evidence_changed: pl.DataFrame) -> Plan:
+    """The incremental ``plan`` with everyone whose family evidence changed: the changed
+    patients (``CHANGED_TABLE``), and everyone within ``FAMILY_LINKS`` relations rows of a
+    patient whose evidence as a relative changed (``evidence_changed``) or whose family graph
+    changed (``LINKED_TABLE``): anyone who can count them as a first- or second-degree
+    relative. Leaves ``RECOMPUTE_TABLE`` and ``SCOPE_TABLE`` (the recomputed and their
+    relatives, whose relations rows the features read) on ``con``."""
+    con.register("_incr_evidence", evidence_changed)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _incr_relative AS SELECT patient_id FROM _incr_evidence "
+                    f"UNION SELECT patient_id FROM {LINKED_TABLE}")
+    finally:
+        con.unregister("_incr_evidence")
+    _reach(con, "_incr_relative", "_incr_family_changed")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {RECOMPUTE_TABLE} AS SELECT patient_id FROM {CHANGED_TABLE} "
+                "UNION SELECT patient_id FROM _incr_family_changed")
+    _reach(con, RECOMPUTE_TABLE, SCOPE_TABLE)
     recompute = con.execute(f"SELECT patient_id FROM {RECOMPUTE_TABLE} ORDER BY 1").pl()
-    return Plan(False, "", recompute, seq, base, mark)
+    return Plan(False, "", recompute, plan.seq, plan.base, plan.mark)
 
 
 def _full_reason(state: dict | None, as_of: date, logic: str, settings) -> str:

@@ -81,20 +81,23 @@ class Inputs:
     clinic_outcomes: pl.DataFrame
 
 
-def load_inputs(con: db.Connection, as_of: date, scope: str | None = None) -> Inputs:
+def load_inputs(con: db.Connection, as_of: date, scope: str | None = None, family_scope: str | None = None) -> Inputs:
     """Read the curated tables, restricted to what was known on ``as_of``.
 
     ``scope`` names a table of ``patient_id`` (code, not input): only those patients' rows
-    are read, and the relations that touch them (an incremental night, ``store.changes``).
+    are read, and the relations that touch them or, when given, that touch the patients of
+    ``family_scope`` (an incremental night, ``store.changes``: the recomputed patients'
+    relatives, whose own features are taken from the store).
     """
-    if scope is not None and not scope.isidentifier():
-        raise ValueError(f"bad scope table {scope!r}")
+    if any(name is not None and not name.isidentifier() for name in (scope, family_scope)):
+        raise ValueError(f"bad scope table {scope!r} / {family_scope!r}")
     frames = {}
     for f in fields(Inputs):
         text = db.sql(f"feat_{f.name}")
         if scope is not None:
             keys = ("patient_id", "relative_id") if f.name == "relations" else ("patient_id",)
-            inside = " OR ".join(f"{key} IN (SELECT patient_id FROM {scope})" for key in keys)
+            among = family_scope if f.name == "relations" and family_scope else scope
+            inside = " OR ".join(f"{key} IN (SELECT patient_id FROM {among})" for key in keys)
             text = f"SELECT * FROM ({text}) WHERE {inside}"
         params = {"as_of": as_of} if "$as_of" in text else {}
         frames[f.name] = con.execute(text, params).pl()
@@ -696,9 +699,17 @@ def _clinic(outcomes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+# The columns of a person's own features that ``relative_evidence`` reads: an incremental
+# night takes them from the stored ``patient_features`` of relatives it does not recompute.
+EVIDENCE_COLUMNS = ("patient_id", "sex", "clinic_confirmed_fh", "fh_diagnosis_specific", "chd_first_age",
+                    "ldl_percentile", "age_years", "ldl_untreated_estimate_mmol", "ldl_estimate_age", "tc_max_age",
+                    "tc_max_mmol", "fhx_tendon_xanthoma", "fhx_arcus_before_45", "clinic_dna_variant")
+
+
 def relative_evidence(person: pl.DataFrame) -> pl.DataFrame:
     """What each person's own features say about them as someone's relative (``relative_id``
-    and one flag per item the family criteria ask about: DLCN, Simon Broome, MEDPED, EAS 2015)."""
+    and one flag per item the family criteria ask about: DLCN, Simon Broome, MEDPED, EAS 2015).
+    Reads only ``EVIDENCE_COLUMNS``."""
     dlcn = reference.load("dlcn_v1")
     sb = reference.load("simon_broome_v1")
     premature = pl.when(pl.col("sex") == "F").then(dlcn["premature_age"]["F"]).when(
@@ -707,6 +718,7 @@ def relative_evidence(person: pl.DataFrame) -> pl.DataFrame:
         pl.col("tc_max_mmol") > sb["family_tc"]["child_relative_above"]).otherwise(
         pl.col("tc_max_mmol") > sb["family_tc"]["adult_relative_above"])
     starr = lipids.relative_ldl_category(pl.col("ldl_untreated_estimate_mmol"), pl.col("ldl_estimate_age"), pl.col("sex"))
+    person = person.select(EVIDENCE_COLUMNS)
     return person.select(
         pl.col("patient_id").alias("relative_id"),
         (pl.col("clinic_confirmed_fh").fill_null(False) | pl.col("fh_diagnosis_specific").fill_null(False))
@@ -764,15 +776,18 @@ def second_degree_summary() -> list[pl.Expr]:
     ]
 
 
-def _relatives(relations: pl.DataFrame, person: pl.DataFrame) -> pl.DataFrame:
-    """Relatives' evidence per patient from the relatives' own features (``person``)."""
+def _relatives(relations: pl.DataFrame, person: pl.DataFrame, known: pl.DataFrame | None) -> pl.DataFrame:
+    """Relatives' evidence per patient from the relatives' own features (``person``; for
+    relatives not in it, their stored features ``known``: ``EVIDENCE_COLUMNS``)."""
     # The one family graph (``family.relatives``): siblings through a shared recorded parent
     # are first degree, half-siblings second degree, exactly as the cascade sees them.
     everyone = pl.concat([relations["patient_id"], relations["relative_id"]]).drop_nulls().unique()
     graph = family.relatives(relations, everyone, None).rename({"index_patient_id": "patient_id"})
     first = graph.filter(pl.col("degree") == 1).select("patient_id", "relative_id", "relationship")
     second = graph.filter(pl.col("degree") == 2).select("patient_id", "relative_id")
-    ev = relative_evidence(person)
+    ev = relative_evidence(person if known is None else pl.concat(
+        [person.select(EVIDENCE_COLUMNS), known.join(person, on="patient_id", how="anti").select(
+            pl.col(c).cast(t) for c, t in person.select(EVIDENCE_COLUMNS).schema.items())]))
     fdr = first.join(ev, on="relative_id", how="left").group_by("patient_id").agg(*first_degree_summary())
     sdr = second.join(ev, on="relative_id", how="left").group_by("patient_id").agg(*second_degree_summary())
     return fdr.join(sdr, on="patient_id", how="full", coalesce=True)
@@ -791,8 +806,10 @@ _FALSE_IF_MISSING = (
 _ZERO_IF_MISSING = ("n_ldl_results", "n_samples_treated", "n_fdr", "n_sdr", "n_lab_results")
 
 
-def build_features(inputs: Inputs, as_of: date) -> pl.DataFrame:
-    """``patient_features``: one row per patient in ``inputs.patients`` as of ``as_of``."""
+def build_features(inputs: Inputs, as_of: date, known: pl.DataFrame | None = None) -> pl.DataFrame:
+    """``patient_features``: one row per patient in ``inputs.patients`` as of ``as_of``.
+    ``known``: the stored own features (``EVIDENCE_COLUMNS``) of relatives whose inputs were
+    not read (an incremental night: their own features have not changed)."""
     persons = _persons(inputs.patients, as_of)
     samples = lipid_samples(inputs.lab_results, persons, inputs.medications)
     ldl = _ldl_summary(samples).join(persons.select("patient_id", "sex"), on="patient_id", how="left") \
@@ -811,7 +828,7 @@ def build_features(inputs: Inputs, as_of: date) -> pl.DataFrame:
         n_labs,
     ):
         person = person.join(part, on="patient_id", how="left")
-    person = person.join(_relatives(inputs.relations, person), on="patient_id", how="left")
+    person = person.join(_relatives(inputs.relations, person, known), on="patient_id", how="left")
     person = person.join(_ldl_before_not_fh(samples, person), on="patient_id", how="left")
     person = person.with_columns(
         [pl.col(c).fill_null(False) for c in _FALSE_IF_MISSING]

@@ -36,8 +36,8 @@ import polars as pl
 
 from fh_screen.context import RunContext, measured
 from fh_screen.errors import UserError
-from fh_screen.stages.features.build import boundary_day_counts, build_features, daily_values, load_inputs, \
-    make_inputs
+from fh_screen.stages.features.build import EVIDENCE_COLUMNS, boundary_day_counts, build_features, daily_values, \
+    load_inputs, make_inputs, relative_evidence
 from fh_screen.store import changes, db, files
 
 STEP = "features"
@@ -52,7 +52,9 @@ def plan(ctx: RunContext) -> int:
     """Decide tonight's features work and how it is split; returns the number of partitions.
 
     A full pass larger than ``incremental.partition_people`` is split into family partitions
-    (``changes.family_partitions``); an incremental night's patients are one partition.
+    (``changes.family_partitions``); an incremental night's patients are one partition, found
+    in two parts: the patients whose own inputs changed, then their relatives where what their
+    features say about them as a relative changed (``evidence_changed``, ``changes.widen``).
     """
     folder = ctx.parts_dir(STEP)
     shutil.rmtree(folder, ignore_errors=True)   # an earlier attempt's plan and partitions
@@ -61,6 +63,8 @@ def plan(ctx: RunContext) -> int:
             if con.execute(f"SELECT count(*) FROM {db.checked_table(table)}").fetchone()[0] == 0:
                 ctx.feature_off(f"features.{table}", f"no {table} rows: the features built from it are empty")
         night = changes.plan_features(con, ctx.as_of, ctx.settings, boundary_day_counts())
+        if not night.full:
+            night = changes.widen(con, night, evidence_changed(con, ctx.as_of))
         parts = changes.family_partitions(con, ctx.settings.incremental.partition_people) if night.full else 1
         scope = (changes.partition_of_everyone(con) if parts > 1
                  else None if night.full else changes.scope_in_one_partition(con))
@@ -71,6 +75,19 @@ def plan(ctx: RunContext) -> int:
               "plan": changes.plan_record(night)}
     files.write_text(folder / PLAN, json.dumps(record, sort_keys=True))
     return parts
+
+
+def evidence_changed(con, as_of) -> pl.DataFrame:
+    """``patient_id`` of the patients whose own inputs changed tonight (``changes.CHANGED_TABLE``)
+    and whose ``relative_evidence`` (what their own features say about them as someone's
+    relative) differs from that of their stored features, or exists on one side only. Only
+    their relatives' features can change because of them."""
+    fresh = relative_evidence(build_features(load_inputs(con, as_of, scope=changes.CHANGED_TABLE), as_of))
+    stored = relative_evidence(changes.stored_features(con, EVIDENCE_COLUMNS, changes.CHANGED_TABLE))
+    stored = stored.select(pl.col(c).cast(t) for c, t in fresh.schema.items())
+    differ = pl.concat([fresh.join(stored, on=fresh.columns, how="anti", nulls_equal=True),
+                        stored.join(fresh, on=fresh.columns, how="anti", nulls_equal=True)])
+    return differ.select(pl.col("relative_id").alias("patient_id")).unique()
 
 
 def planned(ctx: RunContext) -> int | None:
@@ -99,13 +116,17 @@ def build(ctx: RunContext, part: int) -> dict:
         raise ValueError(f"partition {part} is not one of the plan's {parts}")
     with measured() as cost:
         with closing(ctx.connect(read_only=True)) as con:
+            known = None
             if record["scoped"]:
                 changes.select_partition(con, str(folder / "scope.parquet"), part)
-            inputs = load_inputs(con, ctx.as_of, scope=changes.SCOPE_TABLE if record["scoped"] else None)
-        frame = build_features(inputs, ctx.as_of)
-        del inputs
-        if not record["plan"]["full"]:
-            frame = frame.join(pl.read_parquet(folder / "recompute.parquet"), on="patient_id", how="semi")
+            if record["plan"]["full"]:
+                inputs = load_inputs(con, ctx.as_of, scope=changes.SCOPE_TABLE if record["scoped"] else None)
+            else:   # the recomputed patients' inputs; their relatives' own features as stored
+                changes.select_recompute(con, str(folder / "recompute.parquet"))
+                inputs = load_inputs(con, ctx.as_of, scope=changes.RECOMPUTE_TABLE, family_scope=changes.SCOPE_TABLE)
+                known = changes.stored_features(con, EVIDENCE_COLUMNS, changes.SCOPE_TABLE)
+        frame = build_features(inputs, ctx.as_of, known)
+        del inputs, known
         files.write_parquet(_part(folder, part, parts, "parquet"), frame)
         people = frame.height
         del frame
