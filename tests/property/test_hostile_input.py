@@ -56,7 +56,7 @@ def stage_bytes(table: str, data: bytes, suffix: str = ".csv"):
         try:
             delivered = read_table(table, path, INGEST)
             staged = stage_table(delivered, INGEST.extra_codes, scratch)
-            return delivered.frame.height, StagedRows(staged.good(), staged.bad)
+            return staged.received, StagedRows(staged.good(), staged.bad)
         except DeliveryError as exc:
             assert not list(scratch.iterdir())
             return None, exc

@@ -17,8 +17,9 @@ LAB = "result_id,patient_id,sampled_at,analyte,value,unit,status,ordering_practi
 
 
 def stage(tmp_path, table, text, encoding="utf-8", extra_codes=None, **settings):
-    """Stage ``text``; every case is also staged two rows at a time, which must give the
-    same rows, quarantine and decimal mark as staging the file in one batch."""
+    """Stage ``text``; every case is also staged a line or so at a time (batches of 40
+    bytes), which must give the same rows, quarantine and decimal mark as staging the file
+    in one batch."""
     path = tmp_path / f"{table}.csv"
     path.write_bytes(text.encode(encoding))
     delivered = read_table(table, path, IngestSettings(**settings))
@@ -27,7 +28,7 @@ def stage(tmp_path, table, text, encoding="utf-8", extra_codes=None, **settings)
     received = text.strip("\n").count("\n")
     assert staged.rows == staged.good().height
     assert staged.rows + staged.bad.height == received              # nothing lost, nothing twice
-    in_pairs = stage_table(delivered, extra_codes or {}, tmp_path / "pairs", batch_rows=2)
+    in_pairs = stage_table(delivered, extra_codes or {}, tmp_path / "pairs", batch_bytes=40)
     assert in_pairs.good().equals(staged.good()) and in_pairs.bad.equals(staged.bad)
     assert in_pairs.decimal == staged.decimal
     return staged
@@ -173,7 +174,7 @@ def test_a_column_is_unreadable_only_if_no_batch_could_read_a_value(tmp_path):
     path = tmp_path / "patients.csv"
     path.write_text("patient_id,birth_date,sex\n" + "\n".join(unreadable) + "\n", encoding="utf-8")
     with pytest.raises(DeliveryError, match="column birth_date: no value could be read"):
-        stage_table(read_table("patients", path, IngestSettings()), {}, tmp_path, batch_rows=2)
+        stage_table(read_table("patients", path, IngestSettings()), {}, tmp_path, batch_bytes=40)
     assert not list(tmp_path.glob("*.parquet"))                   # no part is left behind
 
 
@@ -194,3 +195,89 @@ def test_a_huge_field_is_quarantined_and_cut(tmp_path):
     staged = stage(tmp_path, "lab_results", f"{LAB}\nR1,7,2024-01-01,NPU01568,{'x' * 2_000_000},mmol/L,,\nR2,7,2024-01-01,NPU01568,5.4,mmol/L,,\n")
     assert rules(staged) == {1: nz.FIELD_TOO_LONG}
     assert len(json.loads(staged.bad["raw"][0])["value"]) == 1000
+
+
+# --- batches: a file read a piece at a time stages exactly as the whole file ---------------
+
+
+def staged_in_batches(tmp_path, table, data: bytes, **settings):
+    """Stage ``data`` in one batch and in batches of 1, 23 and 64 bytes; every way must give
+    the same rows, quarantine, counts, decimal mark and encoding. Returns the one-batch result."""
+    path = tmp_path / f"{table}.csv"
+    path.write_bytes(data)
+    results = []
+    for size in (1 << 20, 1, 23, 64):
+        scratch = tmp_path / f"b{size}"
+        scratch.mkdir()
+        delivered = read_table(table, path, IngestSettings(**settings))
+        staged = stage_table(delivered, {}, scratch, batch_bytes=size)
+        results.append((staged, delivered.encoding, len(staged.parts)))
+    (whole, encoding, parts), *pieces = results
+    assert parts == 1
+    for staged, piece_encoding, piece_parts in pieces:
+        assert piece_parts > 1
+        assert staged.good().equals(whole.good()) and staged.bad.equals(whole.bad)
+        assert (staged.decimal, staged.received, staged.rows, piece_encoding) == (whole.decimal, whole.received, whole.rows, encoding)
+    return whole, encoding
+
+
+def test_a_quoted_field_over_lines_is_never_cut(tmp_path):
+    text = "\n".join([
+        "patient_id,full_name,address,city",
+        '1,"Hansen, Jens","Ågade 1\n2. tv\n(bagbygning)",Aarhus',
+        '2,"Ib ""Bo"" Berg",Vej 2,Odense',
+        '3,"Ea\n","\n",København',
+    ]) + "\n"
+    staged, _ = staged_in_batches(tmp_path, "contacts", text.encode("utf-8"))
+    rows = staged.good().sort("patient_id")
+    assert rows["address"].to_list() == ["Ågade 1\n2. tv\n(bagbygning)", "Vej 2", "\n"]
+    assert rows["full_name"].to_list() == ["Hansen, Jens", 'Ib "Bo" Berg', "Ea\n"]
+
+
+def test_a_decimal_comma_in_a_late_batch_decides_the_whole_file(tmp_path):
+    early = [f"R{i};7;2024-01-01;NPU01568;5.{i};mmol/L;;" for i in range(6)]   # dot: ambiguous once the mark is ','
+    text = "\n".join([LAB.replace(",", ";"), *early, "R9;7;2024-01-01;NPU01568;6,1;mmol/L;;"]) + "\n"
+    staged, _ = staged_in_batches(tmp_path, "lab_results", text.encode("utf-8"))
+    assert staged.decimal == ","
+    assert set(rules(staged).values()) == {nz.AMBIGUOUS_DECIMAL}
+    assert staged.good()["value"].to_list() == [6.1]
+
+
+def test_a_repeated_key_in_another_batch_quarantines_the_earlier_row_with_its_text(tmp_path):
+    text = "\n".join([
+        LAB,
+        "R1,7,2024-01-01,NPU01568,5.4,mmol/L,,",
+        *[f"R{i},7,2024-01-01,NPU01568,5.4,mmol/L,," for i in range(2, 8)],
+        "R1,7,2024-01-01,NPU01568,4.9,mmol/L,final,",
+    ]) + "\n"
+    staged, _ = staged_in_batches(tmp_path, "lab_results", text.encode("utf-8"))
+    assert rules(staged) == {1: nz.DUPLICATE_KEY}
+    assert json.loads(staged.bad["raw"][0])["value"] == "5.4"
+    assert lab_rows(staged)["R1"]["value"] == 4.9 and staged.rows == 7
+
+
+def test_malformed_rows_at_batch_starts_parse_as_in_the_whole_file(tmp_path):
+    text = "\n".join([
+        LAB,
+        "R1,7,2024-01-01,NPU01568,5.4,mmol/L,,",
+        "R2,7,2024-01-01,NPU01568,5,4,mmol/L,final,P1,more",     # two fields too many
+        "R3,7,2024-01-01",                                        # too few
+        "R4,7,2024-01-01,NPU01568,5,4,mmol/L,final,P1",
+    ]) + "\n"
+    staged, _ = staged_in_batches(tmp_path, "lab_results", text.encode("utf-8"))
+    assert rules(staged) == {2: nz.MALFORMED_ROW, 3: nz.MISSING_VALUE, 4: nz.MALFORMED_ROW}
+    first_too_long = text.replace("R1,7,2024-01-01,NPU01568,5.4,mmol/L,,\n", "")
+    for size in (1, 1 << 20):   # the first data row decides the width, as polars reads a whole file
+        path = tmp_path / "lab_results.csv"
+        path.write_text(first_too_long, encoding="utf-8")
+        with pytest.raises(DeliveryError, match="malformed CSV"):
+            stage_table(read_table("lab_results", path, IngestSettings()), {}, tmp_path, batch_bytes=size)
+
+
+def test_a_row_of_another_encoding_in_a_late_batch_reads_the_file_again(tmp_path):
+    rows = [f"{i},Navn {i},Vej {i},Århus".encode("utf-8") for i in range(1, 7)]
+    data = b"\n".join([b"patient_id,full_name,address,city", *rows, "9,Bjørn,Vej 9,Århus".encode("cp1252")]) + b"\n"
+    staged, encoding = staged_in_batches(tmp_path, "contacts", data)
+    assert encoding == "utf-8, with rows that are not"
+    assert rules(staged) == {7: nz.BAD_ENCODING}
+    assert staged.rows == 6

@@ -2,6 +2,8 @@
 
 Everything is read as text first so identifiers keep their leading zeros and the
 decimal mark can be judged per file (``normalise``); parsing into types happens after.
+A file is read in batches (``Delivered.batches``): a CSV about ``BATCH_BYTES`` of text at
+a time, cut only at a line end outside quotes, so memory does not grow with the file.
 Problems that make a file unusable raise :class:`DeliveryError` with one line naming
 the file and column, never the values in it (they may identify a patient).
 """
@@ -14,6 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import polars as pl
 
@@ -22,6 +25,8 @@ from fh_screen.errors import DeliveryError
 
 FORMATS = ("csv", "parquet")
 SNIFF_BYTES = 1 << 20          # the dialect is judged from the first MiB
+# Text per batch: a 32 MiB batch of lab rows (about 450,000) is parsed in about 0.4 GB.
+BATCH_BYTES = 32 << 20
 HASH_CHUNK = 1 << 22
 DELIMITERS = (",", ";", "\t", "|")
 EXTRA = "_extra"               # catches fields beyond the header: a malformed row
@@ -32,23 +37,43 @@ _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}
 MIXED_ENCODING = "utf-8, with rows that are not"
 
 
+class Reread(Exception):
+    """The file turned out to be in another encoding than its first batches were read in
+    (UTF-8 with stray bytes of another encoding further on): read it again from the start."""
+
+
 @dataclass
 class Delivered:
-    """One delivered table as text columns, plus how it was read (for the manifest)."""
+    """One delivered table: how it is read (for the manifest) and its rows in batches."""
 
     table: str
     path: Path
-    frame: pl.DataFrame        # String columns named as the contract, plus _row (and _extra for CSV)
     format: str
     delimiter: str | None = None
     encoding: str | None = None
     decimal: str | None = None  # configured mark, or None = decide from the values
     ignored_columns: tuple[str, ...] = ()
     replaced: bool = False      # bytes that are not UTF-8 were read as U+FFFD (rows quarantined)
+    names: tuple[str, ...] = ()  # CSV: the header's column names, in file order
+    guess_encoding: bool = False  # CSV: the encoding may still change (``ingest.encoding: auto``)
 
     def report(self) -> dict:
         return {"format": self.format, "delimiter": self.delimiter, "encoding": self.encoding,
                 "decimal": self.decimal}
+
+    def batches(self, batch_bytes: int = BATCH_BYTES,
+                only: dict[int, int] | None = None) -> Iterator[tuple[int, pl.DataFrame]]:
+        """(batch number, rows) in file order: String columns named as the contract, plus
+        _row (numbered through the whole file) and _extra for CSV. ``only`` (batch number ->
+        its first _row, from an earlier pass) reads just those batches again.
+
+        Raises:
+            Reread: the encoding changed after some batches were handed out; every batch
+                must be read again (``encoding`` and ``replaced`` now say how).
+        """
+        if self.format == "parquet":
+            return _parquet_batches(self, batch_bytes, only)
+        return _csv_batches(self, batch_bytes, only)
 
 
 def find_tables(extract_dir: Path) -> dict[str, Path]:
@@ -132,17 +157,15 @@ def content_hash(extract_dir: Path, hashes: dict[str, str] | None = None) -> str
 
 
 def read_table(table: str, path: Path, settings) -> Delivered:
-    """Read one delivered file as text columns. ``settings`` is ``Settings.ingest``."""
+    """Open one delivered file: its dialect and columns, checked; the rows come from
+    ``Delivered.batches``. ``settings`` is ``Settings.ingest``."""
     spec = TABLES[table]
     if path.stat().st_size == 0:
         raise DeliveryError(f"{path.name}: file is empty")
     if path.suffix.lower() == ".parquet":
-        delivered = _read_parquet(spec, path)
-    else:
-        delivered = _read_csv(spec, path, settings)
-    if spec.required and delivered.frame.height == 0:
-        raise DeliveryError(f"{path.name}: required table has no data rows")
-    return delivered
+        return _read_parquet(spec, path)
+    return _read_csv(spec, path, settings)
+
 
 
 # --- CSV ---------------------------------------------------------------------------------
@@ -159,12 +182,13 @@ def _sniff_encoding(path: Path, sample: bytes, configured: str) -> str:
     return configured
 
 
-def _decode(path: Path, data: bytes, encoding: str) -> str:
+def _decode(path: Path, data: bytes, encoding: str, offset: int) -> str:
+    """``data`` (found at byte ``offset`` of the file) as text; the error names the byte."""
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise DeliveryError(
-            f"{path.name}: cannot be decoded as {encoding} (byte {exc.start}); export it as UTF-8"
+            f"{path.name}: cannot be decoded as {encoding} (byte {offset + exc.start}); export it as UTF-8"
         ) from None
 
 
@@ -195,60 +219,140 @@ def _read_csv(spec: TableSpec, path: Path, settings) -> Delivered:
     header_text = sample.decode("utf-8" if encoding.startswith("utf-8") else encoding, errors="replace")
     names, delimiter = _header(path, spec, header_text, settings.delimiter)
     _check_columns(path, spec, names)
-
-    positional = [f"_c{i}" for i in range(len(names))]
-    options = dict(
-        has_header=False, skip_rows=1, separator=delimiter, quote_char='"', infer_schema=False,
-        schema={**{c: pl.String for c in positional}, EXTRA: pl.String},
-        missing_columns="insert", truncate_ragged_lines=True,
-    )
-    replaced = False
-    try:
-        frame = _polars_csv(path, encoding, options)
-    except _NotUtf8:
-        if settings.encoding != "auto":
-            raise DeliveryError(f"{path.name}: not valid UTF-8 text; set ingest.encoding or export as UTF-8") from None
-        data = path.read_bytes()
-        if _UTF8_MULTIBYTE.search(data):
-            # UTF-8 with stray bytes of another encoding: decided per row (staging quarantines
-            # the rows with a replaced byte), never re-decoded whole.
-            encoding, replaced = MIXED_ENCODING, True
-            frame = _polars_csv(path, "utf-8", options, data.decode("utf-8", errors="replace").encode("utf-8"))
-        else:
-            encoding = "cp1252"
-            frame = _polars_csv(path, encoding, options, data)
-    frame = frame.rename(dict(zip(positional, names)))
-    return Delivered(
+    delivered = Delivered(
         table=spec.name,
         path=path,
-        frame=_conform(frame, spec),
         format="csv",
         delimiter=delimiter,
         encoding=encoding,
         decimal=None if settings.decimal == "auto" else settings.decimal,
         ignored_columns=tuple(n for n in names if n not in spec.column_names),
-        replaced=replaced,
+        names=tuple(names),
+        guess_encoding=settings.encoding == "auto",
     )
+    if encoding.startswith("utf-8") and not _utf8_so_far(sample, len(sample) < SNIFF_BYTES):
+        _other_encoding(delivered, BATCH_BYTES)   # decided now for nearly every file that is not UTF-8
+    return delivered
+
+
+def _utf8_so_far(sample: bytes, whole: bool) -> bool:
+    """True if the first bytes are UTF-8 (a character cut at the end of the sample is fine)."""
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return not whole and exc.reason == "unexpected end of data"
+    return True
+
+
+def _csv_batches(delivered: Delivered, batch_bytes: int,
+                 only: dict[int, int] | None) -> Iterator[tuple[int, pl.DataFrame]]:
+    spec = TABLES[delivered.table]
+    positional = [f"_c{i}" for i in range(len(delivered.names))]
+    renames = dict(zip(positional, delivered.names))
+    first_row = 1
+    for number, (offset, chunk) in enumerate(_line_chunks(delivered.path, batch_bytes)):
+        if only is not None:
+            if number not in only:
+                continue
+            first_row = only[number]
+        try:
+            frame = _parse_chunk(delivered, chunk, offset, number == 0, positional)
+        except _NotUtf8:
+            _other_encoding(delivered, batch_bytes)
+            if number > 0 and delivered.replaced:
+                raise Reread() from None
+            frame = _parse_chunk(delivered, chunk, offset, number == 0, positional)
+        yield number, _conform(frame.rename(renames), spec, first_row)
+        first_row += frame.height
+
+
+def _other_encoding(delivered: Delivered, batch_bytes: int) -> None:
+    """A file that is not valid UTF-8: with ``auto``, UTF-8 with stray bytes of another
+    encoding if it has any UTF-8 character (decided per row: staging quarantines the rows
+    with a replaced byte; never re-decoded whole), else CP1252. The batches before the
+    first bad byte were valid UTF-8 without a multi-byte character, i.e. ASCII, which CP1252
+    reads the same: only a switch to the mixed reading needs them read again."""
+    path = delivered.path
+    if not delivered.guess_encoding:
+        raise DeliveryError(f"{path.name}: not valid UTF-8 text; set ingest.encoding or export as UTF-8")
+    # Batches end at a line end, so no UTF-8 character spans two of them.
+    if any(_UTF8_MULTIBYTE.search(chunk) for _, chunk in _line_chunks(path, batch_bytes)):
+        delivered.encoding, delivered.replaced = MIXED_ENCODING, True
+    else:
+        delivered.encoding = "cp1252"
+    delivered.guess_encoding = False
+
+
+def _line_chunks(path: Path, batch_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, bytes) of a file in pieces of about ``batch_bytes``, each ending at a
+    line end outside quotes (or at the end of the file). Quoting is judged as polars does
+    when it splits a file into lines: by the parity of the quote characters before a line
+    end, so every piece parses to exactly the rows it holds in the whole file."""
+    with path.open("rb") as handle:
+        pending, offset, scanned, inside = b"", 0, 0, False
+        while block := handle.read(max(batch_bytes, len(pending), 1)):   # a long line: doubling reads
+            pending += block
+            cut, inside = _last_line_end(pending, scanned, inside, len(pending))
+            # The first piece holds the header and the first data row at least: polars takes
+            # the number of fields from the first row it reads (``_parse_chunk``).
+            if cut < 0 or (offset == 0 and _last_line_end(pending, 0, False, cut - 1)[0] < 0):
+                scanned = len(pending)
+                continue
+            yield offset, pending[:cut]
+            offset, pending, scanned, inside = offset + cut, pending[cut:], 0, False
+        if pending:
+            yield offset, pending
+
+
+def _last_line_end(data: bytes, start: int, quoted: bool, stop: int) -> tuple[int, bool]:
+    """The position after the last newline of ``data[start:stop]`` outside quotes (-1 if
+    none), given whether ``data[start]`` is inside quotes; and whether ``data[:stop]`` ends
+    inside them. Usually the last newline comes after the last quote, at an even count of
+    quotes: one look."""
+    inside = quoted ^ (data.count(b'"', start, stop) % 2 == 1)
+    end, state = stop, inside
+    while end > start:
+        quote = data.rfind(b'"', start, end)
+        if not state:
+            newline = data.rfind(b"\n", quote + 1 if quote >= 0 else start, end)
+            if newline >= 0:
+                return newline + 1, inside
+        if quote < 0:
+            break
+        end, state = quote, not state
+    return -1, inside
 
 
 class _NotUtf8(Exception):
     pass
 
 
-def _polars_csv(path: Path, encoding: str, options: dict, data: bytes | None = None) -> pl.DataFrame:
-    """polars reads UTF-8 straight from the file (or from ``data``, already UTF-8, when
-    given with encoding utf-8); other encodings are transcoded in memory."""
-    if encoding in ("utf-8", "utf-8-sig"):
-        source: Path | bytes = path if data is None else data
-    else:
-        source = _decode(path, path.read_bytes() if data is None else data, encoding).encode("utf-8")
+def _parse_chunk(delivered: Delivered, chunk: bytes, offset: int, header: bool,
+                 positional: list[str]) -> pl.DataFrame:
+    """One piece of a CSV file as String columns named ``_c0``..., plus _extra. UTF-8 is
+    handed to polars as it is (polars checks it); other encodings are transcoded first."""
+    path, encoding = delivered.path, delivered.encoding
+    if encoding == MIXED_ENCODING:
+        chunk = chunk.decode("utf-8", errors="replace").encode("utf-8")
+    elif encoding not in ("utf-8", "utf-8-sig"):
+        chunk = _decode(path, chunk, encoding, offset).encode("utf-8")
+    if not header:
+        # polars takes the number of fields from the first row it reads: a piece starts with
+        # a row of exactly the known fields, dropped after, so a long row parses as in the
+        # whole file (the file's first data row, in the first piece, decides as before).
+        chunk = delivered.delimiter.encode("ascii") * len(positional) + b"\n" + chunk
     try:
-        return pl.read_csv(source, **options)
+        frame = pl.read_csv(
+            chunk, has_header=False, skip_rows=1 if header else 0, separator=delivered.delimiter,
+            quote_char='"', infer_schema=False, schema={**{c: pl.String for c in positional}, EXTRA: pl.String},
+            missing_columns="insert", truncate_ragged_lines=True, raise_if_empty=False,
+        )
+        return frame if header else frame.slice(1)
     except pl.exceptions.ComputeError as exc:
-        if "utf-8" in str(exc).lower() and isinstance(source, Path):
+        if "utf-8" in str(exc).lower() and encoding in ("utf-8", "utf-8-sig"):
             raise _NotUtf8() from None
         raise DeliveryError(f"{path.name}: malformed CSV that cannot be split into rows (check quoting)") from None
-    except (pl.exceptions.PolarsError, OSError):
+    except pl.exceptions.PolarsError:
         raise DeliveryError(f"{path.name}: malformed CSV that cannot be split into rows (check quoting)") from None
 
 
@@ -267,35 +371,53 @@ _KIND_WORDS = {ID: "an identifier", DATE: "a date", DATETIME: "a date or date-ti
 
 def _read_parquet(spec: TableSpec, path: Path) -> Delivered:
     try:
-        frame = pl.read_parquet(path)
+        schema = pl.read_parquet_schema(path)
     except (pl.exceptions.PolarsError, OSError):
         raise DeliveryError(f"{path.name}: not a readable Parquet file") from None
-    frame = frame.rename({c: c.strip().lower() for c in frame.columns})
-    _check_columns(path, spec, frame.columns)
-    casts = []
+    names = [c.strip().lower() for c in schema]
+    _check_columns(path, spec, names)
+    types = dict(zip(names, schema.values()))
     for column in spec.columns:
-        if column.name not in frame.columns:
-            continue
-        dtype = frame.schema[column.name]
+        dtype = types.get(column.name)
         allowed = _ALLOWED.get(column.kind, _TEXT_TYPES)
-        if not any(dtype == a or dtype.base_type() == a for a in allowed):
+        if dtype is not None and not any(dtype == a or dtype.base_type() == a for a in allowed):
             raise DeliveryError(
                 f"{path.name}: column {column.name} has Parquet type {dtype}, which cannot hold "
                 f"{_KIND_WORDS.get(column.kind, 'text')}"
             )
-        if dtype.base_type() == pl.Datetime:
-            casts.append(pl.col(column.name).dt.strftime("%Y-%m-%d %H:%M:%S%.f"))
-        else:
-            casts.append(pl.col(column.name).cast(pl.String))
-    frame = frame.with_columns(casts)
     return Delivered(
         table=spec.name,
         path=path,
-        frame=_conform(frame, spec),
         format="parquet",
         decimal=".",
-        ignored_columns=tuple(c for c in frame.columns if c not in spec.column_names),
+        ignored_columns=tuple(c for c in names if c not in spec.column_names),
+        names=tuple(names),
     )
+
+
+def _parquet_batches(delivered: Delivered, batch_bytes: int,
+                     only: dict[int, int] | None) -> Iterator[tuple[int, pl.DataFrame]]:
+    """Slices of rows, as many per batch as the file holds in ``batch_bytes`` of Parquet."""
+    spec, path = TABLES[delivered.table], delivered.path
+    scan = pl.scan_parquet(path)
+    scan = scan.rename(dict(zip(scan.collect_schema().names(), delivered.names)))
+    casts = []
+    for name, dtype in scan.collect_schema().items():
+        if name not in spec.column_names:
+            continue
+        if dtype.base_type() == pl.Datetime:
+            casts.append(pl.col(name).dt.strftime("%Y-%m-%d %H:%M:%S%.f"))
+        else:
+            casts.append(pl.col(name).cast(pl.String))
+    try:
+        total = scan.select(pl.len()).collect().item()
+        size = max(1, total * batch_bytes // max(path.stat().st_size, 1))
+        for number, start in enumerate(range(0, max(total, 1), size)):   # an empty file: one empty batch
+            if only is None or number in only:
+                frame = scan.slice(start, size).with_columns(casts).collect()
+                yield number, _conform(frame, spec, start + 1)
+    except (pl.exceptions.PolarsError, OSError):
+        raise DeliveryError(f"{path.name}: not a readable Parquet file") from None
 
 
 # --- shared ------------------------------------------------------------------------------
@@ -312,13 +434,14 @@ def _check_columns(path: Path, spec: TableSpec, names: list[str]) -> None:
             raise DeliveryError(f"{path.name}: required column {column.name} is missing")
 
 
-def _conform(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
-    """Contract columns in contract order (absent optional ones as nulls), _row, _extra."""
+def _conform(frame: pl.DataFrame, spec: TableSpec, first_row: int) -> pl.DataFrame:
+    """Contract columns in contract order (absent optional ones as nulls), _row (from
+    ``first_row``), _extra."""
     columns = [
         pl.col(c) if c in frame.columns else pl.lit(None, dtype=pl.String).alias(c)
         for c in spec.column_names
     ]
     extra = pl.col(EXTRA) if EXTRA in frame.columns else pl.lit(None, dtype=pl.String).alias(EXTRA)
-    return frame.select(*columns, extra).with_row_index(ROW, offset=1).with_columns(
+    return frame.select(*columns, extra).with_row_index(ROW, offset=first_row).with_columns(
         pl.col(ROW).cast(pl.Int64)
     )

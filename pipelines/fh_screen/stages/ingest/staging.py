@@ -6,15 +6,22 @@ the order the checks are listed. Duplicate keys within one delivery keep the las
 (by position in the file); the earlier ones are quarantined, so that
 received = staged + quarantined holds exactly.
 
-Rows are parsed ``BATCH_ROWS`` at a time and each batch's accepted rows are written
-at once to an owner-only Parquet part in the run's private work folder: the parse
-builds a few dozen intermediate columns per row, so a 10-million-row lab file parsed
-at once needed about 10 GB, and even the accepted rows held in memory cost 1.5 GB. In
-batches the working memory is that of one batch (measured: 1.9 GB for the delivered
-text plus about 0.8 GB). Parsing is row by row, so batches give the same result; what
-needs the whole file (the decimal mark, duplicate keys, a column of which no value can
-be read) is decided over all rows. The parts go into DuckDB in one statement
-(``ingest``) and are removed then.
+The file is read and parsed one batch at a time (``readers.Delivered.batches``: about
+32 MiB of text, some 450,000 lab rows) and each batch's accepted rows are written at
+once to an owner-only Parquet part in the run's private work folder; its rejected rows
+become quarantine rows at once, while its text is still at hand. Nothing of the file is
+kept whole: a 10-million-row lab file read whole held 1.9 GB of text before parsing, and
+parsed at once needed about 10 GB. Parsing is row by row, so batches give the same
+result as the whole file. What needs the whole file is decided over all batches:
+
+* the decimal mark (``auto``) is the comma as soon as one number is written with one; a
+  file whose first decimal comma comes after the first batch is read again with it;
+* a typed column of which no value can be read is refused after the last batch;
+* repeated keys are found from one 64-bit hash per staged row, read back from the parts
+  (8 bytes a row), and compared exactly where a hash repeats; the batches that hold a
+  superseded row are read again for its delivered text.
+
+The parts go into DuckDB in one statement (``ingest``) and are removed then.
 """
 
 from __future__ import annotations
@@ -29,10 +36,10 @@ from fh_screen.store import db, files
 from fh_screen.stages.ingest import normalise as nz
 from fh_screen.schemas import CURATED_COLUMNS, DATE, DATETIME, LOWER, NUMBER, TABLES, UPPER, TableSpec
 from fh_screen.errors import DeliveryError
-from fh_screen.stages.ingest.readers import EXTRA, ROW, Delivered
+from fh_screen.stages.ingest.readers import BATCH_BYTES, EXTRA, ROW, Delivered, Reread
+from fh_screen.store.erasure import ErasureRegister
 
 RAW_MAX_CHARS = 1000   # a huge field is cut in quarantine.csv, not copied whole
-BATCH_ROWS = 1_000_000
 
 _KIND_WORDS = {DATE: "a date (YYYY-MM-DD)", DATETIME: "a date or date-time (ISO)", NUMBER: "a number"}
 _QUARANTINE_SCHEMA = {"row_number": pl.Int64, "row_key": pl.String, "rule": pl.String,
@@ -48,6 +55,8 @@ class Staged:
     rows: int               # accepted rows net of the duplicates
     bad: pl.DataFrame       # row_number, row_key, rule, reason, raw: for db.add_quarantine
     decimal: str | None
+    received: int = 0       # data rows in the delivered file
+    erased: int = 0         # of which set aside for erasure (never parsed)
 
     def good(self) -> pl.DataFrame:
         """The staged rows read back from the parts (for checks and tests; the run hands the
@@ -100,45 +109,83 @@ class _Parse:
 
 
 def stage_table(
-    delivered: Delivered, extra_codes: dict[str, str], scratch: Path, batch_rows: int = BATCH_ROWS
+    delivered: Delivered, extra_codes: dict[str, str], scratch: Path,
+    register: ErasureRegister | None = None, batch_bytes: int = BATCH_BYTES,
 ) -> Staged:
-    """Parse one delivered table into Parquet parts under ``scratch`` (a private folder);
-    raise DeliveryError if a whole column is unreadable (no part is left behind then)."""
+    """Parse one delivered table into Parquet parts under ``scratch`` (a private folder),
+    people on the erasure ``register`` set aside first; raise DeliveryError if the table
+    is unusable (no part is left behind then)."""
+    decimal = delivered.decimal
+    while True:
+        # Parts left by a killed attempt (no clean-up ran) would break the exclusive create
+        # and must not be published with the work folder.
+        for stale in scratch.glob(f".stg_{delivered.table}.*.parquet"):
+            stale.unlink()
+        try:
+            return _stage_batches(delivered, extra_codes, scratch, register, batch_bytes, decimal)
+        except _DecimalComma:
+            decimal = ","
+        except Reread:
+            pass
+
+
+class _DecimalComma(Exception):
+    """A decimal comma came after batches were parsed with the dot: parse them again."""
+
+
+@dataclass
+class _Pass:
+    """What one pass over the batches collects."""
+
+    parts: list[Path]
+    quarantine: list[pl.DataFrame]
+    first_rows: dict[int, int]          # batch number -> its first _row
+    values: dict[str, tuple[bool, bool]]   # typed column -> (has a delivered value, one was read)
+    received: int = 0
+    erased: int = 0
+    staged: int = 0
+
+
+def _stage_batches(delivered: Delivered, extra_codes: dict[str, str], scratch: Path,
+                   register: ErasureRegister | None, batch_bytes: int, decimal: str | None) -> Staged:
     spec = TABLES[delivered.table]
-    raw = delivered.frame
     numbers = [c.name for c in spec.columns if c.kind == NUMBER]
-    # The decimal pattern allows surrounding blanks, so the raw text decides as the cleaned would.
-    decimal = delivered.decimal or nz.decide_decimal(raw, numbers, delivered.delimiter)
-    # Parts left by a killed attempt (no clean-up ran) would break the exclusive create and
-    # must not be published with the work folder.
-    for stale in scratch.glob(f".stg_{spec.name}.*.parquet"):
-        stale.unlink()
-    parts: list[Path] = []
-    failed: list[pl.DataFrame] = []
-    readable: dict[str, bool] = {}
+    # Until a value says otherwise, a file whose mark is not configured is read with the dot.
+    mark = decimal or "."
+    run = _Pass([], [], {}, {})
     try:
-        for start in range(0, max(raw.height, 1), batch_rows):
-            batch = _stage_batch(spec, raw.slice(start, batch_rows), decimal, extra_codes, delivered.replaced)
-            parts.append(_write_part(batch.good, scratch / f".stg_{spec.name}.{len(parts):05d}.parquet"))
-            failed.append(batch.failed)
-            readable = {name: ok or readable.get(name, False) for name, ok in batch.readable.items()}
-            del batch
-        _refuse_unreadable_columns(delivered, spec, readable, decimal)
-        # Keys are read back from the parts rather than kept per batch: a batch's key columns
-        # can point into its text buffers and would keep each batch's memory alive.
-        keys = pl.scan_parquet(parts).select(*spec.key, ROW).collect()
+        for number, raw in delivered.batches(batch_bytes):
+            run.received += raw.height
+            if raw.height:
+                run.first_rows[number] = int(raw.get_column(ROW)[0])
+            if register is not None:
+                raw, erased = register.set_aside(raw)
+                run.erased += erased
+            # The decimal pattern allows surrounding blanks, so the raw text decides as the cleaned would.
+            if decimal is None and mark == "." and nz.decide_decimal(raw, numbers, delivered.delimiter) == ",":
+                if run.parts:
+                    raise _DecimalComma()
+                mark = ","
+            batch = _stage_batch(spec, raw, mark, extra_codes, delivered.replaced)
+            run.parts.append(_write_part(batch.good, scratch / f".stg_{spec.name}.{len(run.parts):05d}.parquet"))
+            run.quarantine.append(_quarantine_rows(spec, raw, batch.failed))
+            run.staged += batch.good.height
+            run.values = {name: (has or run.values.get(name, (False, False))[0],
+                                 read or run.values.get(name, (False, False))[1])
+                          for name, (has, read) in batch.values.items()}
+            del batch, raw
+        if spec.required and run.received == 0:
+            raise DeliveryError(f"{delivered.path.name}: required table has no data rows")
+        _refuse_unreadable_columns(delivered, spec, run.values, mark)
+        superseded = _superseded(run.parts, spec.key)
+        run.quarantine.extend(_duplicate_rows(delivered, spec, superseded, run.first_rows, batch_bytes))
     except BaseException:
-        for path in parts:
+        for path in run.parts:
             path.unlink(missing_ok=True)
         raise
-    superseded = keys.filter(_repeated_keys(keys, spec.key)).get_column(ROW)
-    duplicates = superseded.to_frame().with_columns(
-        pl.lit(nz.DUPLICATE_KEY).alias("_rule"),
-        pl.lit("the same key appears again later in this delivery; the later row is kept").alias("_reason"),
-    )
-    rejected = pl.concat([*failed, duplicates]).sort(ROW)
-    return Staged(spec.name, parts, superseded.to_list(), keys.height - superseded.len(),
-                  _quarantine_rows(spec, raw, rejected), decimal)
+    bad = pl.concat(run.quarantine).sort("row_number")
+    return Staged(spec.name, run.parts, superseded.to_list(), run.staged - superseded.len(), bad, mark,
+                  run.received, run.erased)
 
 
 def _write_part(rows: pl.DataFrame, path: Path) -> Path:
@@ -154,7 +201,7 @@ def _write_part(rows: pl.DataFrame, path: Path) -> Path:
 class _Batch:
     good: pl.DataFrame              # rows that passed every check: curated columns + _row
     failed: pl.DataFrame            # _row, _rule, _reason of the rows that did not
-    readable: dict[str, bool]       # typed column -> "no delivered value, or at least one was read"
+    values: dict[str, tuple[bool, bool]]   # typed column -> (has a delivered value, one was read)
 
 
 def _stage_batch(
@@ -189,7 +236,7 @@ def _stage_batch(
             *(parse.typed.get(c, pl.col(c)).alias(c) for c in CURATED_COLUMNS[spec.name]), ROW
         ).filter(~bad),
         failed=frame.filter(bad).select(ROW, *checks.columns()),
-        readable=_readable(text, frame, parse.readable),
+        values=_values(text, frame, parse.readable),
     )
 
 
@@ -318,37 +365,52 @@ def _number_reason(name: str, problem: pl.Expr, decimal: str) -> pl.Expr:
     )
 
 
-def _repeated_keys(good: pl.DataFrame, key: tuple[str, ...]) -> pl.Series:
-    """True for a row whose key appears again in a later row.
+def _superseded(parts: list[Path], key: tuple[str, ...]) -> pl.Series:
+    """_row of the staged rows whose key appears again in a later row (file order).
 
-    A 64-bit hash of the key, sorted, finds whether any key repeats at all (the common
-    answer is no, or a handful); only the rows whose hash repeats are compared exactly,
-    instead of hashing every key text into a table."""
+    One 64-bit hash per row, read back from the parts, finds whether any key repeats at
+    all (the common answer is no, or a handful); only the rows whose hash repeats are read
+    back with their keys and compared exactly."""
     key_expr = pl.col(key[0]) if len(key) == 1 else pl.struct(key)
-    hashes = good.select(key_expr.hash()).to_series()
-    ordered = hashes.sort()
+    ordered = pl.scan_parquet(parts).select(key_expr.hash().alias("_h")).collect().to_series().sort()
     same = ordered.slice(1) == ordered.slice(0, max(len(ordered) - 1, 0))
-    repeated = pl.repeat(False, good.height, eager=True)
     if not same.any():
-        return repeated
-    candidates = hashes.is_in(ordered.slice(1).filter(same).implode()).arg_true()
-    exact = good.select(key_expr).to_series().gather(candidates).is_last_distinct()
-    return repeated.scatter(candidates, ~exact)
+        return pl.Series(ROW, [], dtype=pl.Int64)
+    repeated = ordered.slice(1).filter(same).unique()
+    del ordered, same
+    candidates = pl.scan_parquet(parts).filter(key_expr.hash().is_in(repeated.implode())).select(*key, ROW).collect()
+    return candidates.filter(~candidates.select(key_expr.is_last_distinct()).to_series()).get_column(ROW)
 
 
-def _readable(text: pl.DataFrame, frame: pl.DataFrame, parsed: dict[str, str]) -> dict[str, bool]:
-    """Per typed column: False if it has delivered values and not one of them could be read."""
+def _duplicate_rows(delivered: Delivered, spec: TableSpec, superseded: pl.Series,
+                    first_rows: dict[int, int], batch_bytes: int) -> list[pl.DataFrame]:
+    """Quarantine rows for the superseded rows, from their batches read again."""
+    if superseded.is_empty():
+        return []
+    starts = sorted(first_rows.items(), key=lambda item: item[1])
+    numbers = pl.Series([first for _, first in starts]).search_sorted(superseded, side="right") - 1
+    wanted = {starts[i][0]: starts[i][1] for i in numbers.unique().to_list()}
+    rejected = superseded.to_frame().with_columns(
+        pl.lit(nz.DUPLICATE_KEY).alias("_rule"),
+        pl.lit("the same key appears again later in this delivery; the later row is kept").alias("_reason"),
+    )
+    return [_quarantine_rows(spec, raw, rejected) for _, raw in delivered.batches(batch_bytes, only=wanted)]
+
+
+def _values(text: pl.DataFrame, frame: pl.DataFrame, parsed: dict[str, str]) -> dict[str, tuple[bool, bool]]:
+    """Per typed column: whether the batch has a delivered value, and whether one was read."""
     if not parsed or frame.height == 0:
-        return {name: True for name in parsed}
+        return {name: (False, False) for name in parsed}
     has = text.select(pl.col(n).is_not_null().any().alias(n) for n in parsed).row(0, named=True)
     read = frame.select(pl.col(p).is_not_null().any().alias(n) for n, p in parsed.items()).row(0, named=True)
-    return {name: read[name] or not has[name] for name in parsed}
+    return {name: (has[name], read[name]) for name in parsed}
 
 
-def _refuse_unreadable_columns(delivered: Delivered, spec: TableSpec, readable: dict[str, bool], decimal: str) -> None:
+def _refuse_unreadable_columns(delivered: Delivered, spec: TableSpec, values: dict[str, tuple[bool, bool]],
+                               decimal: str) -> None:
     """A typed column of which not one delivered value could be read is a structural error."""
-    for name, ok in readable.items():
-        if not ok:
+    for name, (has, read) in values.items():
+        if has and not read:
             kind = spec.column(name).kind
             mark = f" with decimal mark '{decimal}'" if kind == NUMBER else ""
             raise DeliveryError(

@@ -4,7 +4,8 @@ after quarantining them.
 
 Raw -> staged -> curated:
 
-* **stage** reads every delivered file and parses it (``readers``, ``staging``). All
+* **stage** reads every delivered file and parses it (``readers``, ``staging``), one
+  batch of about 32 MiB of text at a time, so its memory does not grow with the file. All
   structural checks of all files pass before anything is written; then, in one
   transaction, the delivery's old quarantine rows are removed (a rerun starts clean),
   ``stg_<table>`` is replaced for each delivered table (dropped for absent ones) and the
@@ -99,14 +100,11 @@ def _stage_file(ctx: RunContext, table: str, path: Path, register, clock: _Clock
     returns the staged rows and the file's report, and adds a warning for mixed encodings."""
     with clock("read"):
         delivered = read_table(table, path, ctx.settings.ingest)
-    received, erased = delivered.frame.height, 0
-    if register is not None:
-        delivered.frame, erased = register.set_aside(delivered.frame)
     with clock("parse"):
-        staged = stage_table(delivered, ctx.settings.ingest.extra_codes, scratch)
+        staged = stage_table(delivered, ctx.settings.ingest.extra_codes, scratch, register)
     report = {
-        "received": received,
-        "set_aside_for_erasure": erased,
+        "received": staged.received,
+        "set_aside_for_erasure": staged.erased,
         **delivered.report(),
         "decimal": staged.decimal,
         "file": path.name,
