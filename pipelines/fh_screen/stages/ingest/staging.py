@@ -178,7 +178,7 @@ def _stage_batches(delivered: Delivered, extra_codes: dict[str, str], scratch: P
             raise DeliveryError(f"{delivered.path.name}: required table has no data rows")
         _refuse_unreadable_columns(delivered, spec, run.values, mark)
         superseded = _superseded(run.parts, spec.key)
-        run.quarantine.extend(_duplicate_rows(delivered, spec, superseded, run.first_rows, batch_bytes))
+        run.quarantine.extend(_duplicate_rows(delivered, spec, superseded, run.first_rows))
     except BaseException:
         for path in run.parts:
             path.unlink(missing_ok=True)
@@ -383,18 +383,22 @@ def _superseded(parts: list[Path], key: tuple[str, ...]) -> pl.Series:
 
 
 def _duplicate_rows(delivered: Delivered, spec: TableSpec, superseded: pl.Series,
-                    first_rows: dict[int, int], batch_bytes: int) -> list[pl.DataFrame]:
-    """Quarantine rows for the superseded rows, from their batches read again."""
+                    first_rows: dict[int, int]) -> list[pl.DataFrame]:
+    """Quarantine rows for the superseded rows, their text read again from their batches."""
     if superseded.is_empty():
         return []
-    starts = sorted(first_rows.items(), key=lambda item: item[1])
-    numbers = pl.Series([first for _, first in starts]).search_sorted(superseded, side="right") - 1
-    wanted = {starts[i][0]: starts[i][1] for i in numbers.unique().to_list()}
+    numbers, starts = zip(*sorted(first_rows.items(), key=lambda item: item[1]))
+    batch_of = pl.Series(starts).search_sorted(superseded, side="right") - 1
     rejected = superseded.to_frame().with_columns(
+        batch_of.alias("_batch"),
         pl.lit(nz.DUPLICATE_KEY).alias("_rule"),
         pl.lit("the same key appears again later in this delivery; the later row is kept").alias("_reason"),
     )
-    return [_quarantine_rows(spec, raw, rejected) for _, raw in delivered.batches(batch_bytes, only=wanted)]
+    out = []
+    for (index,), rows in rejected.sort(ROW).group_by("_batch", maintain_order=True):
+        raw = delivered.rows_again(numbers[index], starts[index], rows.get_column(ROW).to_list())
+        out.append(_quarantine_rows(spec, raw, rows))
+    return out
 
 
 def _values(text: pl.DataFrame, frame: pl.DataFrame, parsed: dict[str, str]) -> dict[str, tuple[bool, bool]]:
@@ -422,7 +426,9 @@ def _quarantine_rows(spec: TableSpec, raw: pl.DataFrame, rejected: pl.DataFrame)
     if rejected.height == 0:
         return pl.DataFrame(schema=_QUARANTINE_SCHEMA)
     # _row is the 1-based row in the delivered file; rows set aside for erasure are gone
-    # from ``raw``, so rows are found by _row rather than by position.
+    # from ``raw``, so rows are found by _row rather than by position (picked first: a join
+    # with the whole batch costs more).
+    raw = raw.filter(pl.col(ROW).is_in(rejected.get_column(ROW).implode()))
     rows = raw.join(rejected.select(ROW, "_rule", "_reason"), on=ROW, how="inner", maintain_order="right")
     delivered = [pl.col(c).str.slice(0, RAW_MAX_CHARS).alias(c) for c in spec.column_names]
     return rows.with_columns(delivered).select(
