@@ -247,13 +247,15 @@ def test_a_repeated_key_in_another_batch_quarantines_the_earlier_row_with_its_te
     text = "\n".join([
         LAB,
         "R1,7,2024-01-01,NPU01568,5.4,mmol/L,,",
-        *[f"R{i},7,2024-01-01,NPU01568,5.4,mmol/L,," for i in range(2, 8)],
+        '"R2",7,2024-01-01,NPU01568,5.4,"mmol/L",,',             # quoted: that piece is parsed whole again
+        "R2,7,2024-01-01,NPU01568,5.5,mmol/L,,",
+        *[f"R{i},7,2024-01-01,NPU01568,5.4,mmol/L,," for i in range(3, 8)],
         "R1,7,2024-01-01,NPU01568,4.9,mmol/L,final,",
     ]) + "\n"
     staged, _ = staged_in_batches(tmp_path, "lab_results", text.encode("utf-8"))
-    assert rules(staged) == {1: nz.DUPLICATE_KEY}
-    assert json.loads(staged.bad["raw"][0])["value"] == "5.4"
-    assert lab_rows(staged)["R1"]["value"] == 4.9 and staged.rows == 7
+    assert rules(staged) == {1: nz.DUPLICATE_KEY, 2: nz.DUPLICATE_KEY}
+    assert [json.loads(raw)["value"] for raw in staged.bad["raw"]] == ["5.4", "5.4"]
+    assert lab_rows(staged)["R1"]["value"] == 4.9 and lab_rows(staged)["R2"]["value"] == 5.5 and staged.rows == 7
 
 
 def test_malformed_rows_at_batch_starts_parse_as_in_the_whole_file(tmp_path):

@@ -281,12 +281,11 @@ def _csv_rows_again(delivered: Delivered, number: int, first_row: int, rows: lis
         chunk = _transcoded(delivered, handle.read(length), offset)
     positional = [f"_c{i}" for i in range(len(delivered.names))]
     header = 1 if number == 0 else 0
-    plain = b'"' not in chunk and b"\n\n" not in chunk and b"\n\r\n" not in chunk and not chunk.startswith((b"\n", b"\r\n"))
-    if not plain:
+    starts = _plain_line_starts(chunk)
+    if starts is None:
         frame = _parse_chunk(delivered, chunk, bool(header), positional).with_row_index(ROW, offset=first_row)
         frame = frame.filter(pl.col(ROW).is_in(pl.Series(rows, dtype=pl.UInt32).implode())).drop(ROW)
     else:
-        starts = np.concatenate(([0], np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10) + 1, [len(chunk)]))
         lines = [chunk[starts[i]:starts[i + 1]] for i in (r - first_row + header for r in rows)]
         frame = _parse_chunk(delivered, b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines),
                              False, positional)
@@ -353,6 +352,20 @@ def _last_line_end(data: bytes, start: int, quoted: bool, stop: int) -> tuple[in
 
 class _NotUtf8(Exception):
     pass
+
+
+def _plain_line_starts(chunk: bytes) -> np.ndarray | None:
+    """Where each line of a piece starts (and its end), if every line is one row: no quote
+    and no blank line (polars skips those); else None."""
+    if chunk.find(b'"') >= 0:
+        return None
+    ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+    starts = np.concatenate(([0], ends + 1))
+    lengths = np.diff(np.concatenate((starts, [len(chunk)])))[:-1] if len(ends) else np.array([], dtype=np.int64)
+    carriage = np.frombuffer(chunk, dtype=np.uint8)[starts[:-1]] == 13 if len(ends) else np.array([], dtype=bool)
+    if (lengths == 1).any() or ((lengths == 2) & carriage).any():
+        return None
+    return np.concatenate((starts, [len(chunk)]))
 
 
 def _transcoded(delivered: Delivered, chunk: bytes, offset: int) -> bytes:
