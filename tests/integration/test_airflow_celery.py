@@ -69,6 +69,10 @@ def stack(monkeypatch):
            "FH_SCREEN_SCHEDULE": "0 0 29 2 *"}
     for key in [k for k in env if k.startswith("AIRFLOW")]:
         del env[key]                                   # the test suite's own Airflow settings
+    # The DAG files are parsed once, at start-up: nothing re-reads them during the night (the
+    # regions come from a Variable read by a task), and every re-parse imports the pipeline
+    # again on the cores the night's tasks need (Airflow's default is every 30 s).
+    env["AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"] = str(DEADLINE_S + 600)
     try:
         subprocess.run(["bash", str(SCRIPT), "start", str(state)], env=env, check=True, timeout=600)
         exported = subprocess.run(["bash", str(SCRIPT), "env", str(state)], env=env, check=True,

@@ -51,6 +51,7 @@ LAZY_IMPORTS = {
     ("fh_screen.outputs.metrics_report", "matplotlib"): "plots: imported only when a report is drawn",
     ("fh_screen.outputs.metrics_report", "matplotlib.pyplot"): "plots: imported only when a report is drawn",
     ("fh_screen.outputs.metrics_report", "matplotlib.ticker"): "plots: imported only when a report is drawn",
+    ("fh_screen.stages.score.artefact", "skops.io"): "skops indexes all loaded modules (2 s): only with a model file",
     ("fh_screen.stages.validate.step", "fh_screen.stages.validate.gx_runner"): "Great Expectations: about 4 s",
     ("fh_screen.stages.validate.gx_runner", "great_expectations"): "Great Expectations: about 4 s",
     ("fh_screen.stages.validate.gx_runner", "great_expectations.data_context.types.base"): "Great Expectations",

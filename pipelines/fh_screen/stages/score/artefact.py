@@ -21,7 +21,6 @@ import numpy as np
 import polars as pl
 import sklearn
 import skops
-import skops.io as sio
 
 from fh_screen.store import files
 from fh_screen.errors import UserError
@@ -67,6 +66,8 @@ def resolve(folder: str | Path) -> Path:
 
 
 def save(folder: Path, estimator, metadata: dict) -> dict:
+    import skops.io as sio   # see load
+
     files.ensure_dir(folder)
     blob = sio.dumps(estimator)
     files.write_bytes(folder / MODEL_FILE, blob)
@@ -79,7 +80,12 @@ def save(folder: Path, estimator, metadata: dict) -> dict:
 
 
 def load(folder: str | Path):
-    """(estimator, metadata); refuses a tampered file, foreign types or another feature schema."""
+    """(estimator, metadata); refuses a tampered file, foreign types or another feature schema.
+
+    skops.io is imported here, not with the module: importing it indexes every loaded module
+    (about 2 CPU s, more in an Airflow process), and every Airflow task and DAG parse imports
+    the steps, while only scoring and training read or write a model file."""
+    import skops.io as sio
     folder = resolve(folder)
     meta_path, model_path = folder / METADATA_FILE, folder / MODEL_FILE
     if not (meta_path.exists() and model_path.exists()):
