@@ -70,6 +70,23 @@ wait_for() {  # seconds, description, command...
   echo "airflow-celery: $what did not come up in ${limit}s (logs in $STATE)" >&2; return 1
 }
 
+stop_group() {  # names...: SIGTERM each process group, wait for all of them, SIGKILL what is left
+  local name pid alive pids=()
+  for name in "$@"; do
+    [ -f "$STATE/$name.pid" ] || continue
+    pids+=("$(cat "$STATE/$name.pid")")
+    kill -TERM -- "-${pids[-1]}" 2> /dev/null || true
+  done
+  for _ in $(seq 20); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2> /dev/null && alive=1; done
+    [ "$alive" = 1 ] || break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2> /dev/null || true; done
+  for name in "$@"; do rm -f "$STATE/$name.pid"; done
+}
+
 case "$cmd" in
 env) airflow_env ;;
 start)
@@ -108,15 +125,10 @@ start)
   echo "airflow-celery: up (API http://127.0.0.1:$API_PORT, state in $STATE)"
   ;;
 stop)
-  for name in worker-2 worker-1 dag-processor scheduler api-server redis postgres; do
-    pidfile="$STATE/$name.pid"
-    [ -f "$pidfile" ] || continue
-    pid=$(cat "$pidfile")
-    kill -TERM -- "-$pid" 2> /dev/null || true
-    for _ in $(seq 20); do kill -0 -- "-$pid" 2> /dev/null || break; sleep 0.5; done
-    kill -KILL -- "-$pid" 2> /dev/null || true
-    rm -f "$pidfile"
-  done
+  # Airflow's processes first, together, then the services they use; each group gets 10 s
+  # after SIGTERM before SIGKILL (the API server can take all of it).
+  stop_group worker-2 worker-1 dag-processor scheduler api-server
+  stop_group redis postgres
   echo "airflow-celery: stopped"
   ;;
 *) sed -n 2,9p "$0"; exit 2 ;;
