@@ -113,7 +113,11 @@ def _noting(con: duckdb.DuckDBPyConnection) -> bool:
 def _note(con: duckdb.DuckDBPyConnection, query: str, links: bool, params: list | None = None) -> None:
     """Note the distinct ``patient_id`` values of ``query`` as changed (not yet planned);
     ``links``: their family graph changed (a relation, an erasure), not their own inputs."""
-    con.execute(f"INSERT INTO incr_changes SELECT patient_id, nextval('incr_change_mark'), NULL, {bool(links)} "
+    # The mark is computed from the table, not drawn from a sequence: a sequence advances
+    # even when the load's transaction rolls back, and a rerun after a crash must leave the
+    # same store as a run that never crashed.
+    con.execute(f"INSERT INTO incr_changes SELECT patient_id, "
+                f"(SELECT coalesce(max(noted), 0) + 1 FROM incr_changes), NULL, {bool(links)} "
                 f"FROM (SELECT DISTINCT patient_id FROM ({query}) WHERE patient_id IS NOT NULL)", params or [])
 
 
@@ -345,16 +349,41 @@ def _full_reason(state: dict | None, as_of: date, logic: str, settings) -> str:
     return ""
 
 
-def save_features(con: duckdb.DuckDBPyConnection, plan: Plan, as_of: date, settings) -> None:
+def _keep_first_notes(con: duckdb.DuckDBPyConnection, seq: int) -> None:
+    """One note per patient and kind for night ``seq``, the first: a night run again after a
+    crash loads its delivery again and notes the same patients again, and must leave the
+    store as a night that never crashed would."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _first_notes AS SELECT patient_id, min(noted) AS noted, seq, links "
+                "FROM incr_changes WHERE seq = ? GROUP BY patient_id, seq, links", [seq])
+    con.execute("DELETE FROM incr_changes WHERE seq = ?", [seq])
+    con.execute("INSERT INTO incr_changes SELECT patient_id, noted, seq, links FROM _first_notes")
+    con.execute("DROP TABLE _first_notes")
+
+
+def save_features(con: duckdb.DuckDBPyConnection, plan: Plan, as_of: date, settings,
+                  evidence: pl.DataFrame | None = None) -> None:
     """Inside the features step's transaction: the notes the plan took, tonight's recompute
     set and state (the night before's state is kept beside them until the next night, and
     an incremental night's notes until then too, for a rerun; a full pass's rerun is a full
-    pass again and needs none)."""
+    pass again and needs none).
+
+    ``evidence``: the patients whose evidence as a relative changed tonight. They are kept as
+    family notes of this night: a rerun compares with features this night already stored, finds
+    no change, and without these notes would recompute fewer relatives than the first attempt."""
     if plan.full:
         con.execute("DELETE FROM incr_changes WHERE seq IS NOT NULL OR noted <= ?", [plan.mark])
     else:
         con.execute("UPDATE incr_changes SET seq = ? WHERE seq IS NULL AND noted <= ?", [plan.seq, plan.mark])
         con.execute("DELETE FROM incr_changes WHERE seq < ?", [plan.seq])
+        _keep_first_notes(con, plan.seq)
+        if evidence is not None:
+            con.register("_plan_evidence", evidence)
+            try:
+                con.execute("INSERT INTO incr_changes SELECT patient_id, (SELECT coalesce(max(noted), 0) "
+                            "FROM incr_changes WHERE seq = $seq), $seq, TRUE FROM _plan_evidence", {"seq": plan.seq})
+            finally:
+                con.unregister("_plan_evidence")
+            _keep_first_notes(con, plan.seq)
     # Rows every follower has caught up with are dropped; a follower's own last night stays
     # (a rerun of it recomputes the same patients).
     con.execute("DELETE FROM incr_recompute WHERE seq >= ? "

@@ -12,6 +12,8 @@ written under a temporary name and renamed into place:
 
     plan.json                      tonight's plan; written last, so a partition never reads half a plan
     recompute.parquet              the patients an incremental night recomputes
+    evidence.parquet               (incremental night) whose evidence as a relative changed: the
+                                   gather keeps them as tonight's family notes, for a rerun
     scope.parquet                  ``patient_id, part``: whose inputs each partition reads
                                    (absent: one partition reads everyone)
     part-<k>-of-<n>.parquet/.json  partition k's feature rows, then its people, seconds and peak memory
@@ -42,6 +44,7 @@ from fh_screen.store import changes, db, files
 
 STEP = "features"
 PLAN = "plan.json"
+EVIDENCE = "evidence.parquet"
 
 
 def _part(folder: Path, part: int, parts: int, suffix: str) -> Path:
@@ -64,7 +67,9 @@ def plan(ctx: RunContext) -> int:
                 ctx.feature_off(f"features.{table}", f"no {table} rows: the features built from it are empty")
         night = changes.plan_features(con, ctx.as_of, ctx.settings, boundary_day_counts())
         if not night.full:
-            night = changes.widen(con, night, evidence_changed(con, ctx.as_of))
+            evidence = evidence_changed(con, ctx.as_of)
+            files.write_parquet(folder / EVIDENCE, evidence)
+            night = changes.widen(con, night, evidence)
         parts = changes.family_partitions(con, ctx.settings.incremental.partition_people) if night.full else 1
         scope = (changes.partition_of_everyone(con) if parts > 1
                  else None if night.full else changes.scope_in_one_partition(con))
@@ -174,7 +179,8 @@ def gather(ctx: RunContext) -> dict:
         else:
             daily = daily_values(make_inputs(patients=con.execute(db.sql("feat_patients")).pl()).patients, ctx.as_of)
             changes.merge(con, "patient_features", pl.read_parquet(paths), night.recompute, ctx.as_of, overlay=daily)
-        changes.save_features(con, night, ctx.as_of, ctx.settings)
+        evidence = None if night.full else pl.read_parquet(folder / EVIDENCE)
+        changes.save_features(con, night, ctx.as_of, ctx.settings, evidence)
     with closing(ctx.connect(read_only=True)) as con:
         patients, with_ldl, columns = con.execute(
             "SELECT count(*), count(ldl_untreated_estimate_mmol), "

@@ -113,15 +113,12 @@ CREATE TABLE IF NOT EXISTS store_identity (
 -- whole store. A store made before the notes kept per-patient input fingerprints instead:
 -- they are dropped (that store's next night is a full pass: its code digest differs).
 DROP TABLE IF EXISTS incr_fingerprints;
-CREATE SEQUENCE IF NOT EXISTS incr_change_mark;
 CREATE TABLE IF NOT EXISTS incr_changes (
   patient_id    VARCHAR NOT NULL,      -- [PD] named by a row loaded, replaced or removed
-  noted         BIGINT NOT NULL,       -- incr_change_mark when noted: a plan takes the notes up to its mark
+  noted         BIGINT NOT NULL,       -- 1 + the highest mark when noted: a plan takes the notes up to its mark
   seq           BIGINT,                -- the features night that planned it (NULL: not yet); kept for a rerun
   links         BOOLEAN NOT NULL       -- their family graph changed (a relation, an erasure), not their own inputs
 );
--- A store whose notes predate ``links``: they count as family changes (their families recomputed).
-ALTER TABLE incr_changes ADD COLUMN IF NOT EXISTS links BOOLEAN DEFAULT TRUE;
 
 CREATE TABLE IF NOT EXISTS incr_steps (
   step          VARCHAR NOT NULL,      -- features / rules: each per-patient step's last two completed nights
