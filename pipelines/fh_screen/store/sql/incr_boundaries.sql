@@ -27,7 +27,7 @@ SELECT patient_id FROM clinic_outcomes
 WHERE EXISTS (SELECT 1 FROM unnest($outcome_days) AS u(d)
               WHERE outcome_date + d > $since AND outcome_date + d <= $as_of)
 UNION
-SELECT patient_id FROM lab_results
+SELECT patient_id FROM usable_lab_results($as_of)
 WHERE sampled_at >= CAST($since AS DATE) + 1 AND sampled_at < CAST($as_of AS DATE) + 1
 UNION
 SELECT patient_id FROM medications WHERE dispensed_on > $since AND dispensed_on <= $as_of
