@@ -375,15 +375,13 @@ def save_features(con: duckdb.DuckDBPyConnection, plan: Plan, as_of: date, setti
     else:
         con.execute("UPDATE incr_changes SET seq = ? WHERE seq IS NULL AND noted <= ?", [plan.seq, plan.mark])
         con.execute("DELETE FROM incr_changes WHERE seq < ?", [plan.seq])
-        _keep_first_notes(con, plan.seq)
-        if evidence is not None:
+        if evidence is not None:   # mark 0: kept by the plan, not noted by a load
             con.register("_plan_evidence", evidence)
             try:
-                con.execute("INSERT INTO incr_changes SELECT patient_id, (SELECT coalesce(max(noted), 0) "
-                            "FROM incr_changes WHERE seq = $seq), $seq, TRUE FROM _plan_evidence", {"seq": plan.seq})
+                con.execute("INSERT INTO incr_changes SELECT patient_id, 0, ?, TRUE FROM _plan_evidence", [plan.seq])
             finally:
                 con.unregister("_plan_evidence")
-            _keep_first_notes(con, plan.seq)
+        _keep_first_notes(con, plan.seq)
     # Rows every follower has caught up with are dropped; a follower's own last night stays
     # (a rerun of it recomputes the same patients).
     con.execute("DELETE FROM incr_recompute WHERE seq >= ? "

@@ -115,7 +115,7 @@ CREATE TABLE IF NOT EXISTS store_identity (
 DROP TABLE IF EXISTS incr_fingerprints;
 CREATE TABLE IF NOT EXISTS incr_changes (
   patient_id    VARCHAR NOT NULL,      -- [PD] named by a row loaded, replaced or removed
-  noted         BIGINT NOT NULL,       -- 1 + the highest mark when noted: a plan takes the notes up to its mark
+  noted         BIGINT NOT NULL,       -- 1 + the highest mark when noted (0: kept by a plan); a plan takes the notes up to its mark
   seq           BIGINT,                -- the features night that planned it (NULL: not yet); kept for a rerun
   links         BOOLEAN NOT NULL       -- their family graph changed (a relation, an erasure), not their own inputs
 );
