@@ -24,6 +24,10 @@ snapshot_from_name
 progress_bars
 _inspector
 
+# Great Expectations instantiates these Data Docs views by name (gx_runner.docs_site_config).
+PageView
+IndexPageView
+
 # Named codes of synth.population's VARIANT_CLASS (only some are used by name).
 LDLR_NULL
 LDLR_DEF

@@ -126,6 +126,18 @@ def test_counts_outputs_and_docs(validated):
     assert (ctx.work_dir / "quarantine.csv").stat().st_mode & 0o777 == 0o600
 
 
+def test_data_docs_compile_their_templates_once_per_process(validated):
+    """The run's Data Docs were drawn by the shared views (their environment holds the
+    compiled page and index templates), and any later site reuses them instead of compiling."""
+    from fh_screen.stages.validate import gx_docs
+
+    page, index = gx_docs.PageView(), gx_docs.IndexPageView()
+    assert page.env is index.env
+    compiled = {name for _, name in page.env.cache.keys()}
+    assert {"page.j2", "index_page.j2"} <= compiled
+    assert page.env.get_template("page.j2") is gx_docs.PageView().env.get_template("page.j2")
+
+
 def _helper_relations(ctx) -> list[str]:
     con = db.connect(ctx.db_path, read_only=True)
     try:

@@ -43,6 +43,25 @@ def load_suite(table: str) -> dict:
     return json.loads((SUITE_DIR / f"{table}.json").read_text(encoding="utf-8"))
 
 
+def docs_site_config(docs_dir: Path) -> dict:
+    """GX's default Data Docs site under ``docs_dir``, its pages drawn by GX's page views
+    sharing one Jinja environment (``gx_docs``: templates compiled once per process)."""
+    views = f"{__package__}.gx_docs"
+    page = {"view": {"module_name": views, "class_name": "PageView"}}
+    return {
+        "class_name": "SiteBuilder",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(Path(docs_dir).resolve()),
+        },
+        "site_section_builders": {"expectations": page, "validations": page, "profiling": page},
+        "site_index_builder": {
+            "class_name": "DefaultSiteIndexBuilder",
+            "view": {"module_name": views, "class_name": "IndexPageView"},
+        },
+    }
+
+
 class SuiteRunner:
     """Validate ``gx_<table>`` relations of one DuckDB file and keep Data Docs under ``docs_dir``."""
 
@@ -59,17 +78,7 @@ class SuiteRunner:
         self._gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        self.context.add_data_docs_site(
-            site_name=DOCS_SITE,
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(Path(docs_dir).resolve()),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
+        self.context.add_data_docs_site(site_name=DOCS_SITE, site_config=docs_site_config(docs_dir))
         self.source = self.context.data_sources.add_sql(
             DATASOURCE, connection_string=gx_duckdb.connection_string(db_path, memory_limit, temp_dir)
         )
