@@ -28,6 +28,10 @@ _inspector
 PageView
 IndexPageView
 
+# SQLAlchemy reads these of a dialect (gx_duckdb.CatalogDialect; the inspector calls the method).
+supports_statement_cache
+get_pk_constraint
+
 # Named codes of synth.population's VARIANT_CLASS (only some are used by name).
 LDLR_NULL
 LDLR_DEF

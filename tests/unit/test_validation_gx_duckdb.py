@@ -1,7 +1,9 @@
-"""The GX-on-DuckDB workaround: still needed, and sufficient.
+"""The GX-on-DuckDB workarounds: the connection patch still needed, and sufficient; the
+catalog reflection the same as duckdb-engine's.
 
 When ``test_gx_still_needs_the_duckdb_patch`` fails, GX has fixed the bug (or shipped
-native DuckDB support): delete ``fh_screen/stages/validate/gx_duckdb.py`` and its calls.
+native DuckDB support): delete ``apply_patch`` in ``fh_screen/stages/validate/gx_duckdb.py``
+and its calls.
 """
 
 from __future__ import annotations
@@ -53,3 +55,37 @@ def test_patch_makes_duckdb_validation_work(db_path):
     assert sum(d == "duckdb" for d in engine._PERSISTED_CONNECTION_DIALECTS) == 1
     result = _validate_not_null(db_path)
     assert result.success, result.exception_info
+
+
+def test_catalog_dialect_reflects_every_check_relation_as_duckdb_engine_does(tmp_path):
+    """GX reflects each ``gx_<table>`` check relation (columns, primary key): the pipeline's
+    dialect must answer exactly as duckdb-engine's emulated PostgreSQL catalog does."""
+    import sqlalchemy as sa
+
+    from fh_screen.schemas import TABLES
+    from fh_screen.stages.validate.step import known_patients, prepare_checks
+    from fh_screen.store import db
+    from validation_helpers import make_context
+
+    ctx = make_context(tmp_path)
+    with ctx.connect() as con:
+        for table in TABLES:   # staged tables as stage writes them, empty
+            con.execute(f"CREATE TABLE stg_{table} AS SELECT * EXCLUDE (delivery_id), "
+                        f"CAST(NULL AS BIGINT) AS _row FROM {table} WHERE false")
+        prepare_checks(con, ctx)
+        known_patients(con, ("lab_results",))
+        for table in TABLES:
+            con.execute(db.sql(f"validate/{table}"))
+    ours = sa.create_engine(gx_duckdb.connection_string(ctx.db_path))
+    assert isinstance(ours.dialect, gx_duckdb.CatalogDialect)
+    engine = sa.create_engine(f"duckdb:///{ctx.db_path}")
+    with ours.connect() as a, engine.connect() as b:
+        fast, catalog = sa.inspect(a), sa.inspect(b)
+        for table in TABLES:
+            relation = f"gx_{table}"
+            assert repr(fast.get_columns(relation)) == repr(catalog.get_columns(relation)), relation
+            assert fast.get_pk_constraint(relation) == catalog.get_pk_constraint(relation), relation
+        with pytest.raises(sa.exc.NoSuchTableError):
+            fast.get_columns("gx_absent")
+    ours.dispose()
+    engine.dispose()
