@@ -266,3 +266,32 @@ def test_ranges_of_people_add_up_to_the_whole_region(region_db, table, people):
     joined = table.join(ranged, on=["dimension", "level", "metric"], how="full", coalesce=True)
     assert joined.height == table.height == ranged.height
     assert joined.select((pl.col("value") - pl.col("value_right")).abs().max()).item() < 1e-9
+
+
+def test_only_the_rule_rows_that_count_are_read_and_the_table_is_the_same(region_db, table, monkeypatch):
+    """With ``clinical_criterion`` stored, the metrics read the rule rows and scores of the
+    excluded, the possibly triggered and the referred only. P4 (a child meeting nothing,
+    never referred, scored 0.9) is left out, and the federated table is exactly the one
+    computed from every row; P2 (DLCN 3, no criterion) is read because P2 was referred."""
+    con = db.connect(region_db)
+    con.execute("ALTER TABLE rule_results ADD COLUMN clinical_criterion BOOLEAN")
+    con.execute("UPDATE rule_results SET clinical_criterion = patient_id IN ('P1', 'P3', 'P6')")
+    con.execute("INSERT INTO rule_results VALUES ('P4', 10, 0, 'not_met', 'not_met', FALSE, 'not_met', NULL, FALSE)")
+    con.execute("CREATE TABLE model_scores (patient_id VARCHAR, probability DOUBLE, model_version VARCHAR)")
+    con.execute("INSERT INTO model_scores VALUES ('P1', 0.7, '1'), ('P2', 0.1, '1'), ('P3', 0.3, '1'), ('P4', 0.9, '1')")
+    con.close()
+    settings = load_settings()
+    con = db.connect(region_db, read_only=True)
+    try:
+        con.execute(db.sql("metrics_tested"), {"as_of": AS_OF})
+        which = compute.rule_rows_that_count(con, settings.selection)
+        read = compute.read_range(con, AS_OF, (None, None), which)
+        narrowed = compute.compute_aggregates(con, AS_OF, "hand", settings.selection, settings.metrics)
+        monkeypatch.setattr(compute, "rule_rows_that_count", lambda con, selection: "")
+        every_row = compute.compute_aggregates(con, AS_OF, "hand", settings.selection, settings.metrics)
+    finally:
+        con.close()
+    assert read["rules"]["patient_id"].to_list() == ["P1", "P2", "P3", "P6"]
+    assert read["model"]["patient_id"].to_list() == ["P1", "P2", "P3"]
+    assert narrowed.equals(every_row)
+    assert value(narrowed, "flagged") == value(table, "flagged") == 4

@@ -4,8 +4,9 @@ Three stages, each testable on its own, run over the region one range of about
 ``RANGE_PEOPLE`` patients at a time, so that memory does not grow with the region:
 
 1. ``read_range`` and ``read_shared``: small per-person frames from DuckDB (SQL in
-   ``sql/metrics_*.sql``) of one range of patients, and the region's referrals and cascade;
-   derived tables a step has not written yet are read as empty.
+   ``sql/metrics_*.sql``) of one range of patients (rule results and scores only of those
+   whose rows can change a metric, ``rule_rows_that_count``), and the region's referrals
+   and cascade; derived tables a step has not written yet are read as empty.
 2. ``person_frame``: one row per person in the population with the dimension levels and
    0/1 indicator columns for every count metric (pure polars), from named policies, one per
    group of metrics (``funnel_columns``, ``rule_positivity_columns`` ...), each with its spec
@@ -52,7 +53,7 @@ import polars as pl
 from fh_screen.store import db
 from fh_screen.config import MetricsSettings, SelectionSettings
 from fh_screen.outputs import metrics_schema as S
-from fh_screen.stages.referrals.step import triggered, with_probability
+from fh_screen.stages.referrals.step import POSSIBLY_TRIGGERED, narrowable, triggered, with_probability
 
 # Cascade ledger results that count as a relative found to have FH: a clinic confirmation,
 # a recorded FH diagnosis, or LDL-C in the "likely" band of the relatives' cut-offs
@@ -105,22 +106,49 @@ def _in_range(column: str) -> str:
     return f"($lo::VARCHAR IS NULL OR {column} >= $lo::VARCHAR) AND ($hi::VARCHAR IS NULL OR {column} < $hi::VARCHAR)"
 
 
-def _ranged(con, table: str, columns: dict, ids: Range) -> pl.DataFrame:
-    """``columns`` of ``table`` for the patients of ``ids``; empty when the table is not built."""
+def _ranged(con, table: str, columns: dict, ids: Range, which: str) -> pl.DataFrame:
+    """``columns`` of ``table`` for the patients of ``ids`` among ``which`` (a query of patient
+    ids, or "" for all); empty when the table is not built."""
     if not table_exists(con, table):
         return pl.DataFrame(schema=columns)
-    query = f"SELECT {', '.join(columns)} FROM {table} WHERE {_in_range('patient_id')} ORDER BY patient_id"
+    among = f" AND patient_id IN ({which})" if which else ""
+    query = f"SELECT {', '.join(columns)} FROM {table} WHERE {_in_range('patient_id')}{among} ORDER BY patient_id"
     return _frame(con, query, {"lo": ids[0], "hi": ids[1]}, columns)
 
 
-def read_range(con: db.Connection, as_of: date, ids: Range) -> dict[str, pl.DataFrame]:
-    """Frames ``population``, ``rules`` and ``model`` of the patients in ``ids``; a derived
-    table that does not exist yet gives an empty frame with the right columns. Needs the
-    connection's ``metrics_tested`` (``sql/metrics_tested.sql``)."""
+# The connection's own table of the patients whose rule rows count (never written to the store).
+_RULE_ROWS = "metrics_rule_rows"
+
+
+def rule_rows_that_count(con: db.Connection, selection: SelectionSettings) -> str:
+    """A query of the patients whose rule results and probability can change a metric, found
+    in one pass into a temporary table (dropped with ``metrics_tested``); "" when every row
+    must be read.
+
+    The rules and the model reach the metrics only through ``triggered`` (which no one outside
+    ``POSSIBLY_TRIGGERED`` can be), ``excluded_reason``, and the rule positivity and
+    probability of referred people. Everyone else counts exactly as a person without rule
+    results would, so only these rows (about 13 % of a region) reach polars, and the frames
+    the policies read are the ones the whole region would give.
+    """
+    if not (table_exists(con, "rule_results") and narrowable(con)):
+        return ""
+    listed = " UNION SELECT patient_id FROM referral_events" if table_exists(con, "referral_events") else ""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_RULE_ROWS} AS SELECT patient_id FROM rule_results "
+                f"WHERE excluded_reason IS NOT NULL UNION {POSSIBLY_TRIGGERED}{listed}",
+                {"min_points": selection.dlcn_min_points})
+    return f"SELECT patient_id FROM {_RULE_ROWS}"
+
+
+def read_range(con: db.Connection, as_of: date, ids: Range, which: str = "") -> dict[str, pl.DataFrame]:
+    """Frames ``population`` of the patients in ``ids``, and ``rules`` and ``model`` of those
+    among them in ``which`` (``rule_rows_that_count``; "" for all); a derived table that does
+    not exist yet gives an empty frame with the right columns. Needs the connection's
+    ``metrics_tested`` (``sql/metrics_tested.sql``)."""
     params = {"as_of": as_of, "lo": ids[0], "hi": ids[1]}
     return {"population": con.execute(db.sql("metrics_population"), params).pl(),
-            "rules": _ranged(con, "rule_results", _EMPTY_RULES, ids),
-            "model": _ranged(con, "model_scores", _EMPTY_MODEL, ids)}
+            "rules": _ranged(con, "rule_results", _EMPTY_RULES, ids, which),
+            "model": _ranged(con, "model_scores", _EMPTY_MODEL, ids, which)}
 
 
 def read_shared(con: db.Connection, as_of: date) -> dict[str, pl.DataFrame]:
@@ -431,9 +459,11 @@ def compute_aggregates(con: db.Connection, as_of: date, region_id: str, selectio
     shared = read_shared(con, as_of)
     con.execute(db.sql("metrics_tested"), {"as_of": as_of})
     try:
-        parts = [level_sums(person_frame({**read_range(con, as_of, ids), **shared}, region_id, selection))
+        which = rule_rows_that_count(con, selection)
+        parts = [level_sums(person_frame({**read_range(con, as_of, ids, which), **shared}, region_id, selection))
                  for ids in patient_ranges(con, people)]
     finally:
         con.execute("DROP TABLE IF EXISTS metrics_tested")
+        con.execute(f"DROP TABLE IF EXISTS {_RULE_ROWS}")
     persons = aggregate(parts, metrics)
     return pl.concat([persons, selection_rows(con, as_of, region_id)]).sort("dimension", "level", "metric")

@@ -563,7 +563,7 @@ def _columns(con, name: str) -> list[str]:
 POSSIBLY_TRIGGERED = "SELECT patient_id FROM rule_results WHERE clinical_criterion OR dlcn_points >= $min_points"
 
 
-def _narrowable(con) -> bool:
+def narrowable(con) -> bool:
     """Whether rule_results holds the columns ``POSSIBLY_TRIGGERED`` reads."""
     return {"clinical_criterion", "dlcn_points"} <= set(_columns(con, "rule_results"))
 
@@ -580,7 +580,7 @@ def _table(con, name: str, wanted: tuple[str, ...], min_points: int | None = Non
     columns = [c for c in _columns(con, name) if c in wanted]
     if not columns:
         return None
-    narrow = min_points is not None and "patient_id" in columns and _narrowable(con)
+    narrow = min_points is not None and "patient_id" in columns and narrowable(con)
     where = f" WHERE patient_id IN ({POSSIBLY_TRIGGERED})" if narrow else ""
     order = " ORDER BY patient_id" if "patient_id" in columns else ""
     return con.execute(f"SELECT {', '.join(columns)} FROM {name}{where}{order}",
