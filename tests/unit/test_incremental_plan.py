@@ -10,7 +10,7 @@ import pytest
 from fh_screen.app.privacy import erase_patient
 from fh_screen.config import IncrementalSettings, load_settings
 from fh_screen.stages.features import partitions
-from fh_screen.stages.features.build import boundary_day_counts, build_features, load_inputs
+from fh_screen.stages.features.build import boundary_day_counts, build_features, load_inputs, own_features
 from fh_screen.stages.ingest import step as ingest
 from fh_screen.store import changes, db
 
@@ -95,7 +95,8 @@ def test_evidence_changes_only_with_what_a_relative_sees(con):
         _deliver(con, "lab_results", f"SELECT * EXCLUDE (delivery_id) REPLACE ('RA{value}' AS result_id, {value} AS value, "
                                      "TIMESTAMP '2025-06-05 08:00' AS sampled_at) FROM lab_results WHERE result_id = 'RA'")
         changes.plan_features(con, night, SETTINGS, boundary_day_counts())
-        assert partitions.evidence_changed(con, night)["patient_id"].to_list() == changed
+        own = own_features(load_inputs(con, night, scope=changes.CHANGED_TABLE), night)
+        assert partitions.evidence_changed(con, own)["patient_id"].to_list() == changed
 
 
 def test_a_result_corrected_onto_another_patient_recomputes_both(con):

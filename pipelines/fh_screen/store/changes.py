@@ -59,6 +59,7 @@ SCOPE_TABLE = "_incr_scope"          # patients whose relations are read (recomp
 RECOMPUTE_TABLE = "_incr_recompute"  # patients whose rows are recomputed (and whose inputs are read)
 CHANGED_TABLE = "_incr_changed"      # patients whose own inputs or date-dependent results changed
 LINKED_TABLE = "_incr_linked"        # patients whose family graph changed (relations, erasures)
+UNCHANGED_TABLE = "_incr_unchanged"  # recomputed patients whose own features are yesterday's
 _PACKAGE_SUFFIXES = (".py", ".sql", ".yaml", ".csv", ".json")
 # The most ``relations`` rows between a patient and a relative whose data counts for them
 # (``stages.features.family``): an aunt is parent -> grandparent -> child, a niece sibling
@@ -242,6 +243,21 @@ def select_partition(con: duckdb.DuckDBPyConnection, assignment: str, part: int)
 def select_recompute(con: duckdb.DuckDBPyConnection, path: str) -> None:
     """Make the saved recompute set (Parquet of ``patient_id``) ``RECOMPUTE_TABLE``."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {RECOMPUTE_TABLE} AS SELECT patient_id FROM read_parquet(?)", [path])
+
+
+def select_unchanged(con: duckdb.DuckDBPyConnection, built: pl.DataFrame) -> str:
+    """Make ``UNCHANGED_TABLE`` the recomputed patients (``RECOMPUTE_TABLE``) in ``patients``
+    whose own features were not built tonight (not in ``built``, a frame with ``patient_id``):
+    recomputed for their relatives' sake, with their own features stored (every patient has
+    a row from the night they arrive: a new patient's row is a change). Returns its name."""
+    con.register("_incr_built", built.select("patient_id"))
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {UNCHANGED_TABLE} AS SELECT patient_id FROM {RECOMPUTE_TABLE} "
+                    "WHERE patient_id IN (SELECT patient_id FROM patients) "
+                    "AND patient_id NOT IN (SELECT patient_id FROM _incr_built)")
+    finally:
+        con.unregister("_incr_built")
+    return UNCHANGED_TABLE
 
 
 def stored_features(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], among: str) -> pl.DataFrame:

@@ -91,17 +91,28 @@ def load_inputs(con: db.Connection, as_of: date, scope: str | None = None, famil
     """
     if any(name is not None and not name.isidentifier() for name in (scope, family_scope)):
         raise ValueError(f"bad scope table {scope!r} / {family_scope!r}")
-    frames = {}
-    for f in fields(Inputs):
-        text = db.sql(f"feat_{f.name}")
-        if scope is not None:
-            keys = ("patient_id", "relative_id") if f.name == "relations" else ("patient_id",)
-            among = family_scope if f.name == "relations" and family_scope else scope
-            inside = " OR ".join(f"{key} IN (SELECT patient_id FROM {among})" for key in keys)
-            text = f"SELECT * FROM ({text}) WHERE {inside}"
-        params = {"as_of": as_of} if "$as_of" in text else {}
-        frames[f.name] = con.execute(text, params).pl()
-    return make_inputs(**frames)
+    return make_inputs(**{f.name: read_input(con, f.name, as_of, family_scope if f.name == "relations" and family_scope
+                                             else scope) for f in fields(Inputs)})
+
+
+def read_input(con: db.Connection, name: str, as_of: date, among: str | None = None) -> pl.DataFrame:
+    """One input table as known on ``as_of`` (``sql/feat_<name>.sql``, which reads the stored
+    table ``name``); with ``among`` (a table of ``patient_id``, named by code), only the rows
+    that name one of its patients (either end of a relation).
+
+    The scope is applied to the stored table itself, before the ``feat_*`` query (a CTE of
+    the table's name, which the query and the macros it calls read instead): a filter around
+    the query is not pushed below its ``DISTINCT``, and the relations of 31,000 patients
+    took 0.62 CPU s to read instead of 0.19 (1M people, 1.9M relations rows).
+    """
+    if name not in INPUT_SCHEMAS or (among is not None and not among.isidentifier()):
+        raise ValueError(f"bad input {name!r} or scope table {among!r}")
+    text = db.sql(f"feat_{name}")
+    if among is not None:
+        keys = ("patient_id", "relative_id") if name == "relations" else ("patient_id",)
+        inside = " OR ".join(f"{key} IN (SELECT patient_id FROM {among})" for key in keys)
+        text = f"WITH {name} AS (SELECT * FROM main.{name} WHERE {inside}) {text}"
+    return con.execute(text, {"as_of": as_of} if "$as_of" in text else {}).pl()
 
 
 def make_inputs(**tables: pl.DataFrame | list[dict]) -> Inputs:
@@ -810,6 +821,14 @@ def build_features(inputs: Inputs, as_of: date, known: pl.DataFrame | None = Non
     """``patient_features``: one row per patient in ``inputs.patients`` as of ``as_of``.
     ``known``: the stored own features (``EVIDENCE_COLUMNS``) of relatives whose inputs were
     not read (an incremental night: their own features have not changed)."""
+    return with_relatives(own_features(inputs, as_of), inputs.relations, as_of, known)
+
+
+def own_features(inputs: Inputs, as_of: date) -> pl.DataFrame:
+    """The features that each patient's own records decide (all but the relatives' summaries,
+    ``n_missing_core`` and ``as_of``), one row per patient in ``inputs.patients``. An
+    incremental night builds them once, when its plan checks whose evidence as a relative
+    changed, and finishes them with ``with_relatives`` in the partition."""
     persons = _persons(inputs.patients, as_of)
     samples = lipid_samples(inputs.lab_results, persons, inputs.medications)
     ldl = _ldl_summary(samples).join(persons.select("patient_id", "sex"), on="patient_id", how="left") \
@@ -828,8 +847,22 @@ def build_features(inputs: Inputs, as_of: date, known: pl.DataFrame | None = Non
         n_labs,
     ):
         person = person.join(part, on="patient_id", how="left")
-    person = person.join(_relatives(inputs.relations, person, known), on="patient_id", how="left")
-    person = person.join(_ldl_before_not_fh(samples, person), on="patient_id", how="left")
+    return person.join(_ldl_before_not_fh(samples, person), on="patient_id", how="left")
+
+
+# The own feature that follows the relatives' summaries in ``patient_features`` (column order).
+_AFTER_RELATIVES = "ldl_max_to_not_fh_mmol"
+
+
+def with_relatives(own: pl.DataFrame, relations: pl.DataFrame, as_of: date,
+                   known: pl.DataFrame | None = None) -> pl.DataFrame:
+    """``patient_features`` from the patients' ``own_features``: their relatives' summaries
+    (from ``relations``, the relatives' own features in ``own`` or else ``known``), what a
+    score still needs (``n_missing_core``) and the run date."""
+    relatives = _relatives(relations, own, known)
+    person = own.join(relatives, on="patient_id", how="left").select(
+        *(c for c in own.columns if c != _AFTER_RELATIVES), *(c for c in relatives.columns if c != "patient_id"),
+        _AFTER_RELATIVES)
     person = person.with_columns(
         [pl.col(c).fill_null(False) for c in _FALSE_IF_MISSING]
         + [pl.col(c).fill_null(0) for c in _ZERO_IF_MISSING]

@@ -14,6 +14,9 @@ written under a temporary name and renamed into place:
     recompute.parquet              the patients an incremental night recomputes
     evidence.parquet               (incremental night) whose evidence as a relative changed: the
                                    gather keeps them as tonight's family notes, for a rerun
+    own.parquet                    (incremental night) the ``own_features`` of the patients whose own
+                                   inputs changed, built once by the plan's evidence check and
+                                   finished by the partition (their inputs are read once a night)
     scope.parquet                  ``patient_id, part``: whose inputs each partition reads
                                    (absent: one partition reads everyone)
     part-<k>-of-<n>.parquet/.json  partition k's feature rows, then its people, seconds and peak memory
@@ -38,13 +41,14 @@ import polars as pl
 
 from fh_screen.context import RunContext, measured
 from fh_screen.errors import UserError
-from fh_screen.stages.features.build import EVIDENCE_COLUMNS, boundary_day_counts, build_features, daily_values, \
-    load_inputs, make_inputs, relative_evidence
+from fh_screen.stages.features.build import DAILY_COLUMNS, EVIDENCE_COLUMNS, boundary_day_counts, build_features, \
+    daily_values, load_inputs, make_inputs, own_features, read_input, relative_evidence, with_relatives
 from fh_screen.store import changes, db, files
 
 STEP = "features"
 PLAN = "plan.json"
 EVIDENCE = "evidence.parquet"
+OWN = "own.parquet"
 
 
 def _part(folder: Path, part: int, parts: int, suffix: str) -> Path:
@@ -67,7 +71,9 @@ def plan(ctx: RunContext) -> int:
                 ctx.feature_off(f"features.{table}", f"no {table} rows: the features built from it are empty")
         night = changes.plan_features(con, ctx.as_of, ctx.settings, boundary_day_counts())
         if not night.full:
-            evidence = evidence_changed(con, ctx.as_of)
+            own = own_features(load_inputs(con, ctx.as_of, scope=changes.CHANGED_TABLE), ctx.as_of)
+            evidence = evidence_changed(con, own)
+            files.write_parquet(folder / OWN, own)
             files.write_parquet(folder / EVIDENCE, evidence)
             night = changes.widen(con, night, evidence)
         parts = changes.family_partitions(con, ctx.settings.incremental.partition_people) if night.full else 1
@@ -82,12 +88,13 @@ def plan(ctx: RunContext) -> int:
     return parts
 
 
-def evidence_changed(con, as_of) -> pl.DataFrame:
+def evidence_changed(con, own: pl.DataFrame) -> pl.DataFrame:
     """``patient_id`` of the patients whose own inputs changed tonight (``changes.CHANGED_TABLE``)
     and whose ``relative_evidence`` (what their own features say about them as someone's
-    relative) differs from that of their stored features, or exists on one side only. Only
-    their relatives' features can change because of them."""
-    fresh = relative_evidence(build_features(load_inputs(con, as_of, scope=changes.CHANGED_TABLE), as_of))
+    relative; ``own``: their ``own_features`` built tonight) differs from that of their stored
+    features, or exists on one side only. Only their relatives' features can change because
+    of them."""
+    fresh = relative_evidence(own)
     stored = relative_evidence(changes.stored_features(con, EVIDENCE_COLUMNS, changes.CHANGED_TABLE))
     stored = stored.select(pl.col(c).cast(t) for c, t in fresh.schema.items())
     differ = pl.concat([fresh.join(stored, on=fresh.columns, how="anti", nulls_equal=True),
@@ -121,23 +128,44 @@ def build(ctx: RunContext, part: int) -> dict:
         raise ValueError(f"partition {part} is not one of the plan's {parts}")
     with measured() as cost:
         with closing(ctx.connect(read_only=True)) as con:
-            known = None
             if record["scoped"]:
                 changes.select_partition(con, str(folder / "scope.parquet"), part)
             if record["plan"]["full"]:
                 inputs = load_inputs(con, ctx.as_of, scope=changes.SCOPE_TABLE if record["scoped"] else None)
-            else:   # the recomputed patients' inputs; their relatives' own features as stored
+            else:   # the recomputed patients' own features; their relatives' as stored when not recomputed
                 changes.select_recompute(con, str(folder / "recompute.parquet"))
-                inputs = load_inputs(con, ctx.as_of, scope=changes.RECOMPUTE_TABLE, family_scope=changes.SCOPE_TABLE)
-                known = changes.stored_features(con, EVIDENCE_COLUMNS, changes.SCOPE_TABLE)
-        frame = build_features(inputs, ctx.as_of, known)
-        del inputs, known
+                own, relations, known = _recomputed(con, ctx.as_of, pl.read_parquet(folder / OWN))
+        if record["plan"]["full"]:
+            frame = build_features(inputs, ctx.as_of)
+            del inputs
+        else:
+            frame = with_relatives(own, relations, ctx.as_of, known)
+            del own, relations, known
         files.write_parquet(_part(folder, part, parts, "parquet"), frame)
         people = frame.height
         del frame
     report = {"partition": part, "people": people, **cost}
     files.write_text(_part(folder, part, parts, "json"), json.dumps(report, sort_keys=True))
     return report
+
+
+def _recomputed(con, as_of, changed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """What an incremental night's partition finishes with ``with_relatives``: the own features
+    of everyone in ``changes.RECOMPUTE_TABLE``, the relations around them and the stored own
+    features (``EVIDENCE_COLUMNS``) of their relatives.
+
+    The own features are those the plan built for the patients whose inputs changed
+    (``changed``) and, for the others (recomputed because a relative's evidence or their
+    family graph changed; their own inputs and date boundaries did not, so their own features
+    are yesterday's), their stored ones with today's ``DAILY_COLUMNS``. No one's inputs are
+    read twice a night: at 1M people the second read scanned all 10M lab rows again and built
+    the changed patients' features a second time."""
+    kept = changes.select_unchanged(con, changed)
+    stored = changes.stored_features(con, tuple(c for c in changed.columns if c not in DAILY_COLUMNS), kept)
+    daily = daily_values(make_inputs(patients=read_input(con, "patients", as_of, kept)).patients, as_of)
+    stored = stored.join(daily, on="patient_id", how="left").select(pl.col(c).cast(t) for c, t in changed.schema.items())
+    relations = make_inputs(relations=read_input(con, "relations", as_of, changes.SCOPE_TABLE)).relations
+    return pl.concat([changed, stored]), relations, changes.stored_features(con, EVIDENCE_COLUMNS, changes.SCOPE_TABLE)
 
 
 def partition_files(ctx: RunContext, part: int, step: str) -> tuple[Path, Path]:
