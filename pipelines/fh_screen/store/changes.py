@@ -286,14 +286,16 @@ def plan_from_record(record: dict, recompute: pl.DataFrame) -> Plan:
 
 def _reach(con: duckdb.DuckDBPyConnection, source: str, target: str) -> None:
     """``target`` = ``source`` and everyone within ``FAMILY_LINKS`` relations rows of it (each
-    link joins ``relations`` with the people found so far, both ways)."""
+    link adds both ends of every relations row that names someone found so far: one scan of
+    ``relations`` a link; two, one per end, took 0.75 instead of 0.53 CPU s for three links
+    from 31,000 patients at 1M people)."""
     current = source
     for step in range(FAMILY_LINKS):
         following = target if step == FAMILY_LINKS - 1 else f"_incr_reach{step}"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {following} AS SELECT patient_id FROM {current} "
-            f"UNION SELECT relative_id FROM relations WHERE patient_id IN (SELECT patient_id FROM {current}) "
-            f"UNION SELECT patient_id FROM relations WHERE relative_id IN (SELECT patient_id FROM {current})"
+            "UNION SELECT unnest([patient_id, relative_id]) FROM relations "
+            f"WHERE patient_id IN (SELECT patient_id FROM {current}) OR relative_id IN (SELECT patient_id FROM {current})"
         )
         current = following
 
