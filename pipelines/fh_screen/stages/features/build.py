@@ -792,8 +792,9 @@ def _relatives(relations: pl.DataFrame, person: pl.DataFrame, known: pl.DataFram
     relatives not in it, their stored features ``known``: ``EVIDENCE_COLUMNS``)."""
     # The one family graph (``family.relatives``): siblings through a shared recorded parent
     # are first degree, half-siblings second degree, exactly as the cascade sees them.
-    everyone = pl.concat([relations["patient_id"], relations["relative_id"]]).drop_nulls().unique()
-    graph = family.relatives(relations, everyone, None).rename({"index_patient_id": "patient_id"})
+    # Only the patients of ``person`` are index cases: a relations table read for an
+    # incremental night's 26,000 patients names 83,000 people, whose own relatives nobody here needs.
+    graph = family.relatives(relations, person["patient_id"], None).rename({"index_patient_id": "patient_id"})
     first = graph.filter(pl.col("degree") == 1).select("patient_id", "relative_id", "relationship")
     second = graph.filter(pl.col("degree") == 2).select("patient_id", "relative_id")
     ev = relative_evidence(person if known is None else pl.concat(

@@ -41,8 +41,8 @@ import polars as pl
 
 from fh_screen.context import RunContext, measured
 from fh_screen.errors import UserError
-from fh_screen.stages.features.build import DAILY_COLUMNS, EVIDENCE_COLUMNS, boundary_day_counts, build_features, \
-    daily_values, load_inputs, make_inputs, own_features, read_input, relative_evidence, with_relatives
+from fh_screen.stages.features.build import DAILY_COLUMNS, EVIDENCE_COLUMNS, INPUT_SCHEMAS, boundary_day_counts, \
+    build_features, daily_values, load_inputs, make_inputs, own_features, read_input, relative_evidence, with_relatives
 from fh_screen.store import changes, db, files
 
 STEP = "features"
@@ -71,7 +71,9 @@ def plan(ctx: RunContext) -> int:
                 ctx.feature_off(f"features.{table}", f"no {table} rows: the features built from it are empty")
         night = changes.plan_features(con, ctx.as_of, ctx.settings, boundary_day_counts())
         if not night.full:
-            own = own_features(load_inputs(con, ctx.as_of, scope=changes.CHANGED_TABLE), ctx.as_of)
+            # Own features read no relations: those of the changed patients are not read here.
+            own = own_features(make_inputs(**{name: read_input(con, name, ctx.as_of, changes.CHANGED_TABLE)
+                                              for name in INPUT_SCHEMAS if name != "relations"}), ctx.as_of)
             evidence = evidence_changed(con, own)
             files.write_parquet(folder / OWN, own)
             files.write_parquet(folder / EVIDENCE, evidence)
