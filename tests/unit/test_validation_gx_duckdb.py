@@ -89,3 +89,38 @@ def test_catalog_dialect_reflects_every_check_relation_as_duckdb_engine_does(tmp
             fast.get_columns("gx_absent")
     ours.dispose()
     engine.dispose()
+
+
+# Failing-rows queries shaped as GX 1.24.1 writes them for the pipeline's suites (the uniqueness
+# one, a subquery, abridged).
+PLAIN = "SELECT _row, x \nFROM gx_t \nWHERE x IS NOT NULL AND (x NOT IN (true))"
+PLAIN_2 = "SELECT _row, y \nFROM gx_t \nWHERE y IS NOT NULL AND (y NOT IN ('a', 'b'))"
+UNIQUE = ("SELECT _row, y \nFROM (SELECT _row, y, count(*) OVER (PARTITION BY y) AS n FROM gx_t) AS c \n"
+          "WHERE y IS NOT NULL AND c.n >= 2")
+
+
+def test_only_a_plain_condition_on_the_relation_is_read_from_gx_queries():
+    from fh_screen.stages.validate.step import row_condition
+
+    assert row_condition(PLAIN, "gx_t") == "x IS NOT NULL AND (x NOT IN (true))"
+    assert row_condition(PLAIN, "gx_other") is None
+    assert row_condition(UNIQUE, "gx_t") is None
+    assert row_condition("SELECT _row, x \nFROM gx_t \nWHERE x IN (SELECT 1)", "gx_t") is None
+
+
+def test_failed_expectations_read_in_one_scan_select_the_rows_each_query_selects():
+    from fh_screen.stages.validate import step
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE gx_t AS SELECT i AS _row, CASE WHEN i % 3 = 0 THEN NULL ELSE i % 2 = 0 END AS x, "
+                "['a', 'b', 'c', NULL][1 + i % 4] AS y FROM range(40) r(i)")
+    con.execute("INSERT INTO gx_t VALUES (100, true, 'a')")   # a repeated y: the uniqueness query's row
+    con.execute("CREATE TEMP TABLE gx_failed (_row BIGINT, rule_order INTEGER, rule VARCHAR, reason VARCHAR)")
+    failed = [(0, "x", "x is wrong", PLAIN), (3, "y", "y is wrong", PLAIN_2), (5, "u", "y twice", UNIQUE)]
+    step._collect_failed_rows(con, "gx_t", failed)
+    got = con.execute("SELECT rule, list(_row ORDER BY _row) FROM gx_failed GROUP BY rule ORDER BY rule").fetchall()
+    expected = [(rule, sorted({r for (r, *_) in con.execute(query).fetchall()}))
+                for _, rule, _, query in sorted(failed, key=lambda f: f[1])]
+    assert got == expected
+    assert all(rows for _, rows in got)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'gx_hits'").fetchone() == (0,)
