@@ -12,14 +12,15 @@ Outputs are decision support for clinicians, not diagnoses.
 **Per family partition** (`features_partition`, mapped over the partitions of every region,
 labelled e.g. `nord 2/4`): builds one partition's patient features from the region's store,
 opened read-only, into its own Parquet file in the night's work folder, then their rule results
-into another (the `rules` step gathers those). Partitions hold whole
-families of about `incremental.partition_people` people (region settings); on an incremental
+and their model scores into two others (the `rules` and `score` steps gather those). Partitions
+hold whole families of about `incremental.partition_people` people (region settings); on an incremental
 night a region has one partition (the changed patients). The executor spreads them over its
 workers (Celery workers, Kubernetes pods); memory per task is set by the partition size.
 
 **Per region again** (mapped task group `results`): `features` (the gather: loads the
-partitions in one transaction) → `rules` → `score` → `referrals` → `cascade` → `metrics` →
-`publish`.
+partitions in one transaction) → `rules` → `score` (gathers the partitions' model scores,
+scores the patients they do not hold from the store, fits the region calibration over all) →
+`referrals` → `cascade` → `metrics` → `publish`.
 
 * **Register extracts**: a region whose settings name a register layout (`ingest.layout`:
   `dst`, `sds`, `medcom-lab`; docs/registers.md) is converted by `convert` into

@@ -18,6 +18,7 @@ from fh_screen.app.cli import main
 from fh_screen.context import PARTS_DIR, measured
 from fh_screen.errors import UserError
 from fh_screen.stages.rules import step as rules_step
+from fh_screen.stages.score import step as score_step
 from fh_screen.store import files
 
 NIGHT = date(2026, 11, 23)
@@ -32,11 +33,12 @@ def delivery(tmp_path_factory) -> Path:
     return root / "extracts" / NIGHT.isoformat()
 
 
-def _region(root: Path, delivery: Path, people: int, name: str = "nord") -> dict:
+def _region(root: Path, delivery: Path, people: int, name: str = "nord", model: bool = False) -> dict:
     base = root / name
     shutil.copytree(delivery, base / "extracts" / NIGHT.isoformat())
     config = base / "region.yaml"
-    config.write_text(f"incremental:\n  partition_people: {people}\nmodel:\n  enabled: false\n", encoding="utf-8")
+    config.write_text(f"incremental:\n  partition_people: {people}\nmodel:\n  enabled: {str(model).lower()}\n",
+                      encoding="utf-8")
     return {"name": name, "extracts": str(base / "extracts"), "db": str(base / "fh.duckdb"),
             "out": str(base / "runs"), "config": str(config)}
 
@@ -61,20 +63,21 @@ def _parts(region: dict) -> Path:
     return Path(region["out"]) / f".{NIGHT.isoformat()}.partial" / PARTS_DIR / "features"
 
 
-def _rules(region: dict) -> pl.DataFrame:
+def _rules(region: dict, table: str = "rule_results") -> pl.DataFrame:
     with duckdb.connect(region["db"], read_only=True) as con:
-        return con.execute("SELECT * FROM rule_results ORDER BY patient_id").pl()
+        return con.execute(f"SELECT * FROM {table} ORDER BY patient_id").pl()
 
 
 def _no_scoring(*args, **kwargs):
-    raise AssertionError("the rules step scored from the store although the partitions cover the night")
+    raise AssertionError("the step scored from the store although the partitions cover the night")
 
 
 def test_partitions_built_in_any_order_and_gathered_equal_one_pass(tmp_path, delivery, monkeypatch):
-    """Features and rule results: each partition's task builds both for its families; the
-    rules step then scores nobody itself and holds the same rows as scoring from the store."""
-    one = _region(tmp_path / "one", delivery, people=10 * PEOPLE)
-    split = _region(tmp_path / "split", delivery, people=PEOPLE // 3)
+    """Features, rule results and model scores: each partition's task builds all three for its
+    families; the rules and score steps then score nobody from the store and hold the same
+    rows as scoring from the store (the score step still fits the region calibration)."""
+    one = _region(tmp_path / "one", delivery, people=10 * PEOPLE, model=True)
+    split = _region(tmp_path / "split", delivery, people=PEOPLE // 3, model=True)
     assert len(items := _loaded(one)) == 1
     orch.build_partition(items[0])
     orch.run_step(one, NIGHT, "features")
@@ -87,15 +90,22 @@ def test_partitions_built_in_any_order_and_gathered_equal_one_pass(tmp_path, del
     gathered = orch.run_step(split, NIGHT, "features")
     assert [p["people"] for p in gathered["partitions"]] == [r["people"] for r in reversed(reports)]
     assert _features(split).equals(_features(one))
-    assert all(r["rules"]["peak_rss_mib"] > 0 for r in reports)
+    assert all(r["rules"]["peak_rss_mib"] > 0 and r["score"]["peak_rss_mib"] > 0 for r in reports)
     assert sorted(p.name for p in _parts(split).glob("rules-*")) == [f"rules-part-{k}-of-3.parquet" for k in range(3)]
-    for path in _parts(one).glob("rules-*"):        # e.g. a partition task that ended before its rules
+    assert [p.name.split("-part-")[1] for p in sorted(_parts(split).glob("score-*"))] == [
+        f"{k}-of-3.parquet" for k in range(3)]
+    for path in [*_parts(one).glob("rules-*"), *_parts(one).glob("score-*")]:   # a task that ended early
         path.unlink()
     orch.run_step(one, NIGHT, "rules")               # scored from the store instead
     with monkeypatch.context() as m:
         m.setattr(rules_step, "score", _no_scoring)
         assert orch.run_step(split, NIGHT, "rules")["patients"] == PEOPLE
     assert _rules(split).equals(_rules(one))
+    orch.run_step(one, NIGHT, "score")
+    with monkeypatch.context() as m:
+        m.setattr(score_step, "model_input_chunks", _no_scoring)
+        assert orch.run_step(split, NIGHT, "score")["scored"] == sum(r["score"]["scored"] for r in reports) > 0
+    assert _rules(split, "model_scores").equals(_rules(one, "model_scores"))
 
 
 def test_the_gather_refuses_while_a_partition_is_missing_and_the_store_is_unchanged(tmp_path, delivery):

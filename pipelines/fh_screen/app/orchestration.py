@@ -39,6 +39,8 @@ Layout of one region (roots configurable, see ``partitions``)::
     <out>/<YYYY-MM-DD>/run_manifest.json ...    published outputs of that night
     <out>/.<YYYY-MM-DD>.partial/                the night's work folder while it runs
         .partitions/features/part-<k>-of-<n>.parquet   one family partition's features
+        .partitions/features/rules-part-<k>-of-<n>.parquet, score-<model>-part-<k>-of-<n>.parquet
+                                                        its rule results and model scores
 
 Decisions:
     * The delivery folder is named by the run date (``as_of``) that processes it: the
@@ -104,7 +106,9 @@ STEP_DOCS: dict[str, str] = {
     "crossed a date boundary; everyone on a full pass (weekly by default), in partitions of whole families.",
     "rules": "Scores DLCN, Simon Broome and MEDPED, estimates untreated LDL, flags secondary causes "
     "(for the patients the features step rebuilt).",
-    "score": "Adds the calibrated model probability that a patient has FH.",
+    "score": "Adds the calibrated model probability that a patient has FH: gathers the partitions' model "
+    "scores, scores from the store whoever they do not hold (on incremental nights, everyone whose "
+    "features were kept: the model reads exact age), fits the region calibration over all of them.",
     "referrals": "Selects and ranks patients within the lipid clinics' capacity, keeps the referral "
     "ledger (nobody listed twice) and writes GP worklists (HTML, PDF, CSV) and FHIR referral bundles.",
     "cascade": "Plans cascade testing of relatives and renders family letters.",
@@ -117,7 +121,8 @@ PLAN_DOC = ("Plans the region's features work tonight (everyone or only the chan
 WORK_DOC = ("Lists every region's partitions as one list of work items; runs when every region has planned "
             "or failed, so one region's failure does not stop the others.")
 BUILD_DOC = ("Builds one partition's patient features from the region's store, opened read-only, into its own "
-             "Parquet file in the run's work folder, then the rule results of those patients into another. "
+             "Parquet file in the run's work folder, then the rule results and the model scores of those "
+             "patients into two others. "
              "Mapped: the partitions of all regions spread over the workers; memory is set by the partition size.")
 
 

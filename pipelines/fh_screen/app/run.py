@@ -37,10 +37,11 @@ from fh_screen.store import files
 class Partitioned:
     """A step whose per-patient work runs in partitions of whole families: ``plan`` decides
     the work and returns how many partitions; ``build`` makes one partition's files (its
-    features, then their rule results) from the store opened read-only; ``gather`` loads
-    every partition into the store (the one writer) and returns the step's report;
-    ``planned`` tells how many partitions a saved plan has (None: no plan for the night). ``fhscreen run`` calls them in turn in one process; the
-    nightly DAG maps ``build`` over Airflow workers. The same functions, the same outputs."""
+    features, then their rule results and model scores) from the store opened read-only;
+    ``gather`` loads every partition into the store (the one writer) and returns the step's
+    report; ``planned`` tells how many partitions a saved plan has (None: no plan for the
+    night). ``fhscreen run`` calls them in turn in one process; the nightly DAG maps ``build``
+    over Airflow workers. The same functions, the same outputs."""
 
     plan: Callable[[RunContext], int]
     build: Callable[[RunContext, int], dict]
@@ -54,10 +55,12 @@ class Partitioned:
 
 
 def build_family_partition(ctx: RunContext, part: int) -> dict:
-    """One family partition's per-patient work: its features, then its rule results from
-    them (the rules step gathers those files), in the same task and memory."""
+    """One family partition's per-patient work: its features, then from them its rule
+    results and its eligible patients' model scores (the rules and score steps gather those
+    files), in the same task and memory."""
     report = feature_parts.build(ctx, part)
     report[rules.NAME] = rules.build_partition(ctx, *feature_parts.partition_files(ctx, part, rules.NAME))
+    report[score.NAME] = score.build_partition(ctx, part)
     return report
 
 

@@ -20,8 +20,8 @@ written under a temporary name and renamed into place:
     scope.parquet                  ``patient_id, part``: whose inputs each partition reads
                                    (absent: one partition reads everyone)
     part-<k>-of-<n>.parquet/.json  partition k's feature rows, then its people, seconds and peak memory
-    <step>-part-<k>-of-<n>.parquet a later per-patient step's rows of partition k (the rules:
-                                   ``companion``), built in the same task from its features
+    <step>-part-<k>-of-<n>.parquet a later per-patient step's rows of partition k (the rules, the
+                                   model scores: ``companions``), built in the same task from its features
 
 Only the gather writes to the store, in one transaction; the plan and the partitions open it
 read-only, so the store never has two writers. Every part may be repeated: the plan starts

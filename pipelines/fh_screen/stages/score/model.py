@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -151,18 +152,24 @@ BLOCK_ROWS = 50_000
 
 
 def calibrated_positive(model: CalibratedClassifierCV, X: np.ndarray) -> np.ndarray:
-    """P(class 1) of a fitted ``CalibratedClassifierCV``, bit-identical to
-    ``model.predict_proba(X)[:, 1]``.
+    """P(class 1) of a fitted ``CalibratedClassifierCV``, each row's value computed from that
+    row alone: the same person gets the same bits in a family partition, a range of the
+    store or the whole region (``stages.score.step``), so scoring in partitions equals
+    scoring in one pass exactly.
 
     For the boosted pipeline (sigmoid-calibrated folds of imputer + binary
     ``HistGradientBoostingClassifier``) the trees are walked on the booster's binned
     data, one byte per value instead of eight: scikit-learn's float path streams the
     whole float matrix through memory once per tree (3 folds x 250 trees), the binned
-    one needs about half the CPU seconds (411k people: 20.6 -> 11.3). Row blocks run on
-    one thread per core, each single-threaded: with shared cores, OpenMP's barrier after
-    every tree costs more than the work. Any other model takes scikit-learn's own path.
+    one needs about half the CPU seconds (411k people: 20.6 -> 11.3); it is bit-identical to
+    ``model.predict_proba(X)[:, 1]``. For the linear pipeline (imputer, scaler, binary
+    ``LogisticRegression``) the decision is summed input by input (``_linear_decision``):
+    scikit-learn's matrix product rounds a row differently with the rows around it. Row
+    blocks run on one thread per core, each single-threaded: with shared cores, OpenMP's
+    barrier after every tree costs more than the work. Any other model takes scikit-learn's
+    own path.
     """
-    folds = _boosted_folds(model)
+    folds = _boosted_folds(model) or _linear_folds(model)
     if folds is None or X.shape[0] == 0:
         return model.predict_proba(X)[:, 1]
     blocks = [X[start:start + BLOCK_ROWS] for start in range(0, X.shape[0], BLOCK_ROWS)]
@@ -170,19 +177,43 @@ def calibrated_positive(model: CalibratedClassifierCV, X: np.ndarray) -> np.ndar
         return np.concatenate(list(pool.map(lambda block: _mean_calibrated(folds, block), blocks)))
 
 
-def _boosted_folds(model) -> list[tuple] | None:
-    """(preprocessing, booster, sigmoid calibrator) per fold, or None for any other model."""
+def _sigmoid_folds(model) -> list[tuple] | None:
+    """(pipeline, sigmoid calibrator) per fold of a binary sigmoid-calibrated model, else None."""
     if getattr(model, "method", None) != "sigmoid":
         return None
     folds = []
     for fold in model.calibrated_classifiers_:
         pipe = fold.estimator
-        booster = pipe[-1] if isinstance(pipe, Pipeline) else None
-        if (not isinstance(booster, HistGradientBoostingClassifier) or booster.n_trees_per_iteration_ != 1
-                or booster.is_categorical_ is not None or len(fold.calibrators) != 1
-                or list(fold.classes) != [0, 1] or list(booster.classes_) != [0, 1]):
+        if not isinstance(pipe, Pipeline) or len(fold.calibrators) != 1 or list(fold.classes) != [0, 1]:
             return None
-        folds.append((pipe[:-1], booster, fold.calibrators[0]))
+        folds.append((pipe, fold.calibrators[0]))
+    return folds
+
+
+def _boosted_folds(model) -> list[tuple] | None:
+    """(preprocessing, decision function, sigmoid calibrator) per fold of the boosted
+    pipeline, or None for any other model."""
+    folds = []
+    for pipe, calibrator in _sigmoid_folds(model) or [(None, None)]:
+        booster = pipe[-1] if pipe is not None else None
+        if (not isinstance(booster, HistGradientBoostingClassifier) or booster.n_trees_per_iteration_ != 1
+                or booster.is_categorical_ is not None or list(booster.classes_) != [0, 1]):
+            return None
+        folds.append((pipe[:-1], partial(_decision, booster), calibrator))
+    return folds
+
+
+def _linear_folds(model) -> list[tuple] | None:
+    """(preprocessing, decision function, sigmoid calibrator) per fold of a pipeline whose
+    preprocessing is elementwise (imputer, scaler) before a binary ``LogisticRegression``,
+    or None for any other model."""
+    folds = []
+    for pipe, calibrator in _sigmoid_folds(model) or [(None, None)]:
+        head = pipe[-1] if pipe is not None else None
+        if (not isinstance(head, LogisticRegression) or head.coef_.shape[0] != 1 or list(head.classes_) != [0, 1]
+                or not all(isinstance(s, (SimpleImputer, StandardScaler)) for s in pipe[:-1].named_steps.values())):
+            return None
+        folds.append((pipe[:-1], partial(_linear_decision, head), calibrator))
     return folds
 
 
@@ -190,10 +221,23 @@ def _mean_calibrated(folds: list[tuple], X: np.ndarray) -> np.ndarray:
     """The folds' calibrated probabilities summed in fold order, then divided by their
     number: the operations (and so the rounding) of ``CalibratedClassifierCV.predict_proba``."""
     mean = np.zeros(X.shape[0])
-    for preprocessing, booster, calibrator in folds:
-        mean += calibrator.predict(_decision(booster, preprocessing.transform(X)))
+    for preprocessing, decision, calibrator in folds:
+        mean += calibrator.predict(decision(preprocessing.transform(X)))
     mean /= len(folds)
     return mean
+
+
+def _linear_decision(regression: LogisticRegression, X: np.ndarray) -> np.ndarray:
+    """The regression's decision function, its terms added one input at a time in column
+    order and the intercept last: every row goes through the same elementwise operations on
+    its own values, so its result does not depend on which rows it is scored with (a matrix
+    product's blocking does). Equal to scikit-learn's to rounding (about 1e-15)."""
+    columns = np.asarray(X, dtype=np.float64).T.copy()   # one input's values side by side
+    raw = np.zeros(columns.shape[1])
+    for values, coefficient in zip(columns, regression.coef_[0]):
+        raw += values * coefficient
+    raw += regression.intercept_[0]
+    return raw
 
 
 def _decision(booster: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:

@@ -1,24 +1,51 @@
 """The ``score`` step: a probability of FH for everyone the scorer is for, calibrated to
-the region it runs in (``calibration``), with its plain-language reasons."""
+the region it runs in (``calibration``), with its plain-language reasons.
+
+The model reads one patient's features at a time, so it runs inside each family partition's
+task, right after its features and rules (``build_partition``: the partition's features file
+in, its eligible patients' ``patient_id``, uncalibrated model score and known-case flag out,
+memory set by the partition). The step is then the gather: the region calibration needs every
+score, so it is fitted here over all the partitions' files, then the most probable are
+explained and ``model_scores`` written (``score_region``). Each person's score depends on
+their own row alone (``model.calibrated_positive``), so scores from the partitions are those
+of scoring the whole region at once, to the last bit.
+
+On an incremental night the only partition holds the patients whose features were rebuilt,
+but every eligible person's score changes: the production model reads the exact age. The
+step therefore scores everyone else from the store, in ranges of ``RANGE_PEOPLE`` patients,
+with the same function (``scored_people``) on the rows the features step has just brought to
+tonight (their age refreshed). A partition's patients' stored rows are the rows it built, so
+both sources give the scores a full recomputation would. Scoring the partition's patients
+apart saves little on such a night (a few per cent of the region), but keeps one rule: a
+partition scores whom it built, the gather scores whom no partition holds. Where tonight's
+partitions have no score files of this model (none made, one missing, the model changed since
+they ran), the step scores everyone from the store, with the same function.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
 
-from fh_screen.context import RunContext, log
+from fh_screen.context import RunContext, log, measured
 from fh_screen.errors import UserError
 from fh_screen.reference import bands
+from fh_screen.stages.features import partitions as feature_parts
 from fh_screen.stages.score import artefact, calibration, explain, spec
 from fh_screen.stages.score.outcomes import assessed_referrals
 from fh_screen.stages.score.model import RegionScorer
-from fh_screen.store import db
+from fh_screen.store import db, files
+
+NAME = "score"
 
 EXPLAIN_ABOVE = 0.05   # probability above which a patient gets model reasons ...
 EXPLAIN_AT_MOST = 1000  # ... among the most probable (explaining costs one prediction per input)
-# Patients whose model inputs (about 50 columns) the score step holds at a time; only their
-# id, model score and known-case flag are kept for the whole region (``score_region``).
+# Patients whose model inputs (about 50 columns) the score step holds at a time when it scores
+# from the store; only their id, model score and known-case flag (``SCORED``) are kept for the
+# whole region (``score_region``).
 RANGE_PEOPLE = 250_000
+# What a partition (or a range of the store) hands to the region calibration: uncalibrated.
+SCORED = {"patient_id": pl.Utf8, "model_score": pl.Float64, "known_case": pl.Boolean}
 
 # model_logit: logit of the model's score behind the probability, kept with each listing
 # (referral_events) so that outcome recalibration fits on the forecast made at listing.
@@ -94,49 +121,73 @@ def _calibrated(score: np.ndarray, known: pl.Series, outcomes: pl.DataFrame, est
 
 
 def _input_columns(con, columns: list[str]) -> str:
-    """The columns ``model_inputs`` reads, as a select list: those of them that
-    ``patient_features`` has (``spec.matrix`` names any model input it lacks)."""
+    """The columns ``model_inputs`` reads, as a select list (``_wanted``)."""
     available = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'patient_features'").fetchall()}
+    return ", ".join(f'"{c}"' for c in _wanted(available, columns))
+
+
+def _wanted(available, columns: list[str]) -> list[str]:
+    """What scoring reads of the ``available`` feature columns: id, eligibility, known case and
+    the model inputs, those of them that exist (``spec.matrix`` names any model input missing)."""
+    present = set(available)
     wanted = dict.fromkeys(["patient_id", *spec.ELIGIBILITY_COLUMNS, *spec.KNOWN_CASE_COLUMNS, *columns])
-    return ", ".join(f'"{c}"' for c in wanted if c in available)
+    return [c for c in wanted if c in present]
 
 
-def model_input_chunks(con, columns: list[str], people: int):
-    """``model_inputs`` in consecutive ranges of about ``people`` patients, in patient order:
-    memory is set by the range, not by the region."""
+def model_input_chunks(con, columns: list[str], people: int, held: pl.DataFrame | None = None):
+    """``model_inputs`` in consecutive ranges of about ``people`` patients, in patient order,
+    without the patients in ``held`` (``patient_id``; scored in tonight's partitions): memory is
+    set by the range, not by the region."""
     bounds = [r[0] for r in con.execute(
         "SELECT patient_id FROM (SELECT patient_id, row_number() OVER (ORDER BY patient_id) - 1 AS i "
         "FROM patient_features) WHERE i % $n = 0 ORDER BY 1", {"n": people}).fetchall()]
     select = f"SELECT {_input_columns(con, columns)} FROM patient_features"
-    for lo, hi in zip(bounds, [*bounds[1:], None]):
-        where = "WHERE patient_id >= $lo" + ("" if hi is None else " AND patient_id < $hi")
-        params = {"lo": lo} if hi is None else {"lo": lo, "hi": hi}
-        yield con.execute(f"{select} {where} ORDER BY patient_id", params).pl()
+    if held is not None:
+        con.register("_score_held", held.select("patient_id"))
+        select += " ANTI JOIN _score_held USING (patient_id)"
+    try:
+        for lo, hi in zip(bounds, [*bounds[1:], None]):
+            where = "WHERE patient_id >= $lo" + ("" if hi is None else " AND patient_id < $hi")
+            params = {"lo": lo} if hi is None else {"lo": lo, "hi": hi}
+            yield con.execute(f"{select} {where} ORDER BY patient_id", params).pl()
+    finally:
+        if held is not None:
+            con.unregister("_score_held")
 
 
-def _scored_ranges(con, estimator, columns: list[str], people: int) -> tuple[pl.Series, np.ndarray, pl.Series]:
-    """patient_id, model score and known case of every eligible person, one range of
-    ``model_input_chunks`` at a time (only these three are kept for the whole region)."""
-    ids, scores, known = [pl.Series("patient_id", [], pl.Utf8)], [np.zeros(0)], [pl.Series("known", [], pl.Boolean)]
-    for features in model_input_chunks(con, columns, people):
-        chunk = spec.eligible(features)
-        if chunk.height:
-            ids.append(chunk["patient_id"])
-            scores.append(estimator.labelled_score(spec.matrix(chunk, columns)))
-            known.append(spec.known_case(chunk))
-    return pl.concat(ids), np.concatenate(scores), pl.concat(known)
+def scored_people(features: pl.DataFrame, estimator, columns: list[str]) -> pl.DataFrame:
+    """``SCORED`` rows of the eligible people among ``features``: the per-patient part of the
+    step, the same function in a family partition and in a range of the store. A person's
+    score depends on their own row alone (``model.calibrated_positive``)."""
+    people = spec.eligible(features)
+    score = estimator.labelled_score(spec.matrix(people, columns)) if people.height else np.zeros(0)
+    return pl.DataFrame({"patient_id": people["patient_id"], "model_score": score,
+                         "known_case": spec.known_case(people)}, schema=SCORED)
 
 
-def score_region(con, estimator, meta: dict, prevalence: float,
-                 people: int) -> tuple[pl.DataFrame, calibration.RegionCalibration]:
-    """``model_scores`` of the whole region and tonight's calibration record, reading the
-    model inputs in ranges of about ``people`` patients (``model_input_chunks``): the same
-    rows as ``region_scorer`` over every patient at once (to the last bit when the region
-    fits in one range). Only the explained people's inputs are read again, after the
-    calibration."""
+def _scored(con, estimator, columns: list[str], people: int,
+            gathered: tuple[list[str], pl.DataFrame | None] | None) -> pl.DataFrame:
+    """``SCORED`` rows of every eligible person, in patient order: the partitions' files
+    (``gathered``: the files and whom they hold, None for everyone), and whoever they do not
+    hold scored from the store a range at a time."""
+    paths, held = gathered if gathered is not None else ([], None)
+    parts = [pl.read_parquet(paths)] if paths else []
+    if not paths or held is not None:
+        parts += [scored_people(chunk, estimator, columns) for chunk in model_input_chunks(con, columns, people, held)]
+    return pl.concat([pl.DataFrame(schema=SCORED), *parts]).sort("patient_id")
+
+
+def score_region(con, estimator, meta: dict, prevalence: float, people: int,
+                 gathered: tuple[list[str], pl.DataFrame | None] | None = None
+                 ) -> tuple[pl.DataFrame, calibration.RegionCalibration]:
+    """``model_scores`` of the whole region and tonight's calibration record from the people
+    ``_scored`` returns (the partitions' files, the store in ranges of about ``people``
+    patients): the same rows as ``region_scorer`` over every patient at once. Only the
+    explained people's inputs are read again, after the calibration."""
     columns = meta["feature_schema"]
-    ids, score, known = _scored_ranges(con, estimator, columns, people)
+    scored = _scored(con, estimator, columns, people, gathered)
+    ids, score, known = scored["patient_id"], scored["model_score"].to_numpy(), scored["known_case"]
     record = _calibrated(score, known, assessed_referrals(con), estimator, prevalence)
     probability = record.mapping().apply(score)
     chosen = explained_positions(probability)
@@ -149,6 +200,53 @@ def score_region(con, estimator, meta: dict, prevalence: float,
     reasons = _reasons(RegionScorer(estimator, record.mapping()), spec.matrix(explained, columns), chosen,
                        len(probability), meta)
     return scores_table(ids, probability, known, meta, reasons, calibration.logit(score)), record
+
+
+def scorer(settings):
+    """(estimator, metadata) of the model the settings name, or (None, None) when it is
+    switched off. Refuses a comparison model: it is for validation only."""
+    if not settings.model.enabled:
+        return None, None
+    estimator, meta = artefact.load(settings.model.artefact)
+    if meta.get("role") == "comparison":
+        raise UserError(f"{meta['name']} is a comparison model for validation only; it cannot score a region")
+    return estimator, meta
+
+
+def _companion(meta: dict) -> str:
+    """How a partition's score file is named after the model that made it
+    (``score-<model hash>-part-<k>-of-<n>.parquet``): a gather under another model (one
+    promoted while the partitions ran) finds none and scores from the store."""
+    return f"{NAME}-{meta['model_hash'][:16]}"
+
+
+def build_partition(ctx: RunContext, part: int) -> dict:
+    """Model scores of family partition ``part``'s eligible patients (``scored_people``) from
+    its features file into its own score file; returns how many, with the seconds, CPU
+    seconds and peak memory. Nothing when the model is switched off. Polars reads only the
+    columns scoring needs from the file, as the rules do."""
+    with measured() as cost:
+        estimator, meta = scorer(ctx.settings)
+        if estimator is None:
+            return {"scored": 0, "model": "switched off"}
+        features_file, out_file = feature_parts.partition_files(ctx, part, _companion(meta))
+        columns = meta["feature_schema"]
+        features = pl.scan_parquet(features_file)
+        scored = scored_people(features.select(_wanted(features.collect_schema().names(), columns)).collect(),
+                               estimator, columns)
+        files.write_parquet(out_file, scored)
+    return {"scored": scored.height, **cost}
+
+
+def _gathered(ctx: RunContext, meta: dict) -> tuple[list[str], pl.DataFrame | None] | None:
+    """Tonight's partitions' score files of this model and whom they hold: None as the second
+    after a full features pass (everyone), the recomputed patients on an incremental night;
+    None without a file for every partition."""
+    found = feature_parts.companions(ctx, _companion(meta))
+    if found is None:
+        return None
+    full, recompute, paths = found
+    return paths, None if full else recompute.select("patient_id")
 
 
 def population(con, as_of) -> dict:
@@ -167,19 +265,17 @@ def population(con, as_of) -> dict:
 
 
 def score_step(ctx: RunContext) -> dict:
-    if not ctx.settings.model.enabled:
+    """The gather (see the module docstring): ``model_scores`` for tonight, calibrated."""
+    estimator, meta = scorer(ctx.settings)
+    if estimator is None:
         ctx.feature_off("model_score", "switched off in settings (model.enabled: false)")
-        estimator = meta = None
-    else:
-        estimator, meta = artefact.load(ctx.settings.model.artefact)
-        if meta.get("role") == "comparison":
-            raise UserError(f"{meta['name']} is a comparison model for validation only; it cannot score a region")
     con = ctx.connect()
-    record = None
+    record = gathered = None
     try:
         if estimator is not None:
+            gathered = _gathered(ctx, meta)
             scores, record = score_region(con, estimator, meta, ctx.settings.metrics.expected_prevalence,
-                                          RANGE_PEOPLE)
+                                          RANGE_PEOPLE, gathered)
         else:
             scores = pl.DataFrame(schema=SCHEMA)
         with db.transaction(con):
@@ -193,6 +289,6 @@ def score_step(ctx: RunContext) -> dict:
         ctx.manifest["model"]["bands"] = meta.get("bands", [])
         log.info("calibration: %s (expected carriers among the not yet known %.1f, target %.1f)",
                  record.method, record.expected_carriers_after, record.expected_unknown_target)
-    log.info("scored %d people", scores.height)
+    log.info("scored %d people (%s)", scores.height, "with the partitions' files" if gathered else "from the store")
     return {"scored": scores.height, "explained": int((scores["reasons"] != "").sum()),
             "calibration": record.method if record else None}
