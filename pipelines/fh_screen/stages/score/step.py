@@ -135,25 +135,17 @@ def _wanted(available, columns: list[str]) -> list[str]:
     return [c for c in wanted if c in present]
 
 
-def model_input_chunks(con, columns: list[str], people: int, held: pl.DataFrame | None = None):
-    """``model_inputs`` in consecutive ranges of about ``people`` patients, in patient order,
-    without the patients in ``held`` (``patient_id``; scored in tonight's partitions): memory is
-    set by the range, not by the region."""
+def model_input_chunks(con, columns: list[str], people: int):
+    """``model_inputs`` in consecutive ranges of about ``people`` patients, in patient order:
+    memory is set by the range, not by the region."""
     bounds = [r[0] for r in con.execute(
         "SELECT patient_id FROM (SELECT patient_id, row_number() OVER (ORDER BY patient_id) - 1 AS i "
         "FROM patient_features) WHERE i % $n = 0 ORDER BY 1", {"n": people}).fetchall()]
     select = f"SELECT {_input_columns(con, columns)} FROM patient_features"
-    if held is not None:
-        con.register("_score_held", held.select("patient_id"))
-        select += " ANTI JOIN _score_held USING (patient_id)"
-    try:
-        for lo, hi in zip(bounds, [*bounds[1:], None]):
-            where = "WHERE patient_id >= $lo" + ("" if hi is None else " AND patient_id < $hi")
-            params = {"lo": lo} if hi is None else {"lo": lo, "hi": hi}
-            yield con.execute(f"{select} {where} ORDER BY patient_id", params).pl()
-    finally:
-        if held is not None:
-            con.unregister("_score_held")
+    for lo, hi in zip(bounds, [*bounds[1:], None]):
+        where = "WHERE patient_id >= $lo" + ("" if hi is None else " AND patient_id < $hi")
+        params = {"lo": lo} if hi is None else {"lo": lo, "hi": hi}
+        yield con.execute(f"{select} {where} ORDER BY patient_id", params).pl()
 
 
 def scored_people(features: pl.DataFrame, estimator, columns: list[str]) -> pl.DataFrame:
@@ -174,7 +166,10 @@ def _scored(con, estimator, columns: list[str], people: int,
     paths, held = gathered if gathered is not None else ([], None)
     parts = [pl.read_parquet(paths)] if paths else []
     if not paths or held is not None:
-        parts += [scored_people(chunk, estimator, columns) for chunk in model_input_chunks(con, columns, people, held)]
+        # The held patients (a few per cent of a range) are dropped from each range as read.
+        parts += [scored_people(chunk if held is None else chunk.join(held, on="patient_id", how="anti"),
+                                estimator, columns)
+                  for chunk in model_input_chunks(con, columns, people)]
     return pl.concat([pl.DataFrame(schema=SCORED), *parts]).sort("patient_id")
 
 
