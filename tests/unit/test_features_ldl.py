@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 import pytest
 
-from fh_screen.store import db
+from fh_screen.store import db, labs as lab_store
 from fh_screen.stages.features import lipids
 from fh_screen.stages.features.build import build_features, load_inputs, make_inputs
 
@@ -81,6 +81,38 @@ def test_same_day_duplicates_use_the_last_result_of_the_day():
     d = date(2024, 1, 1)
     f = feats([lab(d, "ldl", 6.0, hour=8), lab(d, "ldl", 5.2, hour=14)])
     assert (f["ldl_max_mmol"], f["n_ldl_results"]) == (5.2, 1)
+
+
+def test_a_tie_in_sampling_time_goes_to_the_greater_result_id():
+    at = datetime(2024, 1, 1, 8)
+    rows = [{"patient_id": "A", "result_id": rid, "sampled_at": at, "analyte": "ldl", "method": "measured", "value": v}
+            for rid, v in (("r2", 5.2), ("r10", 6.0), ("r1", 4.0))]
+    assert feats(rows)["ldl_max_mmol"] == 5.2    # "r2" > "r10" > "r1" as text
+
+
+def test_the_store_and_given_rows_reduce_to_the_same_days(tmp_path):
+    """One definition of the day rows (``store.labs``): the store's usable results and the
+    same rows given as a frame give the same days: each lipid kind's last result of the day,
+    the day's extremes of the other analytes, and the count."""
+    con = db.connect(tmp_path / "days.duckdb")
+    rows = [("a1", "2024-01-01 08:00", "ldl", "measured", 5.0), ("a2", "2024-01-01 15:00", "ldl", "measured", 4.0),
+            ("a3", "2024-01-01 09:00", "ldl", "calculated", 4.8), ("a4", "2024-01-01 08:00", "tc", "measured", 7.0),
+            ("a5", "2024-01-01 08:00", "tc", "measured", 7.4), ("a6", "2024-01-01 08:00", "albumin", "measured", 40),
+            ("a7", "2024-01-01 12:00", "albumin", "measured", 35), ("a8", "2024-01-01 12:00", "tsh", "measured", 2.0),
+            ("a9", "2024-01-01 13:00", "tsh", "measured", 6.5), ("b1", "2024-02-01 08:00", "lpa", "measured", 700),
+            ("b2", "2024-02-01 08:00", "tg", "measured", 2.0), ("b3", "2024-02-01 09:00", "tg", "measured", 1.5)]
+    for rid, ts, analyte, method, value in rows:
+        con.execute("INSERT INTO lab_results VALUES (?, 'A', ?, ?, ?, 'x', ?, 'u', NULL, '', '', 'final', NULL, 'd')",
+                    [rid, ts, analyte, method, value])
+    text, params = db.sql("feat_lab_results"), {"as_of": AS_OF}
+    stored = lab_store.lab_days(con, text, params).sort("sample_date")
+    given = lab_store.lab_days_of(con.execute(text, params).pl()).sort("sample_date")
+    con.close()
+    assert stored.equals(given)
+    day, later = stored.rows(named=True)
+    assert (day["n_results"], day["ldl_meas"], day["ldl_calc"], day["tc"]) == (9, 4.0, 4.8, 7.4)
+    assert (day["albumin_min"], day["tsh_max"], day["tg"], day["lpa_max"]) == (35, 6.5, None, None)
+    assert (later["n_results"], later["tg"], later["tg_max"], later["lpa_max"]) == (3, 1.5, 2.0, 700)
 
 
 def test_history_summary_and_slope():

@@ -119,7 +119,7 @@ def relative_ldl(labs: pl.DataFrame, meds: pl.DataFrame, patients: pl.DataFrame)
     inputs = make_inputs(patients=patients.select("patient_id", "birth_date", "sex"),
                          lab_results=labs.drop("censored", "arrived_on"), medications=meds)
     persons = inputs.patients.select("patient_id", "birth_date", "sex")
-    chosen = scoring_ldl(lipid_samples(inputs.lab_results, persons, inputs.medications))
+    chosen = scoring_ldl(lipid_samples(inputs.lab_days, persons, inputs.medications))
     arrived = (labs.filter(pl.col("analyte") == "ldl").sort("sampled_at", "result_id")
                .group_by("patient_id", "sample_date")
                .agg(pl.col("censored").last(), pl.col("arrived_on").max().alias("ldl_arrived_on")))

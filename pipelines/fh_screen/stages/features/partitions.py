@@ -41,7 +41,7 @@ import polars as pl
 
 from fh_screen.context import RunContext, measured
 from fh_screen.errors import UserError
-from fh_screen.stages.features.build import DAILY_COLUMNS, EVIDENCE_COLUMNS, INPUT_SCHEMAS, boundary_day_counts, \
+from fh_screen.stages.features.build import DAILY_COLUMNS, EVIDENCE_COLUMNS, boundary_day_counts, \
     build_features, daily_values, load_inputs, make_inputs, own_features, read_input, relative_evidence, with_relatives
 from fh_screen.store import changes, db, files
 
@@ -72,8 +72,7 @@ def plan(ctx: RunContext) -> int:
         night = changes.plan_features(con, ctx.as_of, ctx.settings, boundary_day_counts())
         if not night.full:
             # Own features read no relations: those of the changed patients are not read here.
-            own = own_features(make_inputs(**{name: read_input(con, name, ctx.as_of, changes.CHANGED_TABLE)
-                                              for name in INPUT_SCHEMAS if name != "relations"}), ctx.as_of)
+            own = own_features(load_inputs(con, ctx.as_of, scope=changes.CHANGED_TABLE, relations=False), ctx.as_of)
             evidence = evidence_changed(con, own)
             files.write_parquet(folder / OWN, own)
             files.write_parquet(folder / EVIDENCE, evidence)
@@ -164,9 +163,9 @@ def _recomputed(con, as_of, changed: pl.DataFrame) -> tuple[pl.DataFrame, pl.Dat
     the changed patients' features a second time."""
     kept = changes.select_unchanged(con, changed)
     stored = changes.stored_features(con, tuple(c for c in changed.columns if c not in DAILY_COLUMNS), kept)
-    daily = daily_values(make_inputs(patients=read_input(con, "patients", as_of, kept)).patients, as_of)
+    daily = daily_values(read_input(con, "patients", as_of, kept), as_of)
     stored = stored.join(daily, on="patient_id", how="left").select(pl.col(c).cast(t) for c, t in changed.schema.items())
-    relations = make_inputs(relations=read_input(con, "relations", as_of, changes.SCOPE_TABLE)).relations
+    relations = read_input(con, "relations", as_of, changes.SCOPE_TABLE)
     return pl.concat([changed, stored]), relations, changes.stored_features(con, EVIDENCE_COLUMNS, changes.SCOPE_TABLE)
 
 
