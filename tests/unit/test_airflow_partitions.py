@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -43,13 +43,13 @@ def _region(root: Path, delivery: Path, people: int, name: str = "nord", model: 
             "out": str(base / "runs"), "config": str(config)}
 
 
-def _loaded(region: dict) -> list[dict]:
+def _loaded(region: dict, night: date = NIGHT) -> list[dict]:
     """Run the steps before the features, then plan them: the work items."""
     before, split, _ = orch.split_steps()
     for step in before:
-        orch.run_step(region, NIGHT, step.name)
-    parts = orch.plan_partitions(region, NIGHT, split.name)
-    items = orch.partition_work([region], NIGHT, split.name)
+        orch.run_step(region, night, step.name)
+    parts = orch.plan_partitions(region, night, split.name)
+    items = orch.partition_work([region], night, split.name)
     assert len(items) == parts
     return items
 
@@ -136,6 +136,37 @@ def test_a_partition_rerun_replaces_its_own_file_and_a_gather_rerun_changes_noth
     once = _features(region)
     orch.run_step(region, NIGHT, "features")
     assert _features(region).equals(once)
+
+
+def _naming(region: dict, patient_id: str) -> dict[str, int]:
+    """Rows naming ``patient_id`` per table of the store (the columns an erasure clears)."""
+    with duckdb.connect(region["db"], read_only=True) as con:
+        columns = con.execute("SELECT table_name, column_name FROM information_schema.columns WHERE column_name "
+                              "IN ('patient_id', 'relative_id', 'index_patient_id')").fetchall()
+        counts = {f"{t}.{c}": con.execute(f'SELECT count(*) FROM "{t}" WHERE "{c}" = ?', [patient_id]).fetchone()[0]
+                  for t, c in columns}
+    return {k: n for k, n in counts.items() if n}
+
+
+def test_a_patient_erased_between_the_partitions_and_the_gathers_stays_erased(tmp_path, delivery):
+    """The partitions take no lock, so ``fhscreen erase`` may run while they do: their files
+    then still hold the erased person (as a patient and in the plan's lists). The gathers load
+    only the rows of patients still in the store, on a full pass and on an incremental night."""
+    region = _region(tmp_path, delivery, people=PEOPLE // 3, model=True)
+    with duckdb.connect(str(tmp_path / "synth.duckdb")) as con:   # people with relatives, to erase
+        related = con.execute("SELECT DISTINCT patient_id FROM read_csv(?, all_varchar = true) ORDER BY 1 LIMIT 2",
+                              [str(delivery / "relations.csv")]).fetchall()
+    for night, (erased,) in zip((NIGHT, NIGHT + timedelta(days=1)), related):
+        shutil.copytree(delivery, Path(region["extracts"]) / night.isoformat(), dirs_exist_ok=True)
+        for item in _loaded(region, night):
+            orch.build_partition(item)
+        assert _naming(region, erased)
+        assert main(["erase", "--db", region["db"], "--patient-id", erased]) == 0
+        reports = {step: orch.run_step(region, night, step) for step in ("features", "rules", "score")}
+        assert _naming(region, erased) == {}
+        assert reports["features"]["patients"] == reports["rules"]["patients"] == PEOPLE - 1 - (night > NIGHT)
+        assert reports["features"]["mode"] == ("full" if night == NIGHT else "incremental")
+        assert reports["score"]["scored"] > 0
 
 
 def test_a_partition_needs_the_plan_of_its_night(tmp_path, delivery):

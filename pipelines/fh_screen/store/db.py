@@ -102,12 +102,28 @@ def replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame
         con.unregister("_frame")
 
 
+# The rows of per-patient files that other tasks wrote (the family partitions) whose patient
+# is still in the store. Those tasks read the store without its lock, so ``fhscreen erase``
+# may run between them and the gather that loads their files: an erased person's rows are
+# left in the files and must not come back into the store.
+_PRESENT_ROWS = ("SELECT f.* FROM read_parquet($paths) f "
+                 "WHERE f.patient_id IN (SELECT patient_id FROM patients)")
+
+
+def present_rows(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
+    """The rows of ``paths`` (Parquet files with a ``patient_id``) of patients still in
+    ``patients`` (``_PRESENT_ROWS``), in the files' order."""
+    return con.execute(_PRESENT_ROWS, {"paths": [str(p) for p in paths]}).pl()
+
+
 def replace_table_from_files(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], order_by: str) -> None:
     """Create or replace a derived table from Parquet files (partitions written by other
-    tasks), rows ordered by ``order_by``: DuckDB streams them, no frame of the whole table."""
+    tasks) with the rows of patients still in the store (``_PRESENT_ROWS``), ordered by
+    ``order_by``: DuckDB streams them, no frame of the whole table."""
     if not (name.isidentifier() and order_by.isidentifier()):
         raise ValueError(f"bad table or column name {name!r}, {order_by!r}")
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet(?) ORDER BY {order_by}", [paths])
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS {_PRESENT_ROWS} ORDER BY {order_by}",
+                {"paths": [str(p) for p in paths]})
 
 
 def add_quarantine(con: duckdb.DuckDBPyConnection, delivery_id: str, table: str, bad: pl.DataFrame) -> int:

@@ -201,14 +201,17 @@ def gather(ctx: RunContext) -> dict:
         raise UserError(f"features: partition(s) {', '.join(map(str, missing))} of {parts} not built; "
                         "run them, then the gather again")
     paths = [str(_part(folder, k, parts, "parquet")) for k in range(parts)]
-    night = changes.plan_from_record(record["plan"], pl.read_parquet(folder / "recompute.parquet"))
+    # Every file is read through ``db.present_rows``: someone erased while the partitions ran
+    # is still in them, and must not be stored again (nor kept in tonight's notes).
     with closing(ctx.connect()) as con, db.transaction(con):
+        night = changes.plan_from_record(record["plan"], db.present_rows(con, [folder / "recompute.parquet"]))
         if night.full:
             db.replace_table_from_files(con, "patient_features", paths, "patient_id")
         else:
             daily = daily_values(make_inputs(patients=con.execute(db.sql("feat_patients")).pl()).patients, ctx.as_of)
-            changes.merge(con, "patient_features", pl.read_parquet(paths), night.recompute, ctx.as_of, overlay=daily)
-        evidence = None if night.full else pl.read_parquet(folder / EVIDENCE)
+            changes.merge(con, "patient_features", db.present_rows(con, paths), night.recompute, ctx.as_of,
+                          overlay=daily)
+        evidence = None if night.full else db.present_rows(con, [folder / EVIDENCE])
         changes.save_features(con, night, ctx.as_of, ctx.settings, evidence)
     with closing(ctx.connect(read_only=True)) as con:
         patients, with_ldl, columns = con.execute(

@@ -75,7 +75,7 @@ def rules_step(ctx) -> dict:
             elif plan.full:
                 db.replace_table(con, "rule_results", _from_store(con, plan, policy_from(ctx.settings)))
             else:
-                fresh = pl.read_parquet(paths) if paths else _from_store(con, plan, policy_from(ctx.settings))
+                fresh = db.present_rows(con, paths) if paths else _from_store(con, plan, policy_from(ctx.settings))
                 changes.merge(con, "rule_results", fresh, plan.recompute, ctx.as_of)
             changes.save_follower(con, NAME, plan, ctx.as_of, ctx.settings)
         summary = con.sql("SELECT dlcn_category, route, lab_flag, excluded_reason FROM rule_results").pl()

@@ -164,7 +164,7 @@ def _scored(con, estimator, columns: list[str], people: int,
     (``gathered``: the files and whom they hold, None for everyone), and whoever they do not
     hold scored from the store a range at a time."""
     paths, held = gathered if gathered is not None else ([], None)
-    parts = [pl.read_parquet(paths)] if paths else []
+    parts = [db.present_rows(con, paths)] if paths else []   # not someone erased since the partitions ran
     if not paths or held is not None:
         # The held patients (a few per cent of a range) are dropped from each range as read.
         parts += [scored_people(chunk if held is None else chunk.join(held, on="patient_id", how="anti"),
