@@ -181,6 +181,10 @@ def main() -> None:
     db_path = work / "bench.duckdb"
     for suffix in ("", ".wal", ".lock", ".audit.jsonl"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
+    # The last run's outputs belong to the store just removed: the product refuses to publish
+    # over another store's outputs, so a second run with --reuse would stop at its first night.
+    for published in [work / "out-full", *work.glob("out-night*")]:
+        shutil.rmtree(published, ignore_errors=True)
     first = run_night(full, db_path, work / "out-full", AS_OF)
     nights = [run_night(extract, db_path, work / f"out-night{k}", date.fromisoformat(extract.name))
               for k, extract in enumerate(nightly, 1)]
