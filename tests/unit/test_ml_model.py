@@ -231,6 +231,7 @@ def test_the_gather_of_partition_scores_equals_scoring_the_store(tmp_path, monke
     and calibration of scoring the whole store."""
     monkeypatch.setattr(score, "EXPLAIN_AT_MOST", 7)
     con, estimator, meta = _scored_table()
+    con.execute("CREATE TABLE patients AS SELECT patient_id FROM patient_features")   # the gather reads whom the store holds
     columns = meta["feature_schema"]
     in_one, one_record = score.score_region(con, estimator, meta, 0.004, 5000)
     stored = con.execute("SELECT * FROM patient_features").pl()
