@@ -20,6 +20,7 @@ from fh_screen.errors import UserError
 from fh_screen.stages.rules import step as rules_step
 from fh_screen.stages.score import step as score_step
 from fh_screen.store import files
+from fh_screen.store.erasure import PATIENT_COLUMNS
 
 NIGHT = date(2026, 11, 23)
 PEOPLE = 120
@@ -141,8 +142,8 @@ def test_a_partition_rerun_replaces_its_own_file_and_a_gather_rerun_changes_noth
 def _naming(region: dict, patient_id: str) -> dict[str, int]:
     """Rows naming ``patient_id`` per table of the store (the columns an erasure clears)."""
     with duckdb.connect(region["db"], read_only=True) as con:
-        columns = con.execute("SELECT table_name, column_name FROM information_schema.columns WHERE column_name "
-                              "IN ('patient_id', 'relative_id', 'index_patient_id')").fetchall()
+        columns = con.execute("SELECT table_name, column_name FROM information_schema.columns "
+                              "WHERE list_contains(?, column_name)", [list(PATIENT_COLUMNS)]).fetchall()
         counts = {f"{t}.{c}": con.execute(f'SELECT count(*) FROM "{t}" WHERE "{c}" = ?', [patient_id]).fetchone()[0]
                   for t, c in columns}
     return {k: n for k, n in counts.items() if n}
